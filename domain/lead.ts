@@ -1,0 +1,348 @@
+import type { CommandType, LeadCommand, LeadCommandOf } from '../schemas/commands';
+import type { LeadEvent } from '../schemas/events';
+import { intakeIsUrgent } from '../schemas/intake';
+import { isTerminal, type LeadState, type LeadStatus } from '../schemas/lead';
+import type { SlaPolicy } from '../schemas/sla-policy';
+import { LeadRuleViolation } from './errors';
+import { idleClock, nextSlaAction, reEscalationMs, stageBudgetMs, stageDeadline, stageForStatus, startStage, usedMsAt } from './sla';
+
+const RECENT_COMMANDS_KEPT = 64;
+
+const anyOpen: CommandType[] = ['CloseLead', 'PauseSla', 'ResumeSla', 'ChangePriority', 'AddNote', 'CheckSla'];
+
+const byStatus: Record<LeadStatus, CommandType[]> = {
+  received: ['ValidateLead', ...anyOpen],
+  validated: ['AssignLead', ...anyOpen],
+  assigned: ['ReassignLead', 'RequestInterview', ...anyOpen],
+  interview_requested: ['ReassignLead', 'RescheduleInterview', 'CompleteInterview', ...anyOpen],
+  interview_completed: ['OpenCase', ...anyOpen],
+  case_opened: [],
+  closed: [],
+};
+
+/** The commands the lead's state allows now, as a supervisor would see them (internal ones left out). */
+export function allowedCommands(state: LeadState | undefined): CommandType[] {
+  if (state === undefined) return ['ReceiveLead'];
+  const allowed = byStatus[state.status].filter((c) => c !== 'CheckSla');
+  if (isTerminal(state.status)) return allowed;
+  const withoutClockMoves = allowed.filter((c) => (state.sla.paused ? c !== 'PauseSla' : c !== 'ResumeSla'));
+  return state.sla.level > 0 ? [...withoutClockMoves, 'AcknowledgeEscalation'] : withoutClockMoves;
+}
+
+export type Decision = { ok: true; events: LeadEvent[] } | { ok: false; error: LeadRuleViolation };
+
+function reject(state: LeadState | undefined, command: LeadCommand, detail?: string): Decision {
+  const allowed = allowedCommands(state);
+  const where = state === undefined ? 'before the lead is received' : `while the lead is ${state.status}`;
+  const message =
+    detail ??
+    `${command.type} is not allowed ${where}; allowed: ${allowed.length > 0 ? allowed.join(', ') : 'none (the lead is finished)'}`;
+  return {
+    ok: false,
+    error: new LeadRuleViolation(
+      state === undefined ? 'lead_missing' : detail ? 'invalid_command' : 'command_not_allowed',
+      message,
+      state?.status ?? null,
+      allowed,
+    ),
+  };
+}
+
+const emit = (...events: LeadEvent[]): Decision => ({ ok: true, events });
+
+/**
+ * Decides which events a command causes, or why it is refused. Pure: time and ids arrive in the
+ * command's metadata, the SLA budgets in the policy.
+ */
+export function decide(command: LeadCommand, state: LeadState | undefined, policy: SlaPolicy): Decision {
+  const { metadata } = command;
+  if (command.type === 'ReceiveLead') {
+    if (state !== undefined) return reject(state, command, `lead ${state.leadId} has already been received`);
+    const { intake, leadId } = command.data;
+    const priority = intakeIsUrgent(intake) ? 'urgent' : 'standard';
+    return emit({
+      type: 'LeadReceived',
+      data: {
+        leadId,
+        source: intake.source,
+        kind: intake.kind,
+        jurisdiction: intake.location.jurisdiction,
+        priority,
+        slaBudgetMs: stageBudgetMs(policy, 'validation', priority),
+        intake,
+      },
+      metadata,
+    });
+  }
+  if (state === undefined) return reject(state, command);
+  if (state.recentCommandIds.includes(metadata.commandId)) return emit();
+  const allowedNow = command.type === 'CheckSla' ? byStatus[state.status] : allowedCommands(state);
+  if (!allowedNow.includes(command.type)) return reject(state, command);
+  const budgetFor = (status: LeadStatus, priority = state.priority) => {
+    const stage = stageForStatus(status);
+    return stage === null ? 0 : stageBudgetMs(policy, stage, priority);
+  };
+
+  switch (command.type) {
+    case 'ValidateLead': {
+      const d = command.data;
+      if (d.outcome === 'valid') {
+        return emit({
+          type: 'LeadValidated',
+          data: { fingerprint: d.fingerprint, slaBudgetMs: budgetFor('validated') },
+          metadata,
+        });
+      }
+      return emit({
+        type: 'LeadRejected',
+        data:
+          d.outcome === 'invalid'
+            ? { reason: 'invalid', fingerprint: d.fingerprint, problems: d.problems }
+            : { reason: 'duplicate', fingerprint: d.fingerprint, duplicateOf: d.duplicateOf },
+        metadata,
+      });
+    }
+    case 'AssignLead':
+      return emit({
+        type: 'LeadAssigned',
+        data: {
+          office: command.data.office,
+          agent: command.data.agent ?? null,
+          routed: command.data.routed,
+          slaBudgetMs: budgetFor('assigned'),
+        },
+        metadata,
+      });
+    case 'ReassignLead':
+      if (command.data.office === state.office && (command.data.agent ?? null) === state.agent) {
+        return reject(state, command, `the lead is already assigned to ${state.office}${state.agent ? ` / ${state.agent}` : ''}`);
+      }
+      return emit({
+        type: 'LeadReassigned',
+        data: {
+          fromOffice: state.office,
+          office: command.data.office,
+          agent: command.data.agent ?? null,
+          reason: command.data.reason,
+        },
+        metadata,
+      });
+    case 'RequestInterview':
+      return emit({
+        type: 'InterviewRequested',
+        data: {
+          scheduledFor: command.data.scheduledFor,
+          place: command.data.place,
+          interpreterLanguage: command.data.interpreterLanguage ?? null,
+          victimSpecialist: command.data.victimSpecialist,
+          slaBudgetMs: budgetFor('interview_requested'),
+        },
+        metadata,
+      });
+    case 'RescheduleInterview':
+      return emit({
+        type: 'InterviewRescheduled',
+        data: { scheduledFor: command.data.scheduledFor, place: command.data.place ?? null, reason: command.data.reason },
+        metadata,
+      });
+    case 'CompleteInterview':
+      return emit({
+        type: 'InterviewCompleted',
+        data: { outcome: command.data.outcome, slaBudgetMs: budgetFor('interview_completed') },
+        metadata,
+      });
+    case 'OpenCase':
+      return emit({ type: 'CaseOpened', data: { caseNumber: command.data.caseNumber }, metadata });
+    case 'CloseLead':
+      return emit({ type: 'LeadClosed', data: { reason: command.data.reason, note: command.data.note ?? null }, metadata });
+    case 'PauseSla':
+      return emit({
+        type: 'SlaPaused',
+        data: { justification: command.data.justification, usedMs: usedMsAt(state.sla, Date.parse(metadata.at)) },
+        metadata,
+      });
+    case 'ResumeSla':
+      return emit({ type: 'SlaResumed', data: { pausedSince: lastPause(state) }, metadata });
+    case 'AcknowledgeEscalation':
+      return emit({
+        type: 'EscalationAcknowledged',
+        data: {
+          level: state.sla.level,
+          holdUntil: new Date(Date.parse(metadata.at) + reEscalationMs(policy)).toISOString(),
+          note: command.data.note ?? null,
+        },
+        metadata,
+      });
+    case 'ChangePriority':
+      if (command.data.priority === state.priority) {
+        return reject(state, command, `the lead's priority is already ${state.priority}`);
+      }
+      return emit({
+        type: 'PriorityChanged',
+        data: {
+          from: state.priority,
+          to: command.data.priority,
+          reason: command.data.reason,
+          slaBudgetMs: budgetFor(state.status, command.data.priority),
+        },
+        metadata,
+      });
+    case 'AddNote':
+      return emit({ type: 'NoteAdded', data: { text: command.data.text }, metadata });
+    case 'CheckSla':
+      return emit(...slaEventsDue(state, policy, command));
+    default: {
+      const unreachable: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function lastPause(state: LeadState): string {
+  return state.sla.pausedAt ?? state.updatedAt;
+}
+
+/** Every rung of the ladder the clock has reached by the command's time, in order. */
+function slaEventsDue(state: LeadState, policy: SlaPolicy, command: LeadCommandOf<'CheckSla'>): LeadEvent[] {
+  const events: LeadEvent[] = [];
+  const now = Date.parse(command.metadata.at);
+  let current = state;
+  for (let action = nextSlaAction(current, policy); action !== null && Date.parse(action.at) <= now; ) {
+    const stage = current.sla.stage;
+    const deadline = stageDeadline(current.sla);
+    if (stage === null || deadline === null) break;
+    const event: LeadEvent =
+      action.kind === 'warning'
+        ? { type: 'SlaWarning', data: { stage, deadline }, metadata: command.metadata }
+        : { type: 'LeadEscalated', data: { stage, level: action.level, deadline }, metadata: command.metadata };
+    events.push(event);
+    current = evolveOne(current, event);
+    action = nextSlaAction(current, policy);
+  }
+  return events;
+}
+
+function remember(ids: string[], commandId: string): string[] {
+  if (ids.includes(commandId)) return ids;
+  const next = [...ids, commandId];
+  return next.length > RECENT_COMMANDS_KEPT ? next.slice(next.length - RECENT_COMMANDS_KEPT) : next;
+}
+
+/** Starts the lead's state from its first event. */
+export function initialState(event: LeadEvent): LeadState {
+  if (event.type !== 'LeadReceived') {
+    throw new LeadRuleViolation('lead_missing', `a lead's first event must be LeadReceived, not ${event.type}`, null, []);
+  }
+  const { data, metadata } = event;
+  return {
+    leadId: data.leadId,
+    version: 1,
+    status: 'received',
+    priority: data.priority,
+    source: data.source,
+    kind: data.kind,
+    jurisdiction: data.jurisdiction,
+    receivedAt: metadata.at,
+    updatedAt: metadata.at,
+    fingerprint: null,
+    office: null,
+    agent: null,
+    interview: null,
+    caseNumber: null,
+    closedReason: null,
+    duplicateOf: null,
+    noteCount: 0,
+    sla: startStage(idleClock, 'validation', data.slaBudgetMs, metadata.at),
+    recentCommandIds: [metadata.commandId],
+  };
+}
+
+function moveTo(state: LeadState, status: LeadStatus, budgetMs: number, at: string): Pick<LeadState, 'status' | 'sla'> {
+  return { status, sla: startStage(state.sla, stageForStatus(status), budgetMs, at) };
+}
+
+function evolveOne(state: LeadState, event: LeadEvent): LeadState {
+  const at = event.metadata.at;
+  const base: LeadState = {
+    ...state,
+    version: state.version + 1,
+    updatedAt: at,
+    recentCommandIds: remember(state.recentCommandIds, event.metadata.commandId),
+  };
+  switch (event.type) {
+    case 'LeadReceived':
+      throw new LeadRuleViolation('lead_exists', `lead ${state.leadId} has already been received`, state.status, []);
+    case 'LeadValidated':
+      return { ...base, fingerprint: event.data.fingerprint, ...moveTo(state, 'validated', event.data.slaBudgetMs, at) };
+    case 'LeadRejected':
+      return {
+        ...base,
+        fingerprint: event.data.fingerprint,
+        closedReason: event.data.reason,
+        duplicateOf: event.data.duplicateOf ?? null,
+        ...moveTo(state, 'closed', 0, at),
+      };
+    case 'LeadAssigned':
+      return {
+        ...base,
+        office: event.data.office,
+        agent: event.data.agent,
+        ...moveTo(state, 'assigned', event.data.slaBudgetMs, at),
+      };
+    case 'LeadReassigned':
+      return { ...base, office: event.data.office, agent: event.data.agent };
+    case 'InterviewRequested':
+      return {
+        ...base,
+        interview: {
+          scheduledFor: event.data.scheduledFor,
+          interpreterLanguage: event.data.interpreterLanguage,
+          victimSpecialist: event.data.victimSpecialist,
+          outcome: null,
+        },
+        ...moveTo(state, 'interview_requested', event.data.slaBudgetMs, at),
+      };
+    case 'InterviewRescheduled':
+      return state.interview === null
+        ? base
+        : { ...base, interview: { ...state.interview, scheduledFor: event.data.scheduledFor } };
+    case 'InterviewCompleted':
+      return {
+        ...base,
+        interview: state.interview === null ? null : { ...state.interview, outcome: event.data.outcome },
+        ...moveTo(state, 'interview_completed', event.data.slaBudgetMs, at),
+      };
+    case 'CaseOpened':
+      return { ...base, caseNumber: event.data.caseNumber, ...moveTo(state, 'case_opened', 0, at) };
+    case 'LeadClosed':
+      return { ...base, closedReason: event.data.reason, ...moveTo(state, 'closed', 0, at) };
+    case 'SlaPaused':
+      return { ...base, sla: { ...state.sla, usedMs: event.data.usedMs, runningSince: null, paused: true, pausedAt: at } };
+    case 'SlaResumed':
+      return { ...base, sla: { ...state.sla, runningSince: state.sla.stage === null ? null : at, paused: false, pausedAt: null } };
+    case 'EscalationAcknowledged':
+      return { ...base, sla: { ...state.sla, holdUntil: event.data.holdUntil } };
+    case 'PriorityChanged':
+      return { ...base, priority: event.data.to, sla: { ...state.sla, budgetMs: event.data.slaBudgetMs } };
+    case 'NoteAdded':
+      return { ...base, noteCount: state.noteCount + 1 };
+    case 'SlaWarning':
+      return { ...base, sla: { ...state.sla, warned: true } };
+    case 'LeadEscalated':
+      return { ...base, sla: { ...state.sla, warned: true, level: event.data.level } };
+    default: {
+      const unreachable: never = event;
+      throw new Error(`unknown event ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/** Applies one event; the state is undefined only before `LeadReceived`. */
+export function evolve(state: LeadState | undefined, event: LeadEvent): LeadState {
+  return state === undefined ? initialState(event) : evolveOne(state, event);
+}
+
+/** Folds a lead's whole log. */
+export function fold(events: readonly LeadEvent[]): LeadState | undefined {
+  return events.reduce<LeadState | undefined>(evolve, undefined);
+}

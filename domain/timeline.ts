@@ -1,0 +1,51 @@
+import type { LeadEvent } from '../schemas/events';
+
+export interface TimelineEntry {
+  seq: number;
+  type: LeadEvent['type'];
+  at: string;
+  actor: string;
+  /** The event's data less anything that could identify a victim or a witness. */
+  detail: Record<string, unknown>;
+}
+
+/** What a supervisor may see of an event without reading personal data. */
+export function timelineEntry(seq: number, event: LeadEvent): TimelineEntry {
+  const head = { seq, type: event.type, at: event.metadata.at, actor: event.metadata.actor };
+  switch (event.type) {
+    case 'LeadReceived': {
+      const { intake, ...rest } = event.data;
+      return { ...head, detail: { ...rest, victims: intake.potentialVictims.length } };
+    }
+    case 'InterviewRequested': {
+      // The place can be a victim's shelter or home.
+      const { place: _place, ...rest } = event.data;
+      return { ...head, detail: rest };
+    }
+    case 'InterviewRescheduled': {
+      const { place: _place, ...rest } = event.data;
+      return { ...head, detail: rest };
+    }
+    case 'NoteAdded':
+      return { ...head, detail: { length: event.data.text.length } };
+    case 'LeadClosed':
+      return { ...head, detail: { reason: event.data.reason, note: event.data.note === null ? null : 'recorded' } };
+    case 'LeadValidated':
+    case 'LeadRejected':
+    case 'LeadAssigned':
+    case 'LeadReassigned':
+    case 'InterviewCompleted':
+    case 'CaseOpened':
+    case 'SlaPaused':
+    case 'SlaResumed':
+    case 'EscalationAcknowledged':
+    case 'PriorityChanged':
+    case 'SlaWarning':
+    case 'LeadEscalated':
+      return { ...head, detail: { ...event.data } };
+    default: {
+      const unreachable: never = event;
+      throw new Error(`unknown event ${JSON.stringify(unreachable)}`);
+    }
+  }
+}

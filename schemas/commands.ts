@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { LeadIntake } from './intake';
+import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority } from './lead';
+
+export const CommandMetadata = z.object({
+  /** Who asked: a user id, a service name, or `system:<step>` for the workflow itself. */
+  actor: z.string().trim().min(1).max(200),
+  /** When the workflow accepted the command (workflow time, so replay sees the same value). */
+  at: Iso,
+  /** Idempotency key: a command id seen before is recorded once. */
+  commandId: z.string().trim().min(1).max(200),
+});
+export type CommandMetadata = z.infer<typeof CommandMetadata>;
+
+const reason = z.string().trim().min(1).max(1000);
+
+/** Commands' data, one schema per command type; the single source the union, updates and API routes come from. */
+export const commandData = {
+  ReceiveLead: z.object({ leadId: LeadId, intake: LeadIntake }),
+  ValidateLead: z.discriminatedUnion('outcome', [
+    z.object({ outcome: z.literal('valid'), fingerprint: z.string().min(1) }),
+    z.object({ outcome: z.literal('invalid'), fingerprint: z.string().min(1), problems: z.array(z.string()).min(1) }),
+    z.object({ outcome: z.literal('duplicate'), fingerprint: z.string().min(1), duplicateOf: LeadId }),
+  ]),
+  AssignLead: z.object({ office: OfficeId, agent: AgentId.optional(), routed: z.boolean().default(false) }),
+  ReassignLead: z.object({ office: OfficeId, agent: AgentId.optional(), reason }),
+  RequestInterview: z.object({
+    scheduledFor: Iso,
+    place: z.string().trim().min(1).max(300),
+    interpreterLanguage: z.string().trim().min(1).max(50).optional(),
+    victimSpecialist: z.boolean(),
+  }),
+  RescheduleInterview: z.object({ scheduledFor: Iso, place: z.string().trim().min(1).max(300).optional(), reason }),
+  CompleteInterview: z.object({ outcome: InterviewOutcome }),
+  OpenCase: z.object({ caseNumber: z.string().regex(/^[A-Z0-9][A-Z0-9-]{3,40}$/, 'case number must be like HSI-NWK-2026-0001') }),
+  CloseLead: z.object({ reason: CloseReason, note: z.string().trim().min(1).max(2000).optional() }),
+  PauseSla: z.object({ justification: reason }),
+  ResumeSla: z.object({}),
+  AcknowledgeEscalation: z.object({ note: z.string().trim().min(1).max(1000).optional() }),
+  ChangePriority: z.object({ priority: Priority, reason }),
+  AddNote: z.object({ text: z.string().trim().min(1).max(5000) }),
+  /** Internal: the workflow's timer fired. */
+  CheckSla: z.object({}),
+} as const;
+
+export type CommandType = keyof typeof commandData;
+export const commandTypes = Object.keys(commandData) as CommandType[];
+
+/** The commands a person or a service may send; the rest come from the workflow itself. */
+export const externalCommandTypes = [
+  'ValidateLead',
+  'AssignLead',
+  'ReassignLead',
+  'RequestInterview',
+  'RescheduleInterview',
+  'CompleteInterview',
+  'OpenCase',
+  'CloseLead',
+  'PauseSla',
+  'ResumeSla',
+  'AcknowledgeEscalation',
+  'ChangePriority',
+  'AddNote',
+] as const satisfies readonly CommandType[];
+export type ExternalCommandType = (typeof externalCommandTypes)[number];
+
+type CommandOf<T extends CommandType> = { type: T; data: z.infer<(typeof commandData)[T]>; metadata: CommandMetadata };
+export type LeadCommand = { [T in CommandType]: CommandOf<T> }[CommandType];
+export type LeadCommandOf<T extends CommandType> = Extract<LeadCommand, { type: T }>;
+
+const commandSchemas = commandTypes.map((type) =>
+  z.object({ type: z.literal(type), data: commandData[type], metadata: CommandMetadata }),
+);
+export const LeadCommandSchema = z.discriminatedUnion(
+  'type',
+  commandSchemas as unknown as [(typeof commandSchemas)[number], ...(typeof commandSchemas)[number][]],
+) as unknown as z.ZodType<LeadCommand>;
+
+/** What a caller sends for a command: the workflow stamps the time. */
+export const CommandRequestMetadata = CommandMetadata.omit({ at: true });
+export type CommandRequestMetadata = z.infer<typeof CommandRequestMetadata>;
+export type CommandRequest<T extends ExternalCommandType = ExternalCommandType> = {
+  data: z.input<(typeof commandData)[T]>;
+  metadata: CommandRequestMetadata;
+};

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/** Where a lead came from, as listed in the ICE TIPS memo. */
+export const leadSources = [
+  'state_local_le',
+  'federal_agency',
+  'dhs_tipline',
+  'doj_tipline',
+  'hhs_tipline',
+  'ngo',
+  'confidential_informant',
+  'cooperating_defendant',
+  'foreign_source',
+  'public',
+] as const;
+export const LeadSource = z.enum(leadSources);
+export type LeadSource = z.infer<typeof LeadSource>;
+
+/** A partner's request to interview a potential victim, or information about identified potential victims. */
+export const LeadKind = z.enum(['interview_request', 'victim_information']);
+export type LeadKind = z.infer<typeof LeadKind>;
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+export const PotentialVictim = z.object({
+  /** Name or alias as the partner gave it: personal data. */
+  name: text(200).optional(),
+  approximateAge: z.number().int().min(0).max(120).optional(),
+  minor: z.boolean().default(false),
+  languages: z.array(text(50)).max(10).default([]),
+  needsInterpreter: z.boolean().default(false),
+  safetyConcerns: z.array(text(500)).max(20).default([]),
+  needs: z.array(z.enum(['medical', 'shelter', 'legal', 'counselling', 'immigration_relief', 'other'])).default([]),
+});
+export type PotentialVictim = z.infer<typeof PotentialVictim>;
+
+/** ISO 3166-2 style jurisdiction code, e.g. `US-NJ`. */
+export const JurisdictionCode = z
+  .string()
+  .regex(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/, 'jurisdiction must look like US-NJ (ISO 3166-2)');
+
+export const LeadLocation = z.object({
+  jurisdiction: JurisdictionCode,
+  city: text(100).optional(),
+  /** Street-level detail: personal data. */
+  address: text(300).optional(),
+});
+
+export const PartnerContact = z.object({
+  organisation: text(200),
+  name: text(200),
+  email: z.email().optional(),
+  phone: text(40).optional(),
+});
+
+export const LeadIntake = z
+  .object({
+    source: LeadSource,
+    kind: LeadKind,
+    /** The partner's own reference; with the source it identifies a submission for idempotency. */
+    externalReference: text(100).optional(),
+    summary: text(5000),
+    flags: z
+      .object({
+        imminentDanger: z.boolean().default(false),
+        minorInvolved: z.boolean().default(false),
+      })
+      .default({ imminentDanger: false, minorInvolved: false }),
+    potentialVictims: z.array(PotentialVictim).min(1).max(50),
+    location: LeadLocation,
+    partner: PartnerContact,
+    requestedInterview: z
+      .object({
+        preferredTime: z.iso.datetime({ offset: true }).optional(),
+        place: text(300).optional(),
+      })
+      .optional(),
+  })
+  .strict();
+export type LeadIntake = z.infer<typeof LeadIntake>;
+export type LeadIntakeInput = z.input<typeof LeadIntake>;
+
+/** Urgent when the intake flags imminent danger or a minor, as DESIGN.md sets out. */
+export function intakeIsUrgent(intake: LeadIntake): boolean {
+  return intake.flags.imminentDanger || intake.flags.minorInvolved || intake.potentialVictims.some((v) => v.minor);
+}

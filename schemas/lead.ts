@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { LeadKind, LeadSource } from './intake';
+
+export const leadStatuses = [
+  'received',
+  'validated',
+  'assigned',
+  'interview_requested',
+  'interview_completed',
+  'case_opened',
+  'closed',
+] as const;
+export const LeadStatus = z.enum(leadStatuses);
+export type LeadStatus = z.infer<typeof LeadStatus>;
+
+export const terminalStatuses: readonly LeadStatus[] = ['case_opened', 'closed'];
+export function isTerminal(status: LeadStatus): boolean {
+  return terminalStatuses.includes(status);
+}
+
+export const Priority = z.enum(['standard', 'urgent']);
+export type Priority = z.infer<typeof Priority>;
+
+/** The SLA stage is named for the step the office owes while the lead sits in a status. */
+export const slaStages = ['validation', 'assignment', 'interview_request', 'interview', 'disposition'] as const;
+export const SlaStage = z.enum(slaStages);
+export type SlaStage = z.infer<typeof SlaStage>;
+
+export const OfficeId = z
+  .string()
+  .regex(/^[A-Z0-9][A-Z0-9-]{1,39}$/, 'office must be an upper-case office id such as HSI-NEWARK');
+export const AgentId = z.string().trim().min(1).max(100);
+export const Iso = z.iso.datetime({ offset: true });
+export const LeadId = z.uuid();
+
+export const closeReasons = [
+  'invalid',
+  'duplicate',
+  'no_trafficking_indicators',
+  'referred_to_other_agency',
+  'victim_declined',
+  'unable_to_locate',
+  'other',
+] as const;
+export const CloseReason = z.enum(closeReasons);
+export type CloseReason = z.infer<typeof CloseReason>;
+
+export const InterviewOutcome = z.enum(['victim_identified', 'no_trafficking_indicators', 'victim_declined', 'unable_to_locate']);
+export type InterviewOutcome = z.infer<typeof InterviewOutcome>;
+
+export const SlaClock = z.object({
+  stage: SlaStage.nullable(),
+  /** Time the stage may take, already scaled by the policy's time scale. */
+  budgetMs: z.number().nonnegative(),
+  /** Time the clock ran before the latest (re)start. */
+  usedMs: z.number().nonnegative(),
+  /** When the clock last started; null while paused or when no clock runs. */
+  runningSince: Iso.nullable(),
+  paused: z.boolean(),
+  pausedAt: Iso.nullable(),
+  warned: z.boolean(),
+  level: z.number().int().min(0).max(3),
+  /** An acknowledgement holds further escalation until this instant. */
+  holdUntil: Iso.nullable(),
+});
+export type SlaClock = z.infer<typeof SlaClock>;
+
+/** The lead's state as the workflow holds it. It carries no personal data: that stays in the intake event. */
+export const LeadState = z.object({
+  leadId: LeadId,
+  version: z.number().int().nonnegative(),
+  status: LeadStatus,
+  priority: Priority,
+  source: LeadSource,
+  kind: LeadKind,
+  jurisdiction: z.string(),
+  receivedAt: Iso,
+  updatedAt: Iso,
+  fingerprint: z.string().nullable(),
+  office: OfficeId.nullable(),
+  agent: AgentId.nullable(),
+  interview: z
+    .object({
+      scheduledFor: Iso,
+      interpreterLanguage: z.string().nullable(),
+      victimSpecialist: z.boolean(),
+      outcome: InterviewOutcome.nullable(),
+    })
+    .nullable(),
+  caseNumber: z.string().nullable(),
+  closedReason: CloseReason.nullable(),
+  duplicateOf: LeadId.nullable(),
+  noteCount: z.number().int().nonnegative(),
+  sla: SlaClock,
+  /** Recent command ids, so a command delivered twice is recorded once. */
+  recentCommandIds: z.array(z.string()),
+});
+export type LeadState = z.infer<typeof LeadState>;

@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest';
+import { allowedCommands, decide, evolve, nextSlaAction, stageDeadline } from '../domain';
+import type { LeadCommand, CommandType } from '../schemas/commands';
+import type { LeadEvent } from '../schemas/events';
+import { LeadState, leadStatuses, type LeadStatus } from '../schemas/lead';
+import { defaultSlaPolicy } from '../schemas/sla-policy';
+import { sampleIntake } from './support/lead-fixtures';
+
+const policy = defaultSlaPolicy();
+const LEAD = '6f1c2a52-2b0e-4d1e-9a51-6c1f3c1d2e01';
+const T0 = Date.parse('2026-11-02T09:00:00.000Z');
+const H = 3_600_000;
+let ids = 0;
+const meta = (hours: number, actor = 'supervisor:kim') => ({
+  actor,
+  at: new Date(T0 + hours * H).toISOString(),
+  commandId: `cmd-${++ids}`,
+});
+const cmd = <T extends LeadCommand['type']>(type: T, data: Extract<LeadCommand, { type: T }>['data'], hours = 0) =>
+  ({ type, data, metadata: meta(hours) }) as LeadCommand;
+
+/** Given these events, when this command, then these events (or this refusal). */
+function given(...commands: LeadCommand[]) {
+  let state: LeadState | undefined;
+  const history: LeadEvent[] = [];
+  for (const c of commands) {
+    const d = decide(c, state, policy);
+    if (!d.ok) throw new Error(`given step refused: ${d.error.message}`);
+    for (const e of d.events) {
+      history.push(e);
+      state = evolve(state, e);
+    }
+  }
+  return {
+    state,
+    history,
+    when(command: LeadCommand) {
+      const decision = decide(command, state, policy);
+      return {
+        thenEvents: (...types: LeadEvent['type'][]) => {
+          if (!decision.ok) throw new Error(`expected events, got refusal: ${decision.error.message}`);
+          expect(decision.events.map((e) => e.type)).toEqual(types);
+          return decision.events;
+        },
+        thenRefused: (pattern: RegExp) => {
+          expect(decision.ok).toBe(false);
+          if (!decision.ok) expect(decision.error.message).toMatch(pattern);
+        },
+      };
+    },
+  };
+}
+
+const receive = (name = 'ngo-farmworkers', hours = 0) =>
+  cmd('ReceiveLead', { leadId: LEAD, intake: sampleIntake(name) }, hours);
+const validate = (h = 0.5) => cmd('ValidateLead', { outcome: 'valid', fingerprint: 'fp-1' }, h);
+const assign = (h = 1) => cmd('AssignLead', { office: 'HSI-MIAMI', routed: true }, h);
+const requestInterview = (h = 2) =>
+  cmd('RequestInterview', { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'field office', victimSpecialist: true }, h);
+const completeInterview = (h = 3) => cmd('CompleteInterview', { outcome: 'victim_identified' }, h);
+
+/** A sequence of commands that leaves the lead in each status. */
+const toStatus: Record<LeadStatus, () => LeadCommand[]> = {
+  received: () => [receive()],
+  validated: () => [receive(), validate()],
+  assigned: () => [receive(), validate(), assign()],
+  interview_requested: () => [receive(), validate(), assign(), requestInterview()],
+  interview_completed: () => [receive(), validate(), assign(), requestInterview(), completeInterview()],
+  case_opened: () => [...toStatus.interview_completed(), cmd('OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, 4)],
+  closed: () => [receive(), cmd('CloseLead', { reason: 'referred_to_other_agency' }, 1)],
+};
+
+describe('intake', () => {
+  it('records LeadReceived with the urgency the intake flags', () => {
+    const [event] = given().when(receive('hhs-tipline-minor')).thenEvents('LeadReceived');
+    expect(event?.type === 'LeadReceived' && event.data.priority).toBe('urgent');
+    expect(event?.type === 'LeadReceived' && event.data.slaBudgetMs).toBe(1 * H);
+  });
+  it('a standard lead gets the 4 h validation clock', () => {
+    const { state } = given(receive());
+    expect(state?.priority).toBe('standard');
+    expect(state && stageDeadline(state.sla)).toBe(new Date(T0 + 4 * H).toISOString());
+  });
+  it('refuses a second intake for the same lead', () => {
+    given(receive()).when(receive()).thenRefused(/already been received/);
+  });
+  it('refuses any command before the intake', () => {
+    given().when(validate()).thenRefused(/not allowed before the lead is received/);
+  });
+});
+
+describe('the happy path', () => {
+  it('validates, assigns, requests and completes an interview, and opens a case', () => {
+    given(receive()).when(validate()).thenEvents('LeadValidated');
+    given(receive(), validate()).when(assign()).thenEvents('LeadAssigned');
+    given(receive(), validate(), assign()).when(requestInterview()).thenEvents('InterviewRequested');
+    given(...toStatus.assigned(), requestInterview()).when(completeInterview()).thenEvents('InterviewCompleted');
+    given(...toStatus.interview_completed())
+      .when(cmd('OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, 5))
+      .thenEvents('CaseOpened');
+    const { state } = given(...toStatus.case_opened());
+    expect(state?.status).toBe('case_opened');
+    expect(state?.caseNumber).toBe('HSI-MIA-2026-0001');
+    expect(state?.sla.stage).toBeNull();
+    expect(state?.version).toBe(6);
+  });
+  it('each stage starts its own clock from the budget in the policy', () => {
+    const { state } = given(...toStatus.assigned());
+    expect(state?.sla.stage).toBe('interview_request');
+    expect(state && stageDeadline(state.sla)).toBe(new Date(T0 + 1 * H + 48 * H).toISOString());
+  });
+});
+
+describe('validation outcomes', () => {
+  it('an invalid lead is rejected and closed as invalid', () => {
+    given(receive()).when(cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['no contact'] })).thenEvents('LeadRejected');
+    const { state } = given(receive(), cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['x'] }));
+    expect(state?.status).toBe('closed');
+    expect(state?.closedReason).toBe('invalid');
+  });
+  it('a duplicate is closed and links the original', () => {
+    const original = '0d5a7a4e-7d44-4b41-8a0b-1f6f9b1a2c3d';
+    const { state } = given(receive(), cmd('ValidateLead', { outcome: 'duplicate', fingerprint: 'f', duplicateOf: original }));
+    expect(state?.closedReason).toBe('duplicate');
+    expect(state?.duplicateOf).toBe(original);
+  });
+});
+
+describe('supervisor commands', () => {
+  it('reassigns to another office, but not to the same one', () => {
+    given(...toStatus.assigned())
+      .when(cmd('ReassignLead', { office: 'HSI-NEWARK', reason: 'victims moved' }, 2))
+      .thenEvents('LeadReassigned');
+    given(...toStatus.assigned()).when(cmd('ReassignLead', { office: 'HSI-MIAMI', reason: 'x' }, 2)).thenRefused(/already assigned/);
+  });
+  it('reschedules an interview without restarting its clock', () => {
+    const scenario = given(...toStatus.interview_requested(), cmd('RescheduleInterview', { scheduledFor: '2026-11-05T10:00:00.000Z', reason: 'interpreter' }, 5));
+    expect(scenario.history.at(-1)?.type).toBe('InterviewRescheduled');
+    expect(scenario.state?.interview?.scheduledFor).toBe('2026-11-05T10:00:00.000Z');
+    expect(scenario.state && stageDeadline(scenario.state.sla)).toBe(new Date(T0 + 2 * H + 72 * H).toISOString());
+  });
+  it('closes a lead from any open status', () => {
+    for (const status of ['received', 'validated', 'assigned', 'interview_requested', 'interview_completed'] as const) {
+      given(...toStatus[status]()).when(cmd('CloseLead', { reason: 'other', note: 'n' }, 9)).thenEvents('LeadClosed');
+    }
+  });
+  it('changes priority and recomputes the deadline, keeping time used', () => {
+    const { state } = given(...toStatus.validated(), cmd('ChangePriority', { priority: 'urgent', reason: 'minor identified' }, 1.5));
+    expect(state?.priority).toBe('urgent');
+    expect(state && stageDeadline(state.sla)).toBe(new Date(T0 + 0.5 * H + 2 * H).toISOString());
+    given(...toStatus.validated()).when(cmd('ChangePriority', { priority: 'standard', reason: 'same' })).thenRefused(/already standard/);
+  });
+  it('adds notes without changing the status', () => {
+    const { state } = given(...toStatus.assigned(), cmd('AddNote', { text: 'called the partner back' }, 2));
+    expect(state?.status).toBe('assigned');
+    expect(state?.noteCount).toBe(1);
+  });
+  it('records a command id once', () => {
+    const note = cmd('AddNote', { text: 'once' }, 2);
+    given(...toStatus.assigned(), note).when(note).thenEvents();
+  });
+});
+
+describe('SLA clock', () => {
+  it('pausing stops the clock and resuming keeps the time used', () => {
+    const paused = given(...toStatus.validated(), cmd('PauseSla', { justification: 'victim stabilisation' }, 10.5));
+    expect(paused.state?.sla.usedMs).toBe(10 * H);
+    expect(paused.state && stageDeadline(paused.state.sla)).toBeNull();
+    expect(paused.state && nextSlaAction(paused.state, policy)).toBeNull();
+    given(...toStatus.validated(), cmd('PauseSla', { justification: 'x' }, 1)).when(cmd('PauseSla', { justification: 'again' }, 2)).thenRefused(/PauseSla is not allowed/);
+    given(...toStatus.validated()).when(cmd('ResumeSla', {}, 2)).thenRefused(/ResumeSla is not allowed/);
+    const resumed = given(...toStatus.validated(), cmd('PauseSla', { justification: 'x' }, 10.5), cmd('ResumeSla', {}, 20.5));
+    // 24 h budget, 10 h used before the pause, resumed at 20.5 h: 14 h left.
+    expect(resumed.state && stageDeadline(resumed.state.sla)).toBe(new Date(T0 + 34.5 * H).toISOString());
+  });
+  it('climbs the ladder: warning at 75 %, levels at 100, 150 and 200 %', () => {
+    const { state } = given(...toStatus.validated());
+    expect(state && nextSlaAction(state, policy)).toEqual({ kind: 'warning', at: new Date(T0 + 0.5 * H + 18 * H).toISOString() });
+    const fired = given(...toStatus.validated()).when(cmd('CheckSla', {}, 0.5 + 36)).thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated');
+    expect(fired.map((e) => (e.type === 'LeadEscalated' ? e.data.level : 0))).toEqual([0, 1, 2]);
+  });
+  it('a check before anything is due records nothing', () => {
+    given(...toStatus.validated()).when(cmd('CheckSla', {}, 1)).thenEvents();
+  });
+  it('an acknowledgement holds the ladder for the re-escalation interval', () => {
+    const escalated = given(...toStatus.validated(), cmd('CheckSla', {}, 24.5));
+    expect(escalated.state?.sla.level).toBe(1);
+    const acked = given(...toStatus.validated(), cmd('CheckSla', {}, 24.5), cmd('AcknowledgeEscalation', {}, 35));
+    // Level 2 would fall at 36.5 h; the hold runs to 35 + 4 = 39 h.
+    expect(acked.state && nextSlaAction(acked.state, policy)).toEqual({ kind: 'escalation', level: 2, at: new Date(T0 + 39 * H).toISOString() });
+    given(...toStatus.validated()).when(cmd('AcknowledgeEscalation', {}, 1)).thenRefused(/AcknowledgeEscalation is not allowed/);
+  });
+});
+
+describe('every command the state does not allow is refused, naming the status and what is allowed', () => {
+  const samples: Record<Exclude<CommandType, 'ReceiveLead'>, LeadCommand> = {
+    ValidateLead: validate(9),
+    AssignLead: assign(9),
+    ReassignLead: cmd('ReassignLead', { office: 'HSI-HOUSTON', reason: 'r' }, 9),
+    RequestInterview: requestInterview(9),
+    RescheduleInterview: cmd('RescheduleInterview', { scheduledFor: '2026-11-06T10:00:00.000Z', reason: 'r' }, 9),
+    CompleteInterview: completeInterview(9),
+    OpenCase: cmd('OpenCase', { caseNumber: 'HSI-MIA-2026-0002' }, 9),
+    CloseLead: cmd('CloseLead', { reason: 'other' }, 9),
+    PauseSla: cmd('PauseSla', { justification: 'j' }, 9),
+    ResumeSla: cmd('ResumeSla', {}, 9),
+    AcknowledgeEscalation: cmd('AcknowledgeEscalation', {}, 9),
+    ChangePriority: cmd('ChangePriority', { priority: 'urgent', reason: 'r' }, 9),
+    AddNote: cmd('AddNote', { text: 't' }, 9),
+    CheckSla: cmd('CheckSla', {}, 9),
+  };
+  for (const status of leadStatuses) {
+    it(`while ${status}`, () => {
+      const scenario = given(...toStatus[status]());
+      const allowed = allowedCommands(scenario.state);
+      for (const [type, command] of Object.entries(samples)) {
+        if (type === 'CheckSla') continue;
+        const fresh = { ...command, metadata: { ...command.metadata, commandId: `probe-${type}-${status}` } } as LeadCommand;
+        const decision = decide(fresh, scenario.state, policy);
+        if (allowed.includes(type as CommandType)) continue;
+        expect(decision.ok, `${type} while ${status}`).toBe(false);
+        if (!decision.ok) {
+          expect(decision.error.message).toContain(`while the lead is ${status}`);
+          expect(decision.error.status).toBe(status);
+          expect(decision.error.allowed).toEqual(allowed);
+        }
+      }
+      LeadState.parse(scenario.state);
+    });
+  }
+});
