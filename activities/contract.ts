@@ -1,0 +1,33 @@
+import type { z } from 'zod';
+import type { commandData } from '../schemas/commands';
+import type { RecordedEvent } from '../schemas/events';
+import type { LeadIntake } from '../schemas/intake';
+import type { Priority, SlaStage } from '../schemas/lead';
+
+export interface RecordEventsInput {
+  leadId: string;
+  /** The log's version the workflow last saw; the store refuses the append if it differs. */
+  expectedVersion: number;
+  events: RecordedEvent[];
+}
+
+export interface EscalationNotice {
+  leadId: string;
+  /** The SLA event's id: with the recipient it makes the delivery's idempotency key. */
+  eventId: string;
+  kind: 'sla_warning' | 'escalation';
+  level: 0 | 1 | 2 | 3;
+  stage: SlaStage;
+  deadline: string;
+  office: string | null;
+  agent: string | null;
+  priority: Priority;
+}
+
+/** What the workflow may ask of the outside world; the worker wires the implementations. */
+export interface LeadActivities {
+  recordEvents(input: RecordEventsInput): Promise<{ version: number; duplicate: boolean }>;
+  validateLead(input: { leadId: string; intake: LeadIntake }): Promise<z.input<(typeof commandData)['ValidateLead']>>;
+  routeLead(input: { leadId: string; jurisdiction: string }): Promise<{ office: string } | null>;
+  notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;
+}

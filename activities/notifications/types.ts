@@ -1,0 +1,47 @@
+export type NotificationChannel = 'log' | 'webhook' | 'email';
+
+export type NotificationKind = 'sla_warning' | 'escalation' | 'assignment' | (string & {});
+
+export interface NotificationRecipient {
+  /** Directory role: `assignee`, `supervisor`, `sac` or `hq`. */
+  role: string;
+  name?: string;
+  email?: string;
+  webhookUrl?: string;
+}
+
+/**
+ * One intended delivery to one recipient over one channel. It carries identifiers, status, office, level and
+ * deadline only: a notification leaves the system, so it must never hold a victim's personal data.
+ */
+export interface Notification {
+  /** Unique per delivery; the same key on a retry means the same delivery. */
+  idempotencyKey: string;
+  leadId: string;
+  channel: NotificationChannel;
+  kind: NotificationKind;
+  level?: number;
+  office: string;
+  stage?: string;
+  status?: string;
+  /** ISO 8601. */
+  deadline?: string;
+  recipient: NotificationRecipient;
+  subject: string;
+  text: string;
+  link?: string;
+}
+
+export interface NotificationAdapter {
+  readonly channel: NotificationChannel;
+  /** Resolves once the channel accepted the notification; throws `NonRetryableDeliveryError` when it never will. */
+  send(notification: Notification): Promise<void>;
+}
+
+/**
+ * The channel refused the notification for a reason a retry cannot fix (HTTP 4xx, SMTP 5xx, no address).
+ * Any other error is transient and worth retrying.
+ */
+export class NonRetryableDeliveryError extends Error {
+  override readonly name = 'NonRetryableDeliveryError';
+}

@@ -1,0 +1,118 @@
+import type pg from 'pg';
+import { timelineEntry, type TimelineEntry } from '../domain/timeline';
+import type { LeadEvent } from '../schemas/events';
+import { LeadState } from '../schemas/lead';
+import type { LeadListQuery, LeadSummary } from '../schemas/read-model';
+
+const summaryColumns = `lead_id, status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level,
+  sla_paused, case_number, closed_reason, received_at, updated_at, version,
+  (status NOT IN ('case_opened', 'closed') AND NOT sla_paused AND stage_deadline IS NOT NULL AND stage_deadline < now()) AS overdue`;
+
+interface SummaryRow {
+  lead_id: string;
+  status: LeadSummary['status'];
+  priority: LeadSummary['priority'];
+  source: string;
+  kind: string;
+  office: string | null;
+  agent: string | null;
+  stage: string | null;
+  stage_deadline: Date | null;
+  escalation_level: number;
+  sla_paused: boolean;
+  case_number: string | null;
+  closed_reason: string | null;
+  received_at: Date;
+  updated_at: Date;
+  version: number;
+  overdue: boolean;
+}
+
+function toSummary(row: SummaryRow): LeadSummary {
+  return {
+    leadId: row.lead_id,
+    status: row.status,
+    priority: row.priority,
+    source: row.source,
+    kind: row.kind,
+    office: row.office,
+    agent: row.agent,
+    stage: row.stage,
+    stageDeadline: row.stage_deadline?.toISOString() ?? null,
+    escalationLevel: row.escalation_level,
+    slaPaused: row.sla_paused,
+    caseNumber: row.case_number,
+    closedReason: row.closed_reason,
+    receivedAt: row.received_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    version: row.version,
+    overdue: row.overdue,
+  };
+}
+
+/** The supervisors' read side over PostgreSQL: the `leads` table and the event log. */
+export function createLeadReadModel(pool: pg.Pool) {
+  return {
+    async getLead(leadId: string): Promise<{ summary: LeadSummary; state: LeadState } | undefined> {
+      const { rows } = await pool.query<SummaryRow & { state: unknown }>(
+        `SELECT ${summaryColumns}, state FROM leads WHERE lead_id = $1`,
+        [leadId],
+      );
+      const row = rows[0];
+      return row === undefined ? undefined : { summary: toSummary(row), state: LeadState.parse(row.state) };
+    },
+
+    /** Overdue first, then the most escalated, then the nearest deadline; an offset cursor pages through. */
+    async listLeads(filter: LeadListQuery): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, value: unknown) => {
+        params.push(value);
+        where.push(sql.replace('?', `$${params.length}`));
+      };
+      if (filter.status !== undefined) add('status = ?', filter.status);
+      if (filter.office !== undefined) add('office = ?', filter.office);
+      if (filter.priority !== undefined) add('priority = ?', filter.priority);
+      if (filter.escalated === true) where.push('escalation_level > 0');
+      if (filter.escalated === false) where.push('escalation_level = 0');
+      const overdueSql = `(status NOT IN ('case_opened', 'closed') AND NOT sla_paused AND stage_deadline < now())`;
+      if (filter.overdue === true) where.push(overdueSql);
+      if (filter.overdue === false) where.push(`NOT coalesce(${overdueSql}, false)`);
+      const offset = filter.cursor === undefined ? 0 : decodeCursor(filter.cursor);
+      params.push(filter.limit + 1, offset);
+      const { rows } = await pool.query<SummaryRow>(
+        `SELECT ${summaryColumns} FROM leads
+          ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+          ORDER BY overdue DESC, escalation_level DESC, stage_deadline ASC NULLS LAST, received_at DESC, lead_id
+          LIMIT $${params.length - 1} OFFSET $${params.length}`,
+        params,
+      );
+      const items = rows.slice(0, filter.limit).map(toSummary);
+      return { items, nextCursor: rows.length > filter.limit ? encodeCursor(offset + filter.limit) : null };
+    },
+
+    /** The PII-free timeline from the event log, or undefined when the lead has no events. */
+    async timeline(leadId: string): Promise<TimelineEntry[] | undefined> {
+      const { rows } = await pool.query<{ seq: number; type: string; data: unknown; metadata: LeadEvent['metadata'] }>(
+        'SELECT seq, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+        [leadId],
+      );
+      if (rows.length === 0) return undefined;
+      return rows.map((r) => timelineEntry(r.seq, { type: r.type, data: r.data, metadata: r.metadata } as LeadEvent));
+    },
+  };
+}
+
+function encodeCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  try {
+    const value = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  } catch {
+    // fall through to the error below
+  }
+  throw new RangeError('the cursor is not one this server issued');
+}

@@ -1,0 +1,36 @@
+import type { CommandType } from '../schemas/commands';
+
+/** The caller sent something malformed; `issues` say what and where. */
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInputError';
+  constructor(
+    message: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+export class LeadNotFoundError extends Error {
+  override readonly name = 'LeadNotFoundError';
+  constructor(readonly leadId: string) {
+    super(`no lead ${leadId}`);
+  }
+}
+
+/** The lead's state does not allow the command. */
+export class CommandRejectedError extends Error {
+  override readonly name = 'CommandRejectedError';
+  constructor(
+    message: string,
+    readonly status: string | null,
+    readonly allowed: readonly CommandType[],
+  ) {
+    super(message);
+  }
+}
+
+/** Temporal or PostgreSQL cannot be reached; nothing was accepted. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}

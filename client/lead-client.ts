@@ -1,0 +1,244 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  isGrpcServiceError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
+import { z } from 'zod';
+import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
+import { LeadIntake, type LeadIntakeInput } from '../schemas/intake';
+import { LeadId, type LeadState } from '../schemas/lead';
+import { LeadListFilter, type LeadListQuery, type LeadSummary } from '../schemas/read-model';
+
+export { LeadListFilter, type LeadSummary };
+import type { SlaPolicy } from '../schemas/sla-policy';
+import type { TimelineEntry } from '../domain/timeline';
+import {
+  LEAD_WORKFLOW_TYPE,
+  leadCommandUpdates,
+  leadReceivedUpdate,
+  leadSearchAttributes,
+  leadStateQuery,
+  leadTimelineQuery,
+  leadWorkflowId,
+  type LeadReceipt,
+  type LeadSnapshot,
+  type LeadWorkflowInput,
+} from '../workflows/messages';
+import { CommandRejectedError, InvalidInputError, LeadNotFoundError, UnavailableError } from './errors';
+
+/** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
+export interface LeadReadModel {
+  getLead(leadId: string): Promise<{ summary: LeadSummary; state: LeadState } | undefined>;
+  listLeads(filter: LeadListQuery): Promise<{ items: LeadSummary[]; nextCursor: string | null }>;
+  timeline(leadId: string): Promise<TimelineEntry[] | undefined>;
+}
+
+export interface LeadClientOptions {
+  temporal: Client;
+  taskQueue: string;
+  policy: SlaPolicy;
+  readModel: LeadReadModel;
+}
+
+export interface SubmitOptions {
+  actor: string;
+  /** The caller's idempotency key; without one, the source and external reference serve, if given. */
+  idempotencyKey?: string;
+}
+
+export interface LeadView {
+  leadId: string;
+  /** `workflow`: live state by query; `read_model`: the lead is finished and was read from PostgreSQL. */
+  from: 'workflow' | 'read_model';
+  state: LeadState;
+  stageDeadline: string | null;
+  allowedCommands: string[];
+}
+
+const LEADLINE_NAMESPACE_UUID = '1b0d6a5e-4f3c-5a7e-9c2d-6e8f0a1b2c3d';
+
+/** A name-based (v5-style) uuid: the same key always names the same lead. */
+export function leadIdForKey(key: string): string {
+  const ns = Buffer.from(LEADLINE_NAMESPACE_UUID.replace(/-/g, ''), 'hex');
+  const hash = createHash('sha1').update(ns).update(key).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function issuesOf(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+}
+
+/** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
+export class LeadClient {
+  constructor(private readonly options: LeadClientOptions) {}
+
+  /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
+  async submitLead(input: LeadIntakeInput | unknown, submit: SubmitOptions): Promise<LeadReceipt> {
+    const parsed = LeadIntake.safeParse(input);
+    if (!parsed.success) throw new InvalidInputError('the lead intake is not valid', issuesOf(parsed.error));
+    const intake = parsed.data;
+    const key =
+      submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
+    const leadId = key === undefined ? randomUUID() : leadIdForKey(key);
+    const workflowId = leadWorkflowId(leadId);
+    const workflowInput: LeadWorkflowInput = {
+      leadId,
+      policy: this.options.policy,
+      intake,
+      submittedBy: { actor: submit.actor, commandId: key ?? leadId },
+    };
+    const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: this.options.taskQueue,
+      args: [workflowInput],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      // A finished lead keeps its id: a late duplicate must not start it again.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: leadSearchAttributes.status, value: 'received' },
+        { key: leadSearchAttributes.source, value: intake.source },
+      ]),
+    });
+    try {
+      return await this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
+        updateId: `submit-${leadId}`,
+        startWorkflowOperation,
+      });
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        const finished = await this.options.readModel.getLead(leadId);
+        if (finished !== undefined) {
+          return { leadId, workflowId, receivedAt: finished.summary.receivedAt };
+        }
+      }
+      throw this.translate(error, leadId);
+    }
+  }
+
+  /** Sends one command; resolves with the lead's snapshot once its events are durably recorded. */
+  async command<T extends ExternalCommandType>(
+    leadId: string,
+    type: T,
+    data: CommandRequest<T>['data'],
+    metadata: { actor: string; commandId?: string },
+  ): Promise<LeadSnapshot> {
+    this.checkLeadId(leadId);
+    const parsed = commandData[type].safeParse(data);
+    if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
+    const commandId = metadata.commandId ?? randomUUID();
+    const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
+    try {
+      return await handle.executeUpdate(update, {
+        args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
+        updateId: commandId,
+      });
+    } catch (error) {
+      throw await this.translateCommandError(error, leadId, type);
+    }
+  }
+
+  /** Live state for an open lead; the read model for one whose workflow has finished. */
+  async getLead(leadId: string): Promise<LeadView> {
+    this.checkLeadId(leadId);
+    const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    try {
+      const description = await handle.describe();
+      if (description.status.name === 'RUNNING') {
+        const snapshot = await handle.query(leadStateQuery);
+        if (snapshot !== null) {
+          return {
+            leadId,
+            from: 'workflow',
+            state: snapshot.state,
+            stageDeadline: snapshot.stageDeadline,
+            allowedCommands: snapshot.allowedCommands,
+          };
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw this.translate(error, leadId);
+    }
+    const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
+    if (stored === undefined) throw new LeadNotFoundError(leadId);
+    return { leadId, from: 'read_model', state: stored.state, stageDeadline: stored.summary.stageDeadline, allowedCommands: [] };
+  }
+
+  async listLeads(filter: LeadListFilter = {}): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+    const parsed = LeadListFilter.safeParse(filter);
+    if (!parsed.success) throw new InvalidInputError('the list filter is not valid', issuesOf(parsed.error));
+    return this.readModel(() => this.options.readModel.listLeads(parsed.data));
+  }
+
+  /** The lead's events without personal data. */
+  async timeline(leadId: string): Promise<TimelineEntry[]> {
+    this.checkLeadId(leadId);
+    const stored = await this.readModel(() => this.options.readModel.timeline(leadId));
+    if (stored !== undefined) return stored;
+    try {
+      return await this.options.temporal.workflow.getHandle(leadWorkflowId(leadId)).query(leadTimelineQuery);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw new LeadNotFoundError(leadId);
+      throw this.translate(error, leadId);
+    }
+  }
+
+  private checkLeadId(leadId: string) {
+    if (!LeadId.safeParse(leadId).success) {
+      throw new InvalidInputError('the lead id is not valid', [{ path: 'leadId', message: 'must be a uuid' }]);
+    }
+  }
+
+  private async readModel<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      throw new UnavailableError(`the read model cannot be reached: ${(error as Error).message}`);
+    }
+  }
+
+  private async translateCommandError(error: unknown, leadId: string, type: string): Promise<Error> {
+    if (error instanceof WorkflowUpdateFailedError) {
+      const cause = error.cause;
+      if (cause instanceof ApplicationFailure) {
+        const detail = (cause.details?.[0] ?? {}) as { status?: string | null; allowed?: string[]; issues?: string[] };
+        if (cause.type === 'InvalidCommand') {
+          throw new InvalidInputError(cause.message, (detail.issues ?? []).map((m) => ({ path: 'data', message: m })));
+        }
+        if (cause.type === 'LeadRuleViolation') {
+          return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
+        }
+      }
+      return new UnavailableError(`${type} failed: ${error.message}`);
+    }
+    if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
+      const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
+      if (stored === undefined) return new LeadNotFoundError(leadId);
+      return new CommandRejectedError(
+        `${type} is not allowed while the lead is ${stored.summary.status}; allowed: none (the lead is finished)`,
+        stored.summary.status,
+        [],
+      );
+    }
+    return this.translate(error, leadId);
+  }
+
+  private translate(error: unknown, leadId: string): Error {
+    if (error instanceof InvalidInputError || error instanceof LeadNotFoundError) return error;
+    if (error instanceof WorkflowNotFoundError) return new LeadNotFoundError(leadId);
+    return new UnavailableError(`Temporal did not accept the request: ${(error as Error).message ?? String(error)}`);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  // An update to a finished workflow answers NOT_FOUND ("workflow execution already completed").
+  return isGrpcServiceError(error) && error.code === 5;
+}

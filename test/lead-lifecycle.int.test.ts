@@ -1,0 +1,132 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fold } from '../domain';
+import type { LeadEvent } from '../schemas/events';
+import { leadStateQuery, leadWorkflowId } from '../workflows/messages';
+import { sampleIntakeInputs } from './support/lead-fixtures';
+import { startStack, type TestStack } from './support/stack';
+import { startDevServer } from './support/temporal';
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+
+beforeAll(async () => {
+  env = await startDevServer();
+  stack = await startStack(env);
+});
+afterAll(async () => {
+  await stack?.stop();
+  await env?.teardown();
+});
+
+describe('one lead, intake to opened case, on a real Temporal dev server and PostgreSQL', () => {
+  it('lives its whole life, and the workflow, the event log and the read model agree', async () => {
+    const intake = sampleIntakeInputs()['newark-interview-request'];
+    {
+      const receipt = await stack.client.submitLead(intake, { actor: 'svc:intake-gateway' });
+      expect(receipt.workflowId).toBe(leadWorkflowId(receipt.leadId));
+      const { leadId } = receipt;
+
+      // Validation and routing are automatic: US-NJ routes to Newark.
+      await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
+      const actor = { actor: 'agent:rivera' };
+      await stack.client.command(
+        leadId,
+        'RequestInterview',
+        {
+          scheduledFor: '2026-12-02T15:00:00.000Z',
+          place: 'Newark field office',
+          interpreterLanguage: 'vi',
+          victimSpecialist: true,
+        },
+        actor,
+      );
+      await stack.client.command(leadId, 'CompleteInterview', { outcome: 'victim_identified' }, actor);
+      const opened = await stack.client.command(
+        leadId,
+        'OpenCase',
+        { caseNumber: 'HSI-NWK-2026-0042' },
+        { actor: 'supervisor:okafor' },
+      );
+      expect(opened.state.status).toBe('case_opened');
+
+      const handle = env.client.workflow.getHandle(leadWorkflowId(leadId));
+      const final = await handle.result();
+      expect(final.state.status).toBe('case_opened');
+      expect(final.state.office).toBe('HSI-NEWARK');
+      expect(final.state.caseNumber).toBe('HSI-NWK-2026-0042');
+
+      const { rows: events } = await stack.db.pool.query<{
+        seq: number;
+        event_id: string;
+        type: string;
+        data: unknown;
+        metadata: LeadEvent['metadata'];
+      }>('SELECT seq, event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq', [leadId]);
+      expect(events.map((e) => e.type)).toEqual([
+        'LeadReceived',
+        'LeadValidated',
+        'LeadAssigned',
+        'InterviewRequested',
+        'InterviewCompleted',
+        'CaseOpened',
+      ]);
+      expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(new Set(events.map((e) => e.event_id)).size).toBe(events.length);
+
+      const folded = fold(events.map((e) => ({ type: e.type, data: e.data, metadata: e.metadata }) as LeadEvent));
+      expect(folded).toEqual(final.state);
+
+      const { rows: leads } = await stack.db.pool.query(
+        'SELECT status, office, case_number, version, escalation_level, state FROM leads WHERE lead_id = $1',
+        [leadId],
+      );
+      expect(leads).toHaveLength(1);
+      expect(leads[0]).toMatchObject({
+        status: 'case_opened',
+        office: 'HSI-NEWARK',
+        case_number: 'HSI-NWK-2026-0042',
+        version: 6,
+        escalation_level: 0,
+      });
+      expect(leads[0].state).toEqual(final.state);
+
+      // Finished leads are read from PostgreSQL.
+      const view = await stack.client.getLead(leadId);
+      expect(view.from).toBe('read_model');
+      expect(view.state).toEqual(final.state);
+      await expect(handle.query(leadStateQuery)).resolves.toMatchObject({ state: { status: 'case_opened' } });
+    }
+  });
+
+  it('refuses a command the state does not allow, naming the status and the allowed commands, and writes nothing', async () => {
+    {
+      const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['ngo-farmworkers'], {
+        actor: 'svc:intake',
+      });
+      await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
+      await expect(
+        stack.client.command(leadId, 'OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, { actor: 'agent:x' }),
+      ).rejects.toThrow(/OpenCase is not allowed while the lead is assigned; allowed: ReassignLead, RequestInterview/);
+      const { rows } = await stack.db.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [
+        leadId,
+      ]);
+      expect(rows[0].n).toBe(3);
+      await stack.client.command(
+        leadId,
+        'CloseLead',
+        { reason: 'referred_to_other_agency' },
+        { actor: 'supervisor:y' },
+      );
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not met in time');
+}

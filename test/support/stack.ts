@@ -1,0 +1,69 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { loadDirectory } from '../../activities/directory';
+import { createEventStore } from '../../activities/event-store';
+import { createActivities, projectLead } from '../../activities/lead-activities';
+import { createNotificationDelivery } from '../../activities/notifications/deliver';
+import { createLogAdapter } from '../../activities/notifications/log';
+import type { NotificationAdapter } from '../../activities/notifications/types';
+import { createLeadReadModel } from '../../activities/read-model';
+import { LeadClient } from '../../client/lead-client';
+import type { SlaPolicy } from '../../schemas/sla-policy';
+import { defaultSlaPolicy } from '../../schemas/sla-policy';
+import { createLeadWorker } from '../../worker/worker';
+import { freshDatabase, type FreshDatabase } from './postgres';
+import { workflowBundle } from './temporal';
+
+export interface TestStack {
+  db: FreshDatabase;
+  worker: Worker;
+  client: LeadClient;
+  taskQueue: string;
+  notices: string[];
+  policy: SlaPolicy;
+  /** Stops the worker, then drops the database. */
+  stop(): Promise<void>;
+}
+
+/** Real activities on a fresh database, a worker on its own task queue, and a LeadClient over both. */
+export async function startStack(
+  env: TestWorkflowEnvironment,
+  options: { policy?: SlaPolicy; adapters?: NotificationAdapter[] } = {},
+): Promise<TestStack> {
+  const db = await freshDatabase();
+  const notices: string[] = [];
+  const policy = options.policy ?? defaultSlaPolicy();
+  const adapters = options.adapters ?? [createLogAdapter({ write: (line) => notices.push(line) })];
+  const activities = createActivities({
+    pool: db.pool,
+    store: createEventStore(db.pool, projectLead),
+    directory: await loadDirectory(),
+    delivery: createNotificationDelivery({ pool: db.pool, adapters }),
+    channels: adapters.map((a) => a.channel),
+    fingerprintKey: 'test-fingerprint-key',
+  });
+  const taskQueue = `leads-${randomUUID()}`;
+  const worker = await createLeadWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    activities,
+    workflowBundle: await workflowBundle(),
+  });
+  const client = new LeadClient({ temporal: env.client, taskQueue, policy, readModel: createLeadReadModel(db.pool) });
+  const running = worker.run();
+  return {
+    db,
+    worker,
+    client,
+    taskQueue,
+    notices,
+    policy,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+
+const optionalUrl = z.url().optional();
+
+/** Everything `npm start` and the worker read from the environment, validated once at start-up. */
+export const LeadlineEnv = z.object({
+  LEADLINE_DATA_DIR: z.string().default(`${projectRoot}.data`),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The application's connection (a member of the `leadline_app` role). Unset: embedded PostgreSQL. */
+  DATABASE_URL: optionalUrl,
+  /** The owner's connection, for migrations; defaults to DATABASE_URL. */
+  DATABASE_ADMIN_URL: optionalUrl,
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
+  /** A Temporal frontend to use instead of starting the dev server, e.g. `temporal.internal:7233`. */
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  LEADLINE_TASK_QUEUE: z.string().default('leads'),
+  /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
+  LEADLINE_SLA_POLICY: z.string().optional(),
+  /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */
+  LEADLINE_SLA_TIME_SCALE: z.coerce.number().positive().optional(),
+  LEADLINE_DIRECTORY: z.string().default(`${projectRoot}config/offices.json`),
+  /** Keys the duplicate-check fingerprint; set a secret of your own outside development. */
+  LEADLINE_FINGERPRINT_KEY: z.string().min(8).default('leadline-development-fingerprint-key'),
+  /** Channels that really send; contacts on any other channel are logged instead. */
+  LEADLINE_NOTIFY_CHANNELS: z
+    .string()
+    .default('log')
+    .transform((value) => value.split(',').map((c) => c.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['log', 'email', 'webhook']))),
+  SMTP_URL: optionalUrl,
+  SMTP_FROM: z.string().default('Leadline <leadline@hsi.example.gov>'),
+  WEBHOOK_SECRET: z.string().min(16).optional(),
+  LEADLINE_PUBLIC_URL: optionalUrl,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type LeadlineEnv = z.infer<typeof LeadlineEnv>;
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
+  const parsed = LeadlineEnv.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`Leadline's configuration is not valid:\n${problems}`);
+  }
+  const cfg = parsed.data;
+  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined) {
+    throw new Error("Leadline's configuration is not valid:\n  SMTP_URL: needed when LEADLINE_NOTIFY_CHANNELS includes email");
+  }
+  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET === undefined) {
+    throw new Error("Leadline's configuration is not valid:\n  WEBHOOK_SECRET: needed when LEADLINE_NOTIFY_CHANNELS includes webhook");
+  }
+  return cfg;
+}
+
+/** The SLA policy in force: a validated file, or the defaults, with an optional time scale on top. */
+export function loadSlaPolicy(cfg: Pick<LeadlineEnv, 'LEADLINE_SLA_POLICY' | 'LEADLINE_SLA_TIME_SCALE'>): SlaPolicy {
+  let raw: unknown = defaultSlaPolicyInput;
+  if (cfg.LEADLINE_SLA_POLICY !== undefined) {
+    try {
+      raw = JSON.parse(readFileSync(cfg.LEADLINE_SLA_POLICY, 'utf8'));
+    } catch (error) {
+      throw new Error(`cannot read the SLA policy ${cfg.LEADLINE_SLA_POLICY}: ${(error as Error).message}`);
+    }
+  }
+  const withScale =
+    cfg.LEADLINE_SLA_TIME_SCALE === undefined ? raw : { ...(raw as object), timeScale: cfg.LEADLINE_SLA_TIME_SCALE };
+  const parsed = SlaPolicy.safeParse(withScale);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`the SLA policy is not valid:\n${problems}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,71 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type pg from 'pg';
+import { createActivities, projectLead } from '../activities/lead-activities';
+import { createEventStore } from '../activities/event-store';
+import { loadDirectory } from '../activities/directory';
+import { createNotificationDelivery } from '../activities/notifications/deliver';
+import { createLogAdapter } from '../activities/notifications/log';
+import { createEmailAdapter } from '../activities/notifications/email';
+import { createWebhookAdapter } from '../activities/notifications/webhook';
+import type { NotificationAdapter } from '../activities/notifications/types';
+import type { LeadActivities } from '../activities/contract';
+import type { LeadlineEnv } from './config';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface LeadWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  activities: LeadActivities;
+  /** A prebuilt bundle (tests build one per file); otherwise the worker bundles `workflows/` itself. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export async function createLeadWorker(options: LeadWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities: options.activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+  });
+}
+
+/** The notification adapters the configuration turns on. */
+export function notificationAdapters(cfg: LeadlineEnv): NotificationAdapter[] {
+  const adapters: NotificationAdapter[] = [createLogAdapter()];
+  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL !== undefined) {
+    const smtp = new URL(cfg.SMTP_URL);
+    adapters.push(
+      createEmailAdapter({
+        host: smtp.hostname,
+        port: Number(smtp.port || (smtp.protocol === 'smtps:' ? 465 : 587)),
+        secure: smtp.protocol === 'smtps:',
+        ...(smtp.username ? { auth: { user: decodeURIComponent(smtp.username), pass: decodeURIComponent(smtp.password) } } : {}),
+        from: cfg.SMTP_FROM,
+      }),
+    );
+  }
+  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET !== undefined) {
+    adapters.push(createWebhookAdapter({ secret: cfg.WEBHOOK_SECRET }));
+  }
+  return adapters;
+}
+
+/** Builds the activities from configuration: the event store, the directory and the notification channels. */
+export async function leadActivitiesFromConfig(pool: pg.Pool, cfg: LeadlineEnv): Promise<LeadActivities> {
+  const adapters = notificationAdapters(cfg);
+  return createActivities({
+    pool,
+    store: createEventStore(pool, projectLead),
+    directory: await loadDirectory(cfg.LEADLINE_DIRECTORY),
+    delivery: createNotificationDelivery({ pool, adapters }),
+    channels: adapters.map((a) => a.channel),
+    fingerprintKey: cfg.LEADLINE_FINGERPRINT_KEY,
+    ...(cfg.LEADLINE_PUBLIC_URL ? { linkBase: cfg.LEADLINE_PUBLIC_URL } : {}),
+  });
+}

@@ -1,0 +1,267 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { LeadActivities } from '../activities/contract';
+import { allowedCommands, decide, evolve, nextSlaAction, stageDeadline, timelineEntry, type TimelineEntry } from '../domain';
+import { commandData, externalCommandTypes, type LeadCommand, type CommandRequest } from '../schemas/commands';
+import type { LeadEvent, RecordedEvent } from '../schemas/events';
+import { isTerminal, type LeadState } from '../schemas/lead';
+import {
+  leadCommandUpdates,
+  leadReceivedUpdate,
+  leadSearchAttributes,
+  leadStateQuery,
+  leadTimelineQuery,
+  type LeadSnapshot,
+  type LeadWorkflowInput,
+} from './messages';
+
+const store = proxyActivities<Pick<LeadActivities, 'recordEvents'>>({
+  startToCloseTimeout: '30 seconds',
+  // A stale writer must fail loudly; everything else is infrastructure and is retried until it works.
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['ConcurrencyError'] },
+});
+const intake = proxyActivities<Pick<LeadActivities, 'validateLead' | 'routeLead'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
+});
+const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation'>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
+});
+
+const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
+
+export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapshot> {
+  const { policy } = input;
+  let state: LeadState | undefined = input.carried?.state;
+  const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
+  const deliveries = new Set<Promise<unknown>>();
+  // A new lead's intake is recorded before any command may touch it.
+  let busy = state === undefined;
+
+  const nowIso = () => new Date(Date.now()).toISOString();
+  const snapshot = (s: LeadState): LeadSnapshot => ({
+    state: s,
+    stageDeadline: stageDeadline(s.sla),
+    nextSlaAction: nextSlaAction(s, policy),
+    allowedCommands: allowedCommands(s),
+    policyVersion: policy.version,
+  });
+
+  /** Serialises state changes: each decision sees the state its predecessor recorded. */
+  async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    while (busy) await condition(() => !busy);
+    busy = true;
+    return held(fn);
+  }
+  async function held<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function execute(command: LeadCommand): Promise<LeadEvent[]> {
+    const decision = decide(command, state, policy);
+    if (!decision.ok) {
+      const { error } = decision;
+      throw ApplicationFailure.create({
+        type: error.name,
+        message: error.message,
+        nonRetryable: true,
+        details: [{ code: error.code, status: error.status, allowed: error.allowed }],
+      });
+    }
+    if (decision.events.length === 0) return [];
+    const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
+    const expectedVersion = state?.version ?? 0;
+    await store.recordEvents({ leadId: input.leadId, expectedVersion, events: recorded });
+    recorded.forEach((event, i) => {
+      state = evolve(state, event);
+      timeline.push(timelineEntry(expectedVersion + i + 1, event));
+    });
+    publishSearchAttributes();
+    for (const event of recorded) notifyIfEscalation(event);
+    return decision.events;
+  }
+
+  function notifyIfEscalation(event: RecordedEvent) {
+    if (state === undefined || (event.type !== 'SlaWarning' && event.type !== 'LeadEscalated')) return;
+    const delivery = notifier
+      .notifyEscalation({
+        leadId: input.leadId,
+        eventId: event.eventId,
+        kind: event.type === 'SlaWarning' ? 'sla_warning' : 'escalation',
+        level: event.type === 'SlaWarning' ? 0 : (event.data.level as 1 | 2 | 3),
+        stage: event.data.stage,
+        deadline: event.data.deadline,
+        office: state.office,
+        agent: state.agent,
+        priority: state.priority,
+      })
+      .catch((err: unknown) => {
+        // The escalation itself is recorded; a delivery that failed for good is in the notifications table.
+        log.warn('escalation notice not delivered', { leadId: input.leadId, error: String(err) });
+      })
+      .finally(() => deliveries.delete(delivery));
+    deliveries.add(delivery);
+  }
+
+  function publishSearchAttributes() {
+    if (state === undefined) return;
+    const deadline = nextSlaAction(state, policy)?.at ?? stageDeadline(state.sla);
+    const updates: SearchAttributeUpdatePair[] = [
+      { key: leadSearchAttributes.status, value: state.status },
+      { key: leadSearchAttributes.priority, value: state.priority },
+      { key: leadSearchAttributes.source, value: state.source },
+      { key: leadSearchAttributes.office, value: state.office },
+      { key: leadSearchAttributes.escalationLevel, value: state.sla.level },
+      { key: leadSearchAttributes.nextDeadline, value: deadline === null ? null : new Date(deadline) },
+    ];
+    upsertSearchAttributes(updates);
+  }
+
+  function commandFrom(type: (typeof externalCommandTypes)[number], request: CommandRequest): LeadCommand {
+    const parsed = commandData[type].safeParse(request.data);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
+      throw ApplicationFailure.create({
+        type: 'InvalidCommand',
+        message: `${type} is malformed: ${issues.join('; ')}`,
+        nonRetryable: true,
+        details: [{ issues }],
+      });
+    }
+    if (typeof request.metadata?.actor !== 'string' || typeof request.metadata.commandId !== 'string') {
+      throw ApplicationFailure.create({
+        type: 'InvalidCommand',
+        message: `${type} needs metadata.actor and metadata.commandId`,
+        nonRetryable: true,
+      });
+    }
+    return {
+      type,
+      data: parsed.data,
+      metadata: { actor: request.metadata.actor, commandId: request.metadata.commandId, at: nowIso() },
+    } as LeadCommand;
+  }
+
+  setHandler(leadReceivedUpdate, async () => {
+    await condition(() => state !== undefined);
+    const received = current();
+    if (received === undefined) throw ApplicationFailure.nonRetryable('the lead was never received');
+    return { leadId: received.leadId, workflowId: workflowInfo().workflowId, receivedAt: received.receivedAt };
+  });
+  setHandler(leadStateQuery, () => (state === undefined ? null : snapshot(state)));
+  setHandler(leadTimelineQuery, () => timeline);
+  for (const type of externalCommandTypes) {
+    setHandler(
+      leadCommandUpdates[type],
+      (request: CommandRequest) =>
+        exclusively(async () => {
+          await execute(commandFrom(type, request));
+          if (state === undefined) throw ApplicationFailure.nonRetryable('the lead has not been received yet');
+          return snapshot(state);
+        }),
+      {
+        // Refuse before anything is written to history: malformed data or a command the state does not allow.
+        validator: (request: CommandRequest) => {
+          const command = commandFrom(type, request);
+          // Before the intake is recorded only the shape can be checked; the handler decides once it is.
+          if (state === undefined) return;
+          const decision = decide(command, state, policy);
+          if (!decision.ok) {
+            throw ApplicationFailure.create({
+              type: decision.error.name,
+              message: decision.error.message,
+              nonRetryable: true,
+              details: [{ code: decision.error.code, status: decision.error.status, allowed: decision.error.allowed }],
+            });
+          }
+        },
+      },
+    );
+  }
+
+  const system = (actor: string) => ({ actor, at: nowIso(), commandId: uuid4() });
+  // Handlers change `state` behind the compiler's back; read it through a function so narrowing stays honest.
+  const current = (): LeadState | undefined => state;
+
+  if (state === undefined) {
+    const intakeData = input.intake;
+    if (intakeData === undefined) throw ApplicationFailure.nonRetryable('a new lead workflow needs its intake');
+    const submittedBy = input.submittedBy ?? { actor: 'system:intake', commandId: uuid4() };
+    // The lock was taken at start (busy = true); `held` releases it once the intake is recorded.
+    await held(() =>
+      execute({
+        type: 'ReceiveLead',
+        data: { leadId: input.leadId, intake: intakeData },
+        metadata: { ...submittedBy, at: nowIso() },
+      }),
+    );
+    const validation = await intake.validateLead({ leadId: input.leadId, intake: intakeData });
+    await exclusively(async () => {
+      // A supervisor may have validated or closed the lead while the check ran.
+      if (current()?.status === 'received') await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
+    });
+    const validated = current();
+    if (validated?.status === 'validated') {
+      const route = await intake.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
+      await exclusively(async () => {
+        if (route !== null && current()?.status === 'validated') {
+          await execute(commandFrom('AssignLead', { data: { office: route.office, routed: true }, metadata: system(SYSTEM.routing) }));
+        }
+      });
+    }
+  } else {
+    publishSearchAttributes();
+  }
+
+  for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
+    const seen = lead.version;
+    const action = nextSlaAction(lead, policy);
+    const changed = () => state?.version !== seen || workflowInfo().continueAsNewSuggested;
+    if (action === null) {
+      await condition(changed);
+    } else {
+      const waitMs = Math.max(0, Date.parse(action.at) - Date.now());
+      const woke = waitMs === 0 ? changed() : await condition(changed, waitMs);
+      if (!woke) {
+        await exclusively(async () => {
+          if (current()?.version !== seen) return;
+          const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
+          if (fired.length === 0) {
+            // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
+            log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
+            await condition(changed, '1 minute');
+          }
+        });
+      }
+    }
+    const latest = current();
+    if (workflowInfo().continueAsNewSuggested && latest !== undefined && !isTerminal(latest.status)) {
+      await condition(allHandlersFinished);
+      await Promise.allSettled([...deliveries]);
+      const carried = { state: current() ?? latest, timeline };
+      return continueAsNew<typeof leadWorkflow>({ leadId: input.leadId, policy, carried });
+    }
+  }
+
+  await condition(allHandlersFinished);
+  await Promise.allSettled([...deliveries]);
+  const final = current();
+  if (final === undefined) throw ApplicationFailure.nonRetryable('the lead was never received');
+  return snapshot(final);
+}
