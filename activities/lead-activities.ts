@@ -83,9 +83,6 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
     async validateLead({ leadId, intake }) {
       const fingerprint = leadFingerprint(intake, deps.fingerprintKey);
       const problems: string[] = [];
-      if (officeForJurisdiction(deps.directory, intake.location.jurisdiction) === undefined) {
-        problems.push(`jurisdiction ${intake.location.jurisdiction} is not served by any office in the directory`);
-      }
       if (intake.partner.email === undefined && intake.partner.phone === undefined && intake.source !== 'public') {
         problems.push('the referring partner left neither an email nor a phone number');
       }
@@ -103,6 +100,7 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
       return original === undefined ? { outcome: 'valid', fingerprint } : { outcome: 'duplicate', fingerprint, duplicateOf: original };
     },
 
+    // A jurisdiction no office serves is still a valid lead: it waits, unassigned, and its ladder reaches HQ.
     async routeLead({ jurisdiction }) {
       const office = officeForJurisdiction(deps.directory, jurisdiction);
       return office === undefined ? null : { office: office.id };

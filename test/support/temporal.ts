@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { leadSearchAttributes } from '../../workflows/messages';
 import { temporalCliPath, temporalTestServerPath } from '../../worker/temporal-binaries';
 
+/** temporal.api.enums.v1.IndexedValueType numbers. */
+const indexedValueType = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as const;
+
 let runtimeInstalled = false;
 /** Workers log at WARN in tests: the SDK's INFO lines drown a failure's output. */
 function quietRuntime() {
@@ -32,9 +35,17 @@ export async function startDevServer(): Promise<TestWorkflowEnvironment> {
 /** Temporal's time-skipping test server: timers pass as soon as nothing else is running. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
   });
+  // The test server takes no flags for them, but accepts the operator call.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.values(leadSearchAttributes).map((key) => [key.name, indexedValueType[key.type]]),
+    ),
+  });
+  return env;
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
