@@ -184,7 +184,9 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
 
   async function readLead(leadId: string): Promise<ReadModelRow | undefined> {
     assertUuid(leadId, 'lead id');
-    const result = await pool.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE lead_id = $1`, [leadId]);
+    const result = await pool.query<Record<string, unknown>>(`SELECT ${LEAD_COLUMNS} FROM leads WHERE lead_id = $1`, [
+      leadId,
+    ]);
     const row = result.rows[0];
     return row === undefined ? undefined : toReadModelRow(leadRowSchema.parse(row));
   }

@@ -97,13 +97,15 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         [fingerprint, leadId],
       );
       const original = rows[0]?.lead_id;
-      return original === undefined ? { outcome: 'valid', fingerprint } : { outcome: 'duplicate', fingerprint, duplicateOf: original };
+      return original === undefined
+        ? { outcome: 'valid', fingerprint }
+        : { outcome: 'duplicate', fingerprint, duplicateOf: original };
     },
 
     // A jurisdiction no office serves is still a valid lead: it waits, unassigned, and its ladder reaches HQ.
-    async routeLead({ jurisdiction }) {
+    routeLead({ jurisdiction }) {
       const office = officeForJurisdiction(deps.directory, jurisdiction);
-      return office === undefined ? null : { office: office.id };
+      return Promise.resolve(office === undefined ? null : { office: office.id });
     },
 
     async notifyEscalation(notice: EscalationNotice) {
@@ -128,14 +130,14 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
       );
       let delivered = 0;
       let failed = 0;
-      let transient: unknown;
+      let transient: Error | undefined;
       for (const notification of notifications) {
         try {
           await deps.delivery.deliver(notification);
           delivered++;
         } catch (error) {
           if (error instanceof NonRetryableDeliveryError) failed++;
-          else transient = error;
+          else transient = error instanceof Error ? error : new Error(String(error));
         }
       }
       // Retry the whole notice: deliveries already made are skipped by their idempotency keys.

@@ -8,7 +8,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
@@ -81,7 +81,7 @@ export class LeadClient {
   constructor(private readonly options: LeadClientOptions) {}
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
-  async submitLead(input: LeadIntakeInput | unknown, submit: SubmitOptions): Promise<LeadReceipt> {
+  async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
     const parsed = LeadIntake.safeParse(input);
     if (!parsed.success) throw new InvalidInputError('the lead intake is not valid', issuesOf(parsed.error));
     const intake = parsed.data;
@@ -169,7 +169,13 @@ export class LeadClient {
     }
     const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
     if (stored === undefined) throw new LeadNotFoundError(leadId);
-    return { leadId, from: 'read_model', state: stored.state, stageDeadline: stored.summary.stageDeadline, allowedCommands: [] };
+    return {
+      leadId,
+      from: 'read_model',
+      state: stored.state,
+      stageDeadline: stored.summary.stageDeadline,
+      allowedCommands: [],
+    };
   }
 
   async listLeads(filter: LeadListFilter = {}): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
@@ -211,7 +217,10 @@ export class LeadClient {
       if (cause instanceof ApplicationFailure) {
         const detail = (cause.details?.[0] ?? {}) as { status?: string | null; allowed?: string[]; issues?: string[] };
         if (cause.type === 'InvalidCommand') {
-          throw new InvalidInputError(cause.message, (detail.issues ?? []).map((m) => ({ path: 'data', message: m })));
+          throw new InvalidInputError(
+            cause.message,
+            (detail.issues ?? []).map((m) => ({ path: 'data', message: m })),
+          );
         }
         if (cause.type === 'LeadRuleViolation') {
           return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
@@ -240,5 +249,5 @@ export class LeadClient {
 
 function isNotFound(error: unknown): boolean {
   // An update to a finished workflow answers NOT_FOUND ("workflow execution already completed").
-  return isGrpcServiceError(error) && error.code === 5;
+  return isGrpcServiceError(error) && (error.code as number) === 5;
 }

@@ -4,7 +4,16 @@ import { intakeIsUrgent } from '../schemas/intake';
 import { isTerminal, type LeadState, type LeadStatus } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { LeadRuleViolation } from './errors';
-import { idleClock, nextSlaAction, reEscalationMs, stageBudgetMs, stageDeadline, stageForStatus, startStage, usedMsAt } from './sla';
+import {
+  idleClock,
+  nextSlaAction,
+  reEscalationMs,
+  stageBudgetMs,
+  stageDeadline,
+  stageForStatus,
+  startStage,
+  usedMsAt,
+} from './sla';
 
 const RECENT_COMMANDS_KEPT = 64;
 
@@ -115,7 +124,11 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
       });
     case 'ReassignLead':
       if (command.data.office === state.office && (command.data.agent ?? null) === state.agent) {
-        return reject(state, command, `the lead is already assigned to ${state.office}${state.agent ? ` / ${state.agent}` : ''}`);
+        return reject(
+          state,
+          command,
+          `the lead is already assigned to ${state.office}${state.agent ? ` / ${state.agent}` : ''}`,
+        );
       }
       return emit({
         type: 'LeadReassigned',
@@ -142,7 +155,11 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
     case 'RescheduleInterview':
       return emit({
         type: 'InterviewRescheduled',
-        data: { scheduledFor: command.data.scheduledFor, place: command.data.place ?? null, reason: command.data.reason },
+        data: {
+          scheduledFor: command.data.scheduledFor,
+          place: command.data.place ?? null,
+          reason: command.data.reason,
+        },
         metadata,
       });
     case 'CompleteInterview':
@@ -154,7 +171,11 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
     case 'OpenCase':
       return emit({ type: 'CaseOpened', data: { caseNumber: command.data.caseNumber }, metadata });
     case 'CloseLead':
-      return emit({ type: 'LeadClosed', data: { reason: command.data.reason, note: command.data.note ?? null }, metadata });
+      return emit({
+        type: 'LeadClosed',
+        data: { reason: command.data.reason, note: command.data.note ?? null },
+        metadata,
+      });
     case 'PauseSla':
       return emit({
         type: 'SlaPaused',
@@ -207,7 +228,7 @@ function slaEventsDue(state: LeadState, policy: SlaPolicy, command: LeadCommandO
   const events: LeadEvent[] = [];
   const now = Date.parse(command.metadata.at);
   let current = state;
-  for (let action = nextSlaAction(current, policy); action !== null && Date.parse(action.at) <= now; ) {
+  for (let action = nextSlaAction(current, policy); action !== null && Date.parse(action.at) <= now;) {
     const stage = current.sla.stage;
     const deadline = stageDeadline(current.sla);
     if (stage === null || deadline === null) break;
@@ -231,7 +252,12 @@ function remember(ids: string[], commandId: string): string[] {
 /** Starts the lead's state from its first event. */
 export function initialState(event: LeadEvent): LeadState {
   if (event.type !== 'LeadReceived') {
-    throw new LeadRuleViolation('lead_missing', `a lead's first event must be LeadReceived, not ${event.type}`, null, []);
+    throw new LeadRuleViolation(
+      'lead_missing',
+      `a lead's first event must be LeadReceived, not ${event.type}`,
+      null,
+      [],
+    );
   }
   const { data, metadata } = event;
   return {
@@ -273,7 +299,11 @@ function evolveOne(state: LeadState, event: LeadEvent): LeadState {
     case 'LeadReceived':
       throw new LeadRuleViolation('lead_exists', `lead ${state.leadId} has already been received`, state.status, []);
     case 'LeadValidated':
-      return { ...base, fingerprint: event.data.fingerprint, ...moveTo(state, 'validated', event.data.slaBudgetMs, at) };
+      return {
+        ...base,
+        fingerprint: event.data.fingerprint,
+        ...moveTo(state, 'validated', event.data.slaBudgetMs, at),
+      };
     case 'LeadRejected':
       return {
         ...base,
@@ -317,9 +347,15 @@ function evolveOne(state: LeadState, event: LeadEvent): LeadState {
     case 'LeadClosed':
       return { ...base, closedReason: event.data.reason, ...moveTo(state, 'closed', 0, at) };
     case 'SlaPaused':
-      return { ...base, sla: { ...state.sla, usedMs: event.data.usedMs, runningSince: null, paused: true, pausedAt: at } };
+      return {
+        ...base,
+        sla: { ...state.sla, usedMs: event.data.usedMs, runningSince: null, paused: true, pausedAt: at },
+      };
     case 'SlaResumed':
-      return { ...base, sla: { ...state.sla, runningSince: state.sla.stage === null ? null : at, paused: false, pausedAt: null } };
+      return {
+        ...base,
+        sla: { ...state.sla, runningSince: state.sla.stage === null ? null : at, paused: false, pausedAt: null },
+      };
     case 'EscalationAcknowledged':
       return { ...base, sla: { ...state.sla, holdUntil: event.data.holdUntil } };
     case 'PriorityChanged':

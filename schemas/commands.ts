@@ -32,7 +32,9 @@ export const commandData = {
   }),
   RescheduleInterview: z.object({ scheduledFor: Iso, place: z.string().trim().min(1).max(300).optional(), reason }),
   CompleteInterview: z.object({ outcome: InterviewOutcome }),
-  OpenCase: z.object({ caseNumber: z.string().regex(/^[A-Z0-9][A-Z0-9-]{3,40}$/, 'case number must be like HSI-NWK-2026-0001') }),
+  OpenCase: z.object({
+    caseNumber: z.string().regex(/^[A-Z0-9][A-Z0-9-]{3,40}$/, 'case number must be like HSI-NWK-2026-0001'),
+  }),
   CloseLead: z.object({ reason: CloseReason, note: z.string().trim().min(1).max(2000).optional() }),
   PauseSla: z.object({ justification: reason }),
   ResumeSla: z.object({}),

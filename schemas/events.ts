@@ -25,7 +25,12 @@ export const eventData = {
     duplicateOf: LeadId.optional(),
   }),
   LeadAssigned: z.object({ office: OfficeId, agent: AgentId.nullable(), routed: z.boolean(), slaBudgetMs: budget }),
-  LeadReassigned: z.object({ fromOffice: OfficeId.nullable(), office: OfficeId, agent: AgentId.nullable(), reason: z.string() }),
+  LeadReassigned: z.object({
+    fromOffice: OfficeId.nullable(),
+    office: OfficeId,
+    agent: AgentId.nullable(),
+    reason: z.string(),
+  }),
   InterviewRequested: z.object({
     scheduledFor: Iso,
     place: z.string(),
@@ -39,7 +44,11 @@ export const eventData = {
   LeadClosed: z.object({ reason: CloseReason, note: z.string().nullable() }),
   SlaPaused: z.object({ justification: z.string(), usedMs: z.number().nonnegative() }),
   SlaResumed: z.object({ pausedSince: Iso }),
-  EscalationAcknowledged: z.object({ level: z.number().int().min(1).max(3), holdUntil: Iso, note: z.string().nullable() }),
+  EscalationAcknowledged: z.object({
+    level: z.number().int().min(1).max(3),
+    holdUntil: Iso,
+    note: z.string().nullable(),
+  }),
   PriorityChanged: z.object({ from: Priority, to: Priority, reason: z.string(), slaBudgetMs: budget }),
   NoteAdded: z.object({ text: z.string() }),
   SlaWarning: z.object({ stage: SlaStage, deadline: Iso }),

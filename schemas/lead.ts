@@ -45,7 +45,12 @@ export const closeReasons = [
 export const CloseReason = z.enum(closeReasons);
 export type CloseReason = z.infer<typeof CloseReason>;
 
-export const InterviewOutcome = z.enum(['victim_identified', 'no_trafficking_indicators', 'victim_declined', 'unable_to_locate']);
+export const InterviewOutcome = z.enum([
+  'victim_identified',
+  'no_trafficking_indicators',
+  'victim_declined',
+  'unable_to_locate',
+]);
 export type InterviewOutcome = z.infer<typeof InterviewOutcome>;
 
 export const SlaClock = z.object({

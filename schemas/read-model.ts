@@ -26,7 +26,9 @@ export interface LeadSummary {
 }
 
 export const LeadListFilter = z.object({
-  status: z.enum(['received', 'validated', 'assigned', 'interview_requested', 'interview_completed', 'case_opened', 'closed']).optional(),
+  status: z
+    .enum(['received', 'validated', 'assigned', 'interview_requested', 'interview_completed', 'case_opened', 'closed'])
+    .optional(),
   office: z.string().optional(),
   priority: z.enum(['standard', 'urgent']).optional(),
   escalated: booleanParam.optional(),
@@ -37,4 +39,3 @@ export const LeadListFilter = z.object({
 });
 export type LeadListFilter = z.input<typeof LeadListFilter>;
 export type LeadListQuery = z.output<typeof LeadListFilter>;
-

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SlaStage } from './lead';
+import { type SlaStage } from './lead';
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

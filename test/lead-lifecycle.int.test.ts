@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe('one lead, intake to opened case, on a real Temporal dev server and PostgreSQL', () => {
   it('lives its whole life, and the workflow, the event log and the read model agree', async () => {
-    const intake = sampleIntakeInputs()['newark-interview-request'];
+    const intake = sampleIntakeInputs()['newark-interview-request']!;
     {
       const receipt = await stack.client.submitLead(intake, { actor: 'svc:intake-gateway' });
       expect(receipt.workflowId).toBe(leadWorkflowId(receipt.leadId));
@@ -101,7 +101,7 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
 
   it('refuses a command the state does not allow, naming the status and the allowed commands, and writes nothing', async () => {
     {
-      const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['ngo-farmworkers'], {
+      const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['ngo-farmworkers']!, {
         actor: 'svc:intake',
       });
       await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');

@@ -40,7 +40,11 @@ const at = (rows: { type: string; at: string }[], type: string, nth = 0) => {
 
 describe('SLA clocks on the time-skipping test server', () => {
   it('crosses a 24-hour timer in a moment of wall time: an unassigned standard lead escalates at 24 h', async () => {
-    const standard = { ...unroutedUrgent, flags: { imminentDanger: false, minorInvolved: false }, externalReference: 'TS-24H' };
+    const standard = {
+      ...unroutedUrgent,
+      flags: { imminentDanger: false, minorInvolved: false },
+      externalReference: 'TS-24H',
+    };
     const { leadId } = await stack.client.submitLead(standard, { actor: 'svc:test' });
     const wall = Date.now();
     await env.sleep('25 hours');
@@ -53,7 +57,10 @@ describe('SLA clocks on the time-skipping test server', () => {
   });
 
   it('an urgent lead left unassigned escalates to level 1 at 2 h, level 2 at 3 h and level 3 at 4 h', async () => {
-    const { leadId } = await stack.client.submitLead({ ...unroutedUrgent, externalReference: 'TS-URGENT' }, { actor: 'svc:test' });
+    const { leadId } = await stack.client.submitLead(
+      { ...unroutedUrgent, externalReference: 'TS-URGENT' },
+      { actor: 'svc:test' },
+    );
     await env.sleep('5 hours');
     const rows = await events(leadId);
     const validated = at(rows, 'LeadValidated');
@@ -68,7 +75,9 @@ describe('SLA clocks on the time-skipping test server', () => {
   });
 
   it('an interview requested but not completed escalates at 72 h', async () => {
-    const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['newark-interview-request']!, { actor: 'svc:test' });
+    const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['newark-interview-request']!, {
+      actor: 'svc:test',
+    });
     await waitForStatus(leadId, 'assigned');
     await stack.client.command(
       leadId,
@@ -91,7 +100,12 @@ describe('SLA clocks on the time-skipping test server', () => {
     await waitForStatus(leadId, 'assigned');
     const before = await stack.client.getLead(leadId);
     const deadline = Date.parse(before.stageDeadline ?? '');
-    await stack.client.command(leadId, 'PauseSla', { justification: 'victim stabilisation' }, { actor: 'supervisor:okafor' });
+    await stack.client.command(
+      leadId,
+      'PauseSla',
+      { justification: 'victim stabilisation' },
+      { actor: 'supervisor:okafor' },
+    );
     expect((await stack.client.getLead(leadId)).stageDeadline).toBeNull();
     await env.sleep('10 hours');
     const resumed = await stack.client.command(leadId, 'ResumeSla', {}, { actor: 'supervisor:okafor' });
@@ -104,11 +118,19 @@ describe('SLA clocks on the time-skipping test server', () => {
   });
 
   it('an acknowledgement holds re-escalation for the interval', async () => {
-    const { leadId } = await stack.client.submitLead({ ...unroutedUrgent, externalReference: 'TS-ACK' }, { actor: 'svc:test' });
+    const { leadId } = await stack.client.submitLead(
+      { ...unroutedUrgent, externalReference: 'TS-ACK' },
+      { actor: 'svc:test' },
+    );
     await env.sleep('130 minutes');
     const escalated = await stack.client.getLead(leadId);
     expect(escalated.state.sla.level).toBe(1);
-    const acked = await stack.client.command(leadId, 'AcknowledgeEscalation', { note: 'HQ is on it' }, { actor: 'hq:duty' });
+    const acked = await stack.client.command(
+      leadId,
+      'AcknowledgeEscalation',
+      { note: 'HQ is on it' },
+      { actor: 'hq:duty' },
+    );
     const ackAt = Date.parse(acked.state.updatedAt);
     await env.sleep('2 hours');
     // Level 2 was due at 3 h; the hold (4 h) keeps it back.
@@ -125,7 +147,12 @@ describe('SLA clocks on the time-skipping test server', () => {
     );
     await waitForStatus(leadId, 'assigned');
     const actor = { actor: 'agent:rivera' };
-    await stack.client.command(leadId, 'RequestInterview', { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', victimSpecialist: true }, actor);
+    await stack.client.command(
+      leadId,
+      'RequestInterview',
+      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', victimSpecialist: true },
+      actor,
+    );
     await env.sleep('20 hours');
     await stack.client.command(leadId, 'CompleteInterview', { outcome: 'victim_identified' }, actor);
     await env.sleep('2 days');

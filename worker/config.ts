@@ -34,7 +34,12 @@ export const LeadlineEnv = z.object({
   LEADLINE_NOTIFY_CHANNELS: z
     .string()
     .default('log')
-    .transform((value) => value.split(',').map((c) => c.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(['log', 'email', 'webhook']))),
   SMTP_URL: optionalUrl,
   SMTP_FROM: z.string().default('Leadline <leadline@hsi.example.gov>'),
@@ -52,10 +57,14 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
   }
   const cfg = parsed.data;
   if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined) {
-    throw new Error("Leadline's configuration is not valid:\n  SMTP_URL: needed when LEADLINE_NOTIFY_CHANNELS includes email");
+    throw new Error(
+      "Leadline's configuration is not valid:\n  SMTP_URL: needed when LEADLINE_NOTIFY_CHANNELS includes email",
+    );
   }
   if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET === undefined) {
-    throw new Error("Leadline's configuration is not valid:\n  WEBHOOK_SECRET: needed when LEADLINE_NOTIFY_CHANNELS includes webhook");
+    throw new Error(
+      "Leadline's configuration is not valid:\n  WEBHOOK_SECRET: needed when LEADLINE_NOTIFY_CHANNELS includes webhook",
+    );
   }
   return cfg;
 }

@@ -40,7 +40,10 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     options.namespace,
     '--log-level',
     'warn',
-    ...Object.values(leadSearchAttributes).flatMap((key) => ['--search-attribute', `${key.name}=${typeName(key.type)}`]),
+    ...Object.values(leadSearchAttributes).flatMap((key) => [
+      '--search-attribute',
+      `${key.name}=${typeName(key.type)}`,
+    ]),
   ];
   const child: ChildProcess = spawn(temporalCliPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (options.logFile) {
@@ -57,7 +60,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   for (;;) {
     const early = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 250))]);
     if (early !== 'running') {
-      throw new Error(`the Temporal dev server exited with code ${early} during start-up (is port ${options.port} free?)`);
+      throw new Error(
+        `the Temporal dev server exited with code ${early} during start-up (is port ${options.port} free?)`,
+      );
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });

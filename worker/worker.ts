@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities, projectLead } from '../activities/lead-activities';
 import { createEventStore } from '../activities/event-store';
@@ -45,7 +45,9 @@ export function notificationAdapters(cfg: LeadlineEnv): NotificationAdapter[] {
         host: smtp.hostname,
         port: Number(smtp.port || (smtp.protocol === 'smtps:' ? 465 : 587)),
         secure: smtp.protocol === 'smtps:',
-        ...(smtp.username ? { auth: { user: decodeURIComponent(smtp.username), pass: decodeURIComponent(smtp.password) } } : {}),
+        ...(smtp.username
+          ? { auth: { user: decodeURIComponent(smtp.username), pass: decodeURIComponent(smtp.password) } }
+          : {}),
         from: cfg.SMTP_FROM,
       }),
     );

@@ -12,7 +12,15 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LeadActivities } from '../activities/contract';
-import { allowedCommands, decide, evolve, nextSlaAction, stageDeadline, timelineEntry, type TimelineEntry } from '../domain';
+import {
+  allowedCommands,
+  decide,
+  evolve,
+  nextSlaAction,
+  stageDeadline,
+  timelineEntry,
+  type TimelineEntry,
+} from '../domain';
 import { commandData, externalCommandTypes, type LeadCommand, type CommandRequest } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
 import { isTerminal, type LeadState } from '../schemas/lead';
@@ -29,7 +37,11 @@ import {
 const store = proxyActivities<Pick<LeadActivities, 'recordEvents'>>({
   startToCloseTimeout: '30 seconds',
   // A stale writer must fail loudly; everything else is infrastructure and is retried until it works.
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['ConcurrencyError'] },
+  retry: {
+    initialInterval: '200 milliseconds',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['ConcurrencyError'],
+  },
 });
 const intake = proxyActivities<Pick<LeadActivities, 'validateLead' | 'routeLead'>>({
   startToCloseTimeout: '30 seconds',
@@ -214,14 +226,20 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     const validation = await intake.validateLead({ leadId: input.leadId, intake: intakeData });
     await exclusively(async () => {
       // A supervisor may have validated or closed the lead while the check ran.
-      if (current()?.status === 'received') await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
+      if (current()?.status === 'received')
+        await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
     });
     const validated = current();
     if (validated?.status === 'validated') {
       const route = await intake.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
       await exclusively(async () => {
         if (route !== null && current()?.status === 'validated') {
-          await execute(commandFrom('AssignLead', { data: { office: route.office, routed: true }, metadata: system(SYSTEM.routing) }));
+          await execute(
+            commandFrom('AssignLead', {
+              data: { office: route.office, routed: true },
+              metadata: system(SYSTEM.routing),
+            }),
+          );
         }
       });
     }

