@@ -17,7 +17,7 @@ function quietRuntime() {
 }
 
 /** A real Temporal dev server on a free port, with the project's search attributes registered. */
-export async function startDevServer(): Promise<TestWorkflowEnvironment> {
+export async function startDevServer(options: { extraArgs?: string[] } = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   if (process.env.TEMPORAL_ADDRESS) {
     return TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });
@@ -27,6 +27,7 @@ export async function startDevServer(): Promise<TestWorkflowEnvironment> {
       executable: { type: 'existing-path', path: temporalCliPath() },
       searchAttributes: Object.values(leadSearchAttributes),
       ui: false,
+      ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
       log: { format: 'pretty', level: 'warn' },
     },
   });
@@ -51,6 +52,7 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test file. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  quietRuntime();
   bundle ??= bundleWorkflowCode({
     workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
