@@ -62,6 +62,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
 
   // Data is kept between `npm start` runs; initdb refuses a directory that already holds a cluster.
+  await checkReachableByPostgresUser(options.dataDir);
   if (!(await exists(join(options.dataDir, 'PG_VERSION')))) {
     await server.initialise();
   }
@@ -205,6 +206,26 @@ async function ensureGroupRole(client: pg.Client): Promise<void> {
         NULL;
     END
     $$`);
+}
+
+/**
+ * As root, PostgreSQL runs as a separate `postgres` OS user, which must be able to walk down to the data
+ * directory. A clone under a private home folder (mode 0700) is the usual trap: say so plainly.
+ */
+async function checkReachableByPostgresUser(dataDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const { stat } = await import('node:fs/promises');
+  const { dirname, resolve } = await import('node:path');
+  for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
+    const info = await stat(dir).catch(() => undefined);
+    if (info !== undefined && (info.mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the 'postgres' user when Leadline runs as root, and it cannot enter ${dir} (mode ${(info.mode & 0o777).toString(8)}). ` +
+          `Set LEADLINE_DATA_DIR to a folder under a path others may traverse (for example /var/lib/leadline), or run \`chmod o+x ${dir}\`.`,
+      );
+    }
+    if (dir === dirname(dir)) return;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -181,7 +181,17 @@ export class LeadClient {
   async listLeads(filter: LeadListFilter = {}): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
     const parsed = LeadListFilter.safeParse(filter);
     if (!parsed.success) throw new InvalidInputError('the list filter is not valid', issuesOf(parsed.error));
-    return this.readModel(() => this.options.readModel.listLeads(parsed.data));
+    return this.readModel(async () => {
+      try {
+        return await this.options.readModel.listLeads(parsed.data);
+      } catch (error) {
+        // The read model refuses a cursor it did not issue with a RangeError: the caller's mistake, not an outage.
+        if (error instanceof RangeError) {
+          throw new InvalidInputError('the list filter is not valid', [{ path: 'cursor', message: error.message }]);
+        }
+        throw error;
+      }
+    });
   }
 
   /** The lead's events without personal data. */
@@ -207,6 +217,7 @@ export class LeadClient {
     try {
       return await read();
     } catch (error) {
+      if (error instanceof InvalidInputError) throw error;
       throw new UnavailableError(`the read model cannot be reached: ${(error as Error).message}`);
     }
   }

@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type FastifyPluginCallbackZod,
+} from 'fastify-type-provider-zod';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
+import { LeadIntake } from '../schemas/intake';
+import type { LeadClient } from './lead-client';
+import { LeadlineLogController } from './http/logging';
+import { loggableError, pathOf, problem, problemFor, PROBLEM_CONTENT_TYPE, sendProblem } from './http/problems';
+import {
+  ActorHeaders,
+  componentSchemas,
+  HealthBody,
+  LeadIdParams,
+  LeadListFilter,
+  LeadPage,
+  LeadReceiptBody,
+  LeadSnapshotBody,
+  LeadTimelineBody,
+  LeadViewBody,
+  ProblemBody,
+  ReadyBody,
+  SubmitHeaders,
+} from './http/schemas';
+
+export interface ApiOptions {
+  leads: LeadClient;
+  /** Each throws when its dependency cannot be reached. */
+  checks: { temporal(): Promise<void>; postgres(): Promise<void> };
+  logger?: pino.Logger | false; // default: pino JSON at info to stdout
+  bodyLimit?: number; // default 256 KiB
+}
+
+const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** A readiness probe must answer even when a dependency hangs rather than refuses. */
+const CHECK_TIMEOUT_MS = 3_000;
+const DEFAULT_ACTOR = 'api:anonymous';
+/** Request ids from callers are echoed and logged: only a safe, bounded alphabet is taken. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The HTTP API over a LeadClient: it validates, translates errors into problems, and adds nothing of its own. */
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const logger = options.logger === undefined ? pino({ level: 'info' }) : options.logger;
+  const app = Fastify({
+    ...(logger === false ? { logger: false } : { loggerInstance: logger }),
+    logController: new LeadlineLogController(),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    genReqId: requestIdOf,
+    // Every route is GET or POST by design; HEAD twins would only blur the contract the OpenAPI document states.
+    exposeHeadRoutes: false,
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // Only JSON bodies are accepted; a text body is a client mistake to report as 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(reply, problem('routeNotFound', `no route ${request.method} ${pathOf(request)}`, request));
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const body = problemFor(error, request);
+    if (body.status >= 500) {
+      request.log[body.status === 503 ? 'warn' : 'error'](
+        { error: loggableError(error), problem: body.type },
+        'request failed',
+      );
+    }
+    sendProblem(reply, body);
+  });
+
+  // Component names live in a registry of this API's own, so two APIs in one process never collide.
+  const registry = z.registry<{ id: string }>();
+  for (const [schema, id] of componentSchemas()) registry.add(schema, { id });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Leadline API',
+        version: '1.0.0',
+        description:
+          'Leads about potential victims of human trafficking, from intake to an opened case or closure. ' +
+          'Errors are RFC 9457 problem documents. Responses never carry personal data except where a route says so.',
+      },
+      tags: [
+        { name: 'leads', description: 'Submit, list and inspect leads' },
+        { name: 'commands', description: 'Move a lead through its lifecycle' },
+        { name: 'operations', description: 'Liveness and readiness' },
+      ],
+    },
+    transform: createJsonSchemaTransform({ schemaRegistry: registry }),
+    transformObject: createJsonSchemaTransformObject({ schemaRegistry: registry }),
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
+
+  await app.register(routes(options));
+  // A Fastify instance is a thenable: an async function resolving with one readies it anyway, so say so here.
+  await app.ready();
+  return app as unknown as FastifyInstance;
+}
+
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemBody } },
+});
+const problems = {
+  400: problemResponse('The request is malformed; `issues` name each field'),
+  404: problemResponse('No such lead'),
+  409: problemResponse("The lead's status does not allow the command; `leadStatus` and `allowed` say what does"),
+  413: problemResponse('The body is larger than the API accepts'),
+  415: problemResponse('The body is not JSON'),
+  503: problemResponse('Temporal or PostgreSQL cannot be reached; nothing was accepted'),
+} as const;
+
+function routes(options: ApiOptions): FastifyPluginCallbackZod {
+  const { leads, checks } = options;
+  return (app, _options, done) => {
+    app.get(
+      '/healthz',
+      {
+        schema: {
+          tags: ['operations'],
+          operationId: 'healthz',
+          summary: 'Liveness: the process answers',
+          response: { 200: HealthBody },
+        },
+      },
+      () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['operations'],
+          operationId: 'readyz',
+          summary: 'Readiness: Temporal and PostgreSQL both answer',
+          response: { 200: ReadyBody, 503: problems[503] },
+        },
+      },
+      async (request, reply) => {
+        const [temporal, postgres] = await Promise.all([
+          probe('temporal', () => checks.temporal(), request),
+          probe('postgres', () => checks.postgres(), request),
+        ]);
+        if (temporal && postgres) return { status: 'ok' as const, checks: { temporal: 'ok', postgres: 'ok' } as const };
+        const failed = [temporal ? [] : ['Temporal'], postgres ? [] : ['PostgreSQL']].flat();
+        return sendProblem(
+          reply,
+          problem('notReady', `${failed.join(' and ')} cannot be reached`, request, {
+            checks: { temporal: temporal ? 'ok' : 'unreachable', postgres: postgres ? 'ok' : 'unreachable' },
+          }),
+        );
+      },
+    );
+
+    app.post(
+      '/leads',
+      {
+        schema: {
+          tags: ['leads'],
+          operationId: 'submitLead',
+          summary: 'Submit a lead',
+          description:
+            'Answers 201 only once the intake is durably recorded. The same `Idempotency-Key` (or, without one, ' +
+            'the same source and `externalReference`) always names the same lead and gets the same answer. ' +
+            'The body is personal data: it is never logged or echoed.',
+          headers: SubmitHeaders,
+          body: LeadIntake,
+          response: {
+            201: LeadReceiptBody,
+            400: problems[400],
+            413: problems[413],
+            415: problems[415],
+            503: problems[503],
+          },
+        },
+      },
+      async (request, reply) => {
+        const receipt = await leads.submitLead(request.body, {
+          actor: request.headers['x-actor'] ?? DEFAULT_ACTOR,
+          idempotencyKey: request.headers['idempotency-key'],
+        });
+        return reply.code(201).header('location', `/leads/${receipt.leadId}`).send(receipt);
+      },
+    );
+
+    app.get(
+      '/leads',
+      {
+        schema: {
+          tags: ['leads'],
+          operationId: 'listLeads',
+          summary: 'List leads, overdue first, then the most escalated, then the nearest deadline',
+          querystring: LeadListFilter,
+          response: { 200: LeadPage, 400: problems[400], 503: problems[503] },
+        },
+      },
+      (request) => leads.listLeads(request.query),
+    );
+
+    app.get(
+      '/leads/:id',
+      {
+        schema: {
+          tags: ['leads'],
+          operationId: 'getLead',
+          summary: "A lead's state, its stage deadline and the commands it allows now",
+          params: LeadIdParams,
+          response: { 200: LeadViewBody, 400: problems[400], 404: problems[404], 503: problems[503] },
+        },
+      },
+      (request) => leads.getLead(request.params.id),
+    );
+
+    app.get(
+      '/leads/:id/events',
+      {
+        schema: {
+          tags: ['leads'],
+          operationId: 'getLeadEvents',
+          summary: "A lead's events in order, without personal data",
+          params: LeadIdParams,
+          response: { 200: LeadTimelineBody, 400: problems[400], 404: problems[404], 503: problems[503] },
+        },
+      },
+      async (request) => ({ leadId: request.params.id, events: await leads.timeline(request.params.id) }),
+    );
+
+    for (const type of externalCommandTypes) {
+      app.post(
+        `/leads/:id/commands/${type}`,
+        {
+          schema: {
+            tags: ['commands'],
+            operationId: lowerFirst(type),
+            summary: commandSummaries[type],
+            description:
+              'Answers with the lead after the command is durably recorded. Send the same `commandId` to retry ' +
+              'safely: a command id seen before is recorded once.',
+            headers: ActorHeaders,
+            params: LeadIdParams,
+            body: commandBody(type),
+            response: {
+              200: LeadSnapshotBody,
+              400: problems[400],
+              404: problems[404],
+              409: problems[409],
+              413: problems[413],
+              415: problems[415],
+              503: problems[503],
+            },
+          },
+        },
+        async (request) => {
+          const body = request.body;
+          return leads.command(request.params.id, type, body.data as never, {
+            actor: request.headers['x-actor'] ?? DEFAULT_ACTOR,
+            commandId: body.commandId,
+          });
+        },
+      );
+    }
+    done();
+  };
+}
+
+function commandBody(type: ExternalCommandType) {
+  const data: z.ZodType<unknown, object> = commandData[type];
+  // Commands without required fields may leave `data` out.
+  const acceptsEmpty = data.safeParse({}).success;
+  return z
+    .object({
+      data: acceptsEmpty ? data.prefault({}) : data,
+      /** Idempotency key for the command; one is made up when left out, so a retry without it may record twice. */
+      commandId: z.string().trim().min(1).max(200).optional(),
+    })
+    .strict();
+}
+
+async function probe(name: string, check: () => Promise<void>, request: FastifyRequest): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return true;
+  } catch (error) {
+    request.log.warn({ dependency: name, error: loggableError(error) }, 'readiness check failed');
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function lowerFirst(value: string): string {
+  return value.charAt(0).toLowerCase() + value.slice(1);
+}
+
+const commandSummaries: Record<ExternalCommandType, string> = {
+  ValidateLead: 'Record the validation outcome (normally automatic)',
+  AssignLead: 'Assign a validated lead to an office, optionally to an agent',
+  ReassignLead: 'Move an assigned lead to another office or agent, with a reason',
+  RequestInterview: 'Request an interview of the potential victim',
+  RescheduleInterview: 'Move a requested interview, with a reason',
+  CompleteInterview: "Record the interview's outcome",
+  OpenCase: 'Open a case: the lead is finished',
+  CloseLead: 'Close the lead with a reason: the lead is finished',
+  PauseSla: "Pause the stage's SLA clock, with a justification",
+  ResumeSla: "Restart the stage's SLA clock with the time already used",
+  AcknowledgeEscalation: 'Acknowledge an escalation: the ladder holds for the re-escalation interval',
+  ChangePriority: 'Raise or lower the priority, with a reason',
+  AddNote: 'Add a note to the lead',
+};

@@ -1,0 +1,124 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
+import { ZodError } from 'zod';
+import { CommandRejectedError, InvalidInputError, LeadNotFoundError, UnavailableError } from '../errors';
+import type { ProblemBody } from './schemas';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Problem types; `urn:` because nothing serves documentation at a URL for them yet. */
+const problemTypes = {
+  invalidInput: { type: 'urn:leadline:problem:invalid-input', title: 'Invalid input', status: 400 },
+  malformedJson: { type: 'urn:leadline:problem:malformed-json', title: 'Malformed JSON', status: 400 },
+  badRequest: { type: 'urn:leadline:problem:bad-request', title: 'Bad request', status: 400 },
+  leadNotFound: { type: 'urn:leadline:problem:lead-not-found', title: 'Lead not found', status: 404 },
+  routeNotFound: { type: 'urn:leadline:problem:not-found', title: 'Not found', status: 404 },
+  commandRejected: { type: 'urn:leadline:problem:command-rejected', title: 'Command rejected', status: 409 },
+  tooLarge: { type: 'urn:leadline:problem:payload-too-large', title: 'Payload too large', status: 413 },
+  mediaType: { type: 'urn:leadline:problem:unsupported-media-type', title: 'Unsupported media type', status: 415 },
+  unavailable: { type: 'urn:leadline:problem:unavailable', title: 'Service unavailable', status: 503 },
+  notReady: { type: 'urn:leadline:problem:not-ready', title: 'Not ready', status: 503 },
+  internal: { type: 'urn:leadline:problem:internal', title: 'Internal server error', status: 500 },
+} as const;
+export type ProblemKind = keyof typeof problemTypes;
+
+export function problem(
+  kind: ProblemKind,
+  detail: string,
+  request: FastifyRequest,
+  extensions: Record<string, unknown> = {},
+): ProblemBody {
+  return { ...problemTypes[kind], detail, instance: pathOf(request), requestId: request.id, ...extensions };
+}
+
+export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyReply {
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** The request's path without its query string, which may carry filter values. */
+export function pathOf(request: FastifyRequest): string {
+  const url = request.url;
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+const validationContexts: Record<string, string> = { querystring: 'query', params: 'path', headers: 'header' };
+
+/**
+ * Turns anything a route or fastify threw into a problem. The details are written from what the API knows,
+ * never copied from the request: a parser's message can quote the body it choked on.
+ */
+export function problemFor(error: unknown, request: FastifyRequest): ProblemBody {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const context = (error as FastifyError).validationContext ?? 'body';
+    const prefix = validationContexts[context];
+    const issues = error.validation.map((issue) => {
+      const field = issue.instancePath.split('/').filter(Boolean).join('.');
+      const path = prefix === undefined ? field || '(body)' : field ? `${prefix}.${field}` : prefix;
+      return { path, message: issue.message ?? 'is not valid' };
+    });
+    const where = context === 'body' ? 'request body' : `request ${validationContexts[context] ?? context}`;
+    return problem('invalidInput', `the ${where} is not valid: ${describeIssues(issues)}`, request, { issues });
+  }
+  if (error instanceof InvalidInputError) {
+    return problem('invalidInput', `${error.message}: ${describeIssues(error.issues)}`, request, {
+      issues: error.issues,
+    });
+  }
+  if (error instanceof LeadNotFoundError) {
+    return problem('leadNotFound', `no lead has the id ${error.leadId}`, request, { leadId: error.leadId });
+  }
+  if (error instanceof CommandRejectedError) {
+    // `status` is the HTTP status in a problem; the lead's status travels as `leadStatus`.
+    return problem('commandRejected', error.message, request, { leadStatus: error.status, allowed: error.allowed });
+  }
+  if (error instanceof UnavailableError) {
+    return problem('unavailable', error.message, request);
+  }
+  if (isFastifyError(error)) {
+    switch (error.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_JSON':
+        return problem('malformedJson', 'the request body is not valid JSON', request);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return problem('malformedJson', 'the request body is empty but its content type says JSON', request);
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return problem('tooLarge', 'the request body is larger than this API accepts', request);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return problem('mediaType', 'send the request body as application/json', request);
+      default:
+        break;
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return problem('badRequest', `the request cannot be processed (${error.code})`, request);
+    }
+  }
+  if (error instanceof SyntaxError) {
+    // A parser's SyntaxError quotes the text it failed on: never repeat it.
+    return problem('malformedJson', 'the request body is not valid JSON', request);
+  }
+  return problem('internal', `an unexpected error occurred; quote request id ${request.id} when reporting it`, request);
+}
+
+/** What may be logged about an error: its class and code, and its message only when it cannot quote the body. */
+export function loggableError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const code = (error as Partial<FastifyError>).code;
+  const logged: Record<string, unknown> = { type: error.name, ...(code === undefined ? {} : { code }) };
+  if (!(error instanceof SyntaxError)) logged.message = error.message;
+  if (error instanceof ResponseSerializationError && error.cause instanceof ZodError) {
+    // Paths and zod's own messages only: zod does not quote values in them.
+    logged.issues = error.cause.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  }
+  return logged;
+}
+
+function describeIssues(issues: readonly { path: string; message: string }[]): string {
+  const shown = issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`);
+  if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`);
+  return shown.join('; ');
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  return error instanceof Error && typeof (error as Partial<FastifyError>).code === 'string';
+}

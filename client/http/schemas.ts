@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { commandTypes } from '../../schemas/commands';
+import { eventTypes } from '../../schemas/events';
+import { LeadIntake } from '../../schemas/intake';
+import { Iso, LeadId, LeadState, LeadStatus, Priority } from '../../schemas/lead';
+import { LeadListFilter, type LeadSummary } from '../../schemas/read-model';
+import type { TimelineEntry } from '../../domain/timeline';
+import type { LeadReceipt, LeadSnapshot } from '../../workflows/messages';
+import type { LeadView } from '../lead-client';
+
+/*
+ * What the HTTP API sends back. Every response passes through these schemas on its way out, so a field that is
+ * not named here (a victim's name slipped into a snapshot, say) is stripped rather than published.
+ */
+
+export const LeadReceiptBody = z.object({
+  leadId: LeadId,
+  workflowId: z.string(),
+  receivedAt: Iso,
+}) satisfies z.ZodType<LeadReceipt>;
+
+export const LeadSummaryBody = z.object({
+  leadId: LeadId,
+  status: LeadStatus,
+  priority: Priority,
+  source: z.string(),
+  kind: z.string(),
+  office: z.string().nullable(),
+  agent: z.string().nullable(),
+  stage: z.string().nullable(),
+  stageDeadline: Iso.nullable(),
+  escalationLevel: z.number().int(),
+  slaPaused: z.boolean(),
+  caseNumber: z.string().nullable(),
+  closedReason: z.string().nullable(),
+  receivedAt: Iso,
+  updatedAt: Iso,
+  version: z.number().int(),
+  overdue: z.boolean(),
+}) satisfies z.ZodType<LeadSummary>;
+
+export const LeadPage = z.object({
+  items: z.array(LeadSummaryBody),
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: z.string().nullable(),
+});
+
+export const LeadViewBody = z.object({
+  leadId: LeadId,
+  from: z.enum(['workflow', 'read_model']),
+  state: LeadState,
+  stageDeadline: Iso.nullable(),
+  allowedCommands: z.array(z.string()),
+}) satisfies z.ZodType<LeadView>;
+
+const SlaActionBody = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('warning'), at: Iso }),
+  z.object({ kind: z.literal('escalation'), level: z.union([z.literal(1), z.literal(2), z.literal(3)]), at: Iso }),
+]);
+
+export const LeadSnapshotBody = z.object({
+  state: LeadState,
+  stageDeadline: Iso.nullable(),
+  nextSlaAction: SlaActionBody.nullable(),
+  allowedCommands: z.array(z.enum(commandTypes)),
+  policyVersion: z.string(),
+}) satisfies z.ZodType<LeadSnapshot>;
+
+export const TimelineEntryBody = z.object({
+  seq: z.number().int().positive(),
+  type: z.enum(eventTypes),
+  at: Iso,
+  actor: z.string(),
+  detail: z.record(z.string(), z.unknown()),
+}) satisfies z.ZodType<TimelineEntry>;
+
+export const LeadTimelineBody = z.object({ leadId: LeadId, events: z.array(TimelineEntryBody) });
+
+/** RFC 9457 problem details; extension members ride along. */
+export const ProblemBody = z.looseObject({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  instance: z.string().optional(),
+  requestId: z.string().optional(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type ProblemBody = z.infer<typeof ProblemBody>;
+
+export const HealthBody = z.object({ status: z.literal('ok') });
+export const ReadyBody = z.object({
+  status: z.literal('ok'),
+  checks: z.object({ temporal: z.literal('ok'), postgres: z.literal('ok') }),
+});
+
+export const LeadIdParams = z.object({ id: LeadId });
+
+/** Headers the API reads; the rest pass through untouched. */
+export const ActorHeaders = z.looseObject({
+  /** Who is acting; the API trusts it, so it must sit behind a proxy that authenticates the caller. */
+  'x-actor': z.string().trim().min(1).max(200).optional(),
+});
+export const SubmitHeaders = ActorHeaders.extend({
+  'idempotency-key': z.string().trim().min(1).max(200).optional(),
+});
+
+/** Schemas published under `components/schemas` in the OpenAPI document, named once. */
+export function componentSchemas(): [z.ZodType, string][] {
+  return [
+    [LeadIntake, 'LeadIntake'],
+    [LeadState, 'LeadState'],
+    [LeadReceiptBody, 'LeadReceipt'],
+    [LeadSummaryBody, 'LeadSummary'],
+    [LeadPage, 'LeadPage'],
+    [LeadViewBody, 'LeadView'],
+    [LeadSnapshotBody, 'LeadSnapshot'],
+    [TimelineEntryBody, 'TimelineEntry'],
+    [LeadTimelineBody, 'LeadTimeline'],
+    [ProblemBody, 'Problem'],
+  ];
+}
+
+export { LeadListFilter };

@@ -1,0 +1,488 @@
+import { randomUUID } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Writable } from 'node:stream';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, freePort } from '../activities/db';
+import { createLeadReadModel } from '../activities/read-model';
+import { buildApi, type ApiOptions } from '../client/http';
+import { LeadClient } from '../client/lead-client';
+import type { LeadIntakeInput } from '../schemas/intake';
+import { sampleIntakeInputs } from './support/lead-fixtures';
+import { startStack, type TestStack } from './support/stack';
+import { startDevServer } from './support/temporal';
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+let api: FastifyInstance;
+let base: string;
+/** Every route fastify registered, as `METHOD url`, seen through fastify's initialisation channel. */
+const registeredRoutes: string[] = [];
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  env = await startDevServer();
+  stack = await startStack(env);
+  const onInit = (message: unknown) => {
+    (message as { fastify: FastifyInstance }).fastify.addHook('onRoute', (route: RouteOptions) => {
+      for (const method of [route.method].flat()) registeredRoutes.push(`${method} ${route.url}`);
+    });
+  };
+  subscribe('fastify.initialization', onInit);
+  try {
+    api = await buildApi(apiOptions(stack.client));
+  } finally {
+    unsubscribe('fastify.initialization', onInit);
+  }
+  base = await listen(api);
+});
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+  await api?.close();
+  await stack?.stop();
+  await env?.teardown();
+});
+
+function apiOptions(leads: LeadClient, overrides: Partial<ApiOptions> = {}): ApiOptions {
+  return {
+    leads,
+    checks: {
+      temporal: async () => {
+        await env.connection.workflowService.getSystemInfo({});
+      },
+      postgres: async () => {
+        await stack.db.pool.query('select 1');
+      },
+    },
+    logger: false,
+    ...overrides,
+  };
+}
+
+async function listen(app: FastifyInstance): Promise<string> {
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return address;
+}
+
+/** A fixture made unique, so the duplicate check does not close it as a copy of another test's lead. */
+function uniqueIntake(name: string): LeadIntakeInput {
+  const intake = sampleIntakeInputs()[name];
+  if (intake === undefined) throw new Error(`no fixture ${name}`);
+  return { ...intake, externalReference: `${name}-${randomUUID()}` };
+}
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, at = base) {
+  const response = await fetch(`${at}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+async function submit(intake: LeadIntakeInput, headers: Record<string, string> = {}): Promise<string> {
+  const res = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway', ...headers });
+  expect(res.status, res.text).toBe(201);
+  return res.body.leadId as string;
+}
+
+async function waitForStatus(leadId: string, status: string) {
+  await waitFor(async () => (await call('GET', `/leads/${leadId}`)).body?.state?.status === status);
+}
+
+async function command(leadId: string, type: string, data: unknown, actor = 'agent:rivera') {
+  return call('POST', `/leads/${leadId}/commands/${type}`, { data }, { 'x-actor': actor });
+}
+
+async function leadEvents(leadId: string): Promise<string[]> {
+  const { rows } = await stack.db.pool.query<{ type: string }>(
+    'SELECT type FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+    [leadId],
+  );
+  return rows.map((r) => r.type);
+}
+
+/** Strings from an intake that must never leave the API: names, summary, contacts, places. */
+function personalData(intake: LeadIntakeInput): string[] {
+  return [
+    intake.summary,
+    intake.partner.name,
+    intake.partner.email,
+    intake.partner.phone,
+    intake.location.address,
+    intake.requestedInterview?.place,
+    ...intake.potentialVictims.map((v) => v.name),
+  ].filter((s): s is string => typeof s === 'string');
+}
+
+describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
+  it('takes a lead from intake to an opened case, and its timeline names every event and no personal data', async () => {
+    const intake = sampleIntakeInputs()['newark-interview-request']!;
+    const res = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway', 'x-request-id': 'req-e2e-1' });
+    expect(res.status, res.text).toBe(201);
+    expect(res.headers.get('x-request-id')).toBe('req-e2e-1');
+    const { leadId, workflowId, receivedAt } = res.body;
+    expect(res.headers.get('location')).toBe(`/leads/${leadId}`);
+    expect(workflowId).toBe(`lead-${leadId}`);
+    expect(Date.parse(receivedAt)).not.toBeNaN();
+    // A 201 means the intake is durably recorded already.
+    expect((await leadEvents(leadId))[0]).toBe('LeadReceived');
+
+    // Validation and routing are automatic: US-NJ routes to Newark.
+    await waitForStatus(leadId, 'assigned');
+    const assigned = await call('GET', `/leads/${leadId}`);
+    expect(assigned.body).toMatchObject({
+      leadId,
+      from: 'workflow',
+      state: { status: 'assigned', office: 'HSI-NEWARK' },
+    });
+    expect(assigned.body.allowedCommands).toContain('RequestInterview');
+
+    const requested = await command(leadId, 'RequestInterview', {
+      scheduledFor: '2026-12-02T15:00:00Z',
+      place: 'Safe house on Example Street',
+      interpreterLanguage: 'vi',
+      victimSpecialist: true,
+    });
+    expect(requested.status, requested.text).toBe(200);
+    expect(requested.body.state).toMatchObject({
+      status: 'interview_requested',
+      interview: { interpreterLanguage: 'vi' },
+    });
+    const completed = await command(leadId, 'CompleteInterview', { outcome: 'victim_identified' });
+    expect(completed.status, completed.text).toBe(200);
+    const opened = await command(leadId, 'OpenCase', { caseNumber: 'HSI-NWK-2026-0042' }, 'supervisor:okafor');
+    expect(opened.status, opened.text).toBe(200);
+    expect(opened.body.state).toMatchObject({ status: 'case_opened', caseNumber: 'HSI-NWK-2026-0042' });
+    expect(opened.body.allowedCommands).toEqual([]);
+
+    const timeline = await call('GET', `/leads/${leadId}/events`);
+    expect(timeline.status).toBe(200);
+    expect(timeline.body.leadId).toBe(leadId);
+    expect(timeline.body.events.map((e: { type: string }) => e.type)).toEqual([
+      'LeadReceived',
+      'LeadValidated',
+      'LeadAssigned',
+      'InterviewRequested',
+      'InterviewCompleted',
+      'CaseOpened',
+    ]);
+    expect(timeline.body.events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(timeline.body.events[3]).toMatchObject({ actor: 'agent:rivera', detail: { interpreterLanguage: 'vi' } });
+    for (const secret of [...personalData(intake), 'Safe house on Example Street']) {
+      expect(timeline.text).not.toContain(secret);
+    }
+
+    // A finished lead is read from PostgreSQL, and still carries no personal data.
+    const finished = await call('GET', `/leads/${leadId}`);
+    expect(finished.body).toMatchObject({ from: 'read_model', state: { status: 'case_opened' }, allowedCommands: [] });
+    for (const secret of personalData(intake)) expect(finished.text).not.toContain(secret);
+  });
+
+  it('lists exactly the leads that match each filter, overdue first, in pages', async () => {
+    const leads = {
+      minor: await submit(uniqueIntake('hhs-tipline-minor')), // US-TX: Gulf Coast, urgent
+      farm: await submit(uniqueIntake('ngo-farmworkers')), // US-FL: Gulf Coast, standard
+      montana: await submit(uniqueIntake('public-unknown-jurisdiction')), // no office serves US-MT
+    };
+    await waitForStatus(leads.minor, 'assigned');
+    await waitForStatus(leads.farm, 'assigned');
+    await waitForStatus(leads.montana, 'validated');
+
+    const all = await call('GET', '/leads?limit=500');
+    expect(all.status).toBe(200);
+    type Item = { leadId: string; status: string; office: string | null; priority: string; overdue: boolean };
+    const items = all.body.items as Item[];
+    expect(items.map((i) => i.leadId)).toEqual(expect.arrayContaining(Object.values(leads)));
+    // Overdue leads come first.
+    const firstOnTime = items.findIndex((i) => !i.overdue);
+    expect(items.slice(firstOnTime).every((i) => !i.overdue)).toBe(true);
+
+    const ids = async (query: string) => {
+      const res = await call('GET', `/leads?limit=500&${query}`);
+      expect(res.status, res.text).toBe(200);
+      return (res.body.items as Item[]).map((i) => i.leadId).sort();
+    };
+    const expected = (keep: (i: Item) => boolean) =>
+      items
+        .filter(keep)
+        .map((i) => i.leadId)
+        .sort();
+
+    const gulf = await ids('office=HSI-GULFCOAST');
+    expect(gulf).toEqual(expected((i) => i.office === 'HSI-GULFCOAST'));
+    expect(gulf).toEqual(expect.arrayContaining([leads.minor, leads.farm]));
+    expect(gulf).not.toContain(leads.montana);
+
+    const validated = await ids('status=validated');
+    expect(validated).toEqual(expected((i) => i.status === 'validated'));
+    expect(validated).toContain(leads.montana);
+    expect(validated).not.toContain(leads.farm);
+
+    const urgent = await ids('priority=urgent');
+    expect(urgent).toEqual(expected((i) => i.priority === 'urgent'));
+    expect(urgent).toContain(leads.minor);
+    expect(urgent).not.toContain(leads.farm);
+
+    const urgentGulfAssigned = await ids('office=HSI-GULFCOAST&priority=urgent&status=assigned&escalated=false');
+    expect(urgentGulfAssigned).toEqual(
+      expected((i) => i.office === 'HSI-GULFCOAST' && i.priority === 'urgent' && i.status === 'assigned'),
+    );
+
+    // Pages of one cover the same leads in the same order.
+    const paged: string[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const res = await call('GET', `/leads?limit=1${cursor === null ? '' : `&cursor=${cursor}`}`);
+      expect(res.status, res.text).toBe(200);
+      paged.push(...(res.body.items as Item[]).map((i) => i.leadId));
+      cursor = res.body.nextCursor;
+      expect(pages).toBeLessThan(items.length + 1);
+    }
+    expect(paged).toEqual(items.map((i) => i.leadId));
+
+    const badCursor = await call('GET', '/leads?cursor=not-a-cursor');
+    expect(badCursor.status).toBe(400);
+    expect(badCursor.body.issues).toEqual([expect.objectContaining({ path: 'cursor' })]);
+  });
+
+  it('answers 50 concurrent identical submissions with one lead and 50 identical receipts', async () => {
+    const intake = { ...uniqueIntake('ngo-farmworkers'), externalReference: undefined };
+    const key = `gateway-${randomUUID()}`;
+    const before = await stack.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM leads');
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => call('POST', '/leads', intake, { 'idempotency-key': key, 'x-actor': 'svc:x' })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(50).fill(201));
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    const { leadId } = answers[0]!.body;
+
+    const after = await stack.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM leads');
+    expect(after.rows[0]!.n - before.rows[0]!.n).toBe(1);
+    const received = await stack.db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1 AND type = 'LeadReceived'",
+      [leadId],
+    );
+    expect(received.rows[0]!.n).toBe(1);
+    // Visibility lags: wait until the run shows, then make sure it is the only one.
+    const runs = async () => (await env.client.workflow.count(`WorkflowId = 'lead-${leadId}'`)).count;
+    await waitFor(async () => (await runs()) >= 1);
+    expect(await runs()).toBe(1);
+  });
+
+  it('answers bad input with 400 problems that name the field and never echo the body', async () => {
+    const intake = uniqueIntake('ngo-farmworkers');
+    const { partner: _partner, ...withoutPartner } = intake;
+    const invalid = await call('POST', '/leads', {
+      ...withoutPartner,
+      summary: 'Secret Person Q',
+      potentialVictims: [],
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(invalid.body).toMatchObject({
+      type: expect.any(String),
+      title: 'Invalid input',
+      status: 400,
+      instance: '/leads',
+    });
+    expect(invalid.body.issues.map((i: { path: string }) => i.path)).toEqual(
+      expect.arrayContaining(['partner', 'potentialVictims']),
+    );
+    expect(invalid.body.detail).toMatch(/partner/);
+    expect(invalid.text).not.toContain('Secret Person Q');
+
+    const malformed = await call('POST', '/leads', '{"summary": "Secret Person Q", "source": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body).toMatchObject({
+      title: 'Malformed JSON',
+      status: 400,
+      detail: expect.stringMatching(/not valid JSON/),
+    });
+    expect(malformed.text).not.toContain('Secret Person Q');
+
+    const badCommand = await call('POST', `/leads/${randomUUID()}/commands/OpenCase`, { data: { caseNumber: 'x' } });
+    expect(badCommand.status).toBe(400);
+    expect(badCommand.body.issues).toEqual([
+      { path: 'data.caseNumber', message: expect.stringMatching(/case number/) },
+    ]);
+
+    const badId = await call('GET', '/leads/not-a-uuid');
+    expect(badId.status).toBe(400);
+    expect(badId.body.issues).toEqual([expect.objectContaining({ path: 'path.id' })]);
+
+    const badQuery = await call('GET', '/leads?status=lost&limit=0');
+    expect(badQuery.status).toBe(400);
+    expect(badQuery.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['query.limit', 'query.status']);
+  });
+
+  it('answers 404 for an unknown lead or route, 409 for a command the status refuses, 413 and 415 for bad bodies', async () => {
+    const unknown = randomUUID();
+    for (const res of [
+      await call('GET', `/leads/${unknown}`),
+      await call('GET', `/leads/${unknown}/events`),
+      await command(unknown, 'AddNote', { text: 'hello' }),
+    ]) {
+      expect(res.status, res.text).toBe(404);
+      expect(res.body).toMatchObject({
+        title: 'Lead not found',
+        status: 404,
+        detail: expect.stringContaining(unknown),
+      });
+    }
+    const noRoute = await call('GET', '/nowhere?name=Secret');
+    expect(noRoute.status).toBe(404);
+    expect(noRoute.body).toMatchObject({ status: 404, instance: '/nowhere' });
+    expect(noRoute.text).not.toContain('Secret');
+
+    const leadId = await submit(uniqueIntake('ngo-farmworkers'));
+    await waitForStatus(leadId, 'assigned');
+    const rejected = await command(leadId, 'OpenCase', { caseNumber: 'HSI-MIA-2026-0001' });
+    expect(rejected.status).toBe(409);
+    expect(rejected.body).toMatchObject({ title: 'Command rejected', status: 409, leadStatus: 'assigned' });
+    expect(rejected.body.detail).toMatch(
+      /OpenCase is not allowed while the lead is assigned; allowed: .*RequestInterview/,
+    );
+    expect(rejected.body.allowed).toEqual(expect.arrayContaining(['RequestInterview', 'ReassignLead', 'CloseLead']));
+    expect(await leadEvents(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+
+    const huge = { ...uniqueIntake('ngo-farmworkers'), summary: `Secret Person Q ${'x'.repeat(300 * 1024)}` };
+    const tooLarge = await call('POST', '/leads', huge);
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body).toMatchObject({ title: 'Payload too large', status: 413 });
+    expect(tooLarge.text).not.toContain('Secret Person Q');
+
+    const text = await call('POST', '/leads', 'Secret Person Q', { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(text.body).toMatchObject({ status: 415, detail: expect.stringMatching(/application\/json/) });
+    expect(text.text).not.toContain('Secret Person Q');
+  });
+
+  it('answers 503 when PostgreSQL or Temporal cannot be reached', async () => {
+    expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    const ready = await call('GET', '/readyz');
+    expect(ready.status, ready.text).toBe(200);
+    expect(ready.body).toEqual({ status: 'ok', checks: { temporal: 'ok', postgres: 'ok' } });
+
+    const endedPool = createPool(stack.db.appUrl, { max: 1 });
+    await endedPool.end();
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    const unreachableTemporal = Connection.lazy({ address: nowhere });
+    closers.push(() => unreachableTemporal.close());
+
+    const leads = new LeadClient({
+      temporal: env.client,
+      taskQueue: stack.taskQueue,
+      policy: stack.policy,
+      readModel: createLeadReadModel(endedPool),
+    });
+    const broken = await buildApi(
+      apiOptions(leads, {
+        checks: {
+          temporal: async () => {
+            await unreachableTemporal.workflowService.getSystemInfo({});
+          },
+          postgres: async () => {
+            await endedPool.query('select 1');
+          },
+        },
+      }),
+    );
+    closers.push(() => broken.close());
+    const brokenBase = await listen(broken);
+
+    const notReady = await call('GET', '/readyz', undefined, {}, brokenBase);
+    expect(notReady.status).toBe(503);
+    expect(notReady.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(notReady.body).toMatchObject({
+      title: 'Not ready',
+      status: 503,
+      checks: { temporal: 'unreachable', postgres: 'unreachable' },
+    });
+    expect(notReady.body.detail).toMatch(/Temporal/);
+    expect(notReady.body.detail).toMatch(/PostgreSQL/);
+    expect((await call('GET', '/healthz', undefined, {}, brokenBase)).status).toBe(200);
+
+    const list = await call('GET', '/leads', undefined, {}, brokenBase);
+    expect(list.status).toBe(503);
+    expect(list.body).toMatchObject({
+      title: 'Service unavailable',
+      status: 503,
+      detail: expect.stringMatching(/read model/),
+    });
+  });
+
+  it('publishes a valid OpenAPI 3 document naming every route, each command with its own body', async () => {
+    const res = await call('GET', '/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = res.body;
+    const validated = (await SwaggerParser.validate(structuredClone(doc))) as { openapi?: string };
+    expect(validated.openapi).toMatch(/^3\./);
+
+    const apiRoutes = registeredRoutes.filter((r) => !/ \/docs|\/openapi\.json$/.test(r));
+    expect(apiRoutes.length).toBeGreaterThan(15);
+    for (const route of apiRoutes) {
+      const [method, url] = route.split(' ') as [string, string];
+      const path = url.replace(/:(\w+)/g, '{$1}');
+      expect(doc.paths[path]?.[method.toLowerCase()], `${route} in the OpenAPI document`).toBeDefined();
+    }
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
+    expect(documented.sort()).toEqual(apiRoutes.sort());
+
+    const bodyOf = (command: string) =>
+      doc.paths[`/leads/{id}/commands/${command}`].post.requestBody.content['application/json'].schema;
+    expect(bodyOf('OpenCase').properties.data.properties).toHaveProperty('caseNumber');
+    expect(bodyOf('AssignLead').properties.data.properties).toHaveProperty('office');
+    expect(bodyOf('AssignLead').properties.data.required).toContain('office');
+
+    const ui = await fetch(`${base}/docs`, { redirect: 'follow' });
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toMatch(/swagger/i);
+  });
+
+  it('logs one JSON line per request with its request id, and never a body', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const logged = await buildApi(apiOptions(stack.client, { logger: pino({ level: 'info' }, sink) }));
+    closers.push(() => logged.close());
+    const loggedBase = await listen(logged);
+
+    const intake = uniqueIntake('newark-interview-request');
+    const ok = await call('POST', '/leads', intake, { 'x-request-id': 'trace-abc' }, loggedBase);
+    expect(ok.status).toBe(201);
+    const bad = await call('POST', '/leads?name=Secret', '{"summary": "Secret Person Q",', {}, loggedBase);
+    expect(bad.status).toBe(400);
+    const invalid = await call('POST', '/leads', { ...intake, potentialVictims: 'Secret Person Q' }, {}, loggedBase);
+    expect(invalid.status).toBe(400);
+
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const completed = entries.filter((e) => e.msg === 'request completed');
+    expect(completed).toHaveLength(3);
+    expect(completed[0]).toMatchObject({ reqId: 'trace-abc', method: 'POST', path: '/leads', statusCode: 201 });
+    expect(completed[1]).toMatchObject({ method: 'POST', path: '/leads', statusCode: 400 });
+    expect(typeof completed[1]!.durationMs).toBe('number');
+    expect(completed[1]!.reqId).toBe(bad.headers.get('x-request-id'));
+    const all = lines.join('\n');
+    for (const secret of [...personalData(intake), 'Secret']) expect(all).not.toContain(secret);
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not met in time');
+}

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../activities/db';
+import { sampleIntakeInputs } from './support/lead-fixtures';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'leadline-start-'));
+  // mkdtemp makes it private; PostgreSQL, run as the 'postgres' user under root, must walk through it.
+  await chmod(dataDir, 0o755);
+  // Everything `npm start` would use, on free ports and a throw-away data folder; no DATABASE_URL or
+  // TEMPORAL_ADDRESS, so the embedded PostgreSQL and the Temporal dev server start as for a user.
+  const { DATABASE_URL: _d, DATABASE_ADMIN_URL: _a, TEMPORAL_ADDRESS: _t, ...inherited } = process.env;
+  env = {
+    ...inherited,
+    LEADLINE_DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    TEMPORAL_DEV_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+  };
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `npm start`'s command, as a child process; resolves once it says it is ready. */
+async function start(): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/start.ts'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 90_000;
+  while (!output.includes('Leadline is ready')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, output: () => output, exited };
+}
+
+async function stop(started: Started) {
+  started.child.kill('SIGINT');
+  const code = await started.exited;
+  expect(started.output()).toContain('Leadline stopped.');
+  expect(code).toBe(0);
+}
+
+describe('npm start', () => {
+  it('brings the stack up, accepts a sample lead over HTTP, stops cleanly, and keeps the lead for the next start', async () => {
+    const api = `http://127.0.0.1:${env.PORT}`;
+    const first = await start();
+    let leadId: string;
+    try {
+      expect(first.output()).toMatch(/PostgreSQL .*embedded/);
+      expect(first.output()).toMatch(/Temporal UI +http:\/\/127\.0\.0\.1:\d+/);
+      expect(first.output()).toContain(`HTTP API        ${api}`);
+      expect(await (await fetch(`${api}/healthz`)).json()).toEqual({ status: 'ok' });
+      const created = await fetch(`${api}/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sampleIntakeInputs()['ngo-farmworkers']),
+      });
+      expect(created.status).toBe(201);
+      leadId = ((await created.json()) as { leadId: string }).leadId;
+      const lead = await fetch(`${api}/leads/${leadId}`);
+      expect(lead.status).toBe(200);
+    } finally {
+      await stop(first);
+    }
+    // Stopped means stopped: nothing answers on the API port any more.
+    await expect(fetch(`${api}/healthz`)).rejects.toThrow();
+
+    const second = await start();
+    try {
+      // The first run may have stopped between validation and routing: the workflow resumes where it was.
+      let view: { from: string; state: { status: string; office: string | null } } | undefined;
+      for (let i = 0; i < 100 && view?.state.status !== 'assigned'; i++) {
+        const again = await fetch(`${api}/leads/${leadId}`);
+        expect(again.status).toBe(200);
+        view = (await again.json()) as typeof view;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(view?.from).toBe('workflow');
+      expect(view?.state).toMatchObject({ status: 'assigned', office: 'HSI-GULFCOAST' });
+    } finally {
+      await stop(second);
+    }
+  });
+});

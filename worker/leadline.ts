@@ -1,0 +1,162 @@
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import type pg from 'pg';
+import { createPool, migrate, startEmbeddedPostgres } from '../activities/db';
+import { createLeadReadModel } from '../activities/read-model';
+import { buildApi } from '../client/http';
+import { LeadClient } from '../client/lead-client';
+import type { SlaPolicy } from '../schemas/sla-policy';
+import { loadSlaPolicy, type LeadlineEnv } from './config';
+import { startTemporalDevServer } from './temporal-dev-server';
+import { createLeadWorker, leadActivitiesFromConfig } from './worker';
+
+export interface RunningLeadline {
+  apiUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string | null;
+  databaseUrl: string;
+  policy: SlaPolicy;
+  pool: pg.Pool;
+  leads: LeadClient;
+  /** Stops the API, then the worker (finishing its tasks), then the servers it started. */
+  stop(): Promise<void>;
+}
+
+type Say = (line: string) => void;
+
+/** Brings up the whole system: PostgreSQL, Temporal, the worker and the HTTP API, each embedded unless configured. */
+let runtimeInstalled = false;
+/** The SDK would stop the worker on Ctrl-C by itself; `stop()` does it in order instead. */
+function installRuntime(level: LeadlineEnv['LOG_LEVEL']) {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const sdkLevel = level === 'debug' || level === 'trace' ? 'DEBUG' : level === 'info' ? 'WARN' : 'ERROR';
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(sdkLevel) });
+}
+
+export async function startLeadline(
+  cfg: LeadlineEnv,
+  say: Say = (line) => console.log(line),
+): Promise<RunningLeadline> {
+  installRuntime(cfg.LOG_LEVEL);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        say(`leadline: error while stopping: ${(error as Error).message}`);
+      }
+    }
+  };
+  try {
+    const policy = loadSlaPolicy(cfg);
+    mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
+
+    let databaseUrl: string;
+    if (cfg.DATABASE_URL !== undefined) {
+      await migrate(cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL);
+      databaseUrl = cfg.DATABASE_URL;
+      say(`PostgreSQL      ${redact(databaseUrl)} (from DATABASE_URL, migrated)`);
+    } else {
+      const pgDir = join(cfg.LEADLINE_DATA_DIR, 'postgres');
+      const embedded = await startEmbeddedPostgres({
+        dataDir: pgDir,
+        port: cfg.EMBEDDED_POSTGRES_PORT,
+        persistent: true,
+      });
+      stops.push(() => embedded.stop());
+      databaseUrl = embedded.appUrl;
+      say(`PostgreSQL      ${redact(databaseUrl)} (embedded, data in ${pgDir}, migrated)`);
+    }
+    const pool = createPool(databaseUrl, { max: 20 });
+    stops.push(() => pool.end());
+
+    let temporalAddress: string;
+    let temporalUiUrl: string | null = null;
+    if (cfg.TEMPORAL_ADDRESS !== undefined) {
+      temporalAddress = cfg.TEMPORAL_ADDRESS;
+      say(`Temporal        ${temporalAddress} (from TEMPORAL_ADDRESS), namespace ${cfg.TEMPORAL_NAMESPACE}`);
+    } else {
+      const dbFile = join(cfg.LEADLINE_DATA_DIR, 'temporal.sqlite');
+      const server = await startTemporalDevServer({
+        dbFile,
+        port: cfg.TEMPORAL_DEV_PORT,
+        uiPort: cfg.TEMPORAL_UI_PORT,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        logFile: createWriteStream(join(cfg.LEADLINE_DATA_DIR, 'temporal.log'), { flags: 'a' }),
+      });
+      stops.push(() => server.stop());
+      temporalAddress = server.address;
+      temporalUiUrl = server.uiUrl;
+      say(`Temporal        ${temporalAddress} (dev server, SQLite ${dbFile}), namespace ${cfg.TEMPORAL_NAMESPACE}`);
+      say(`Temporal UI     ${temporalUiUrl}`);
+    }
+
+    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+    stops.push(() => nativeConnection.close());
+    const worker = await createLeadWorker({
+      connection: nativeConnection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      taskQueue: cfg.LEADLINE_TASK_QUEUE,
+      activities: await leadActivitiesFromConfig(pool, cfg),
+    });
+    const running = worker.run();
+    stops.push(async () => {
+      worker.shutdown();
+      await running;
+    });
+    say(
+      `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
+    );
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    stops.push(() => connection.close());
+    const temporal = new Client({ connection, namespace: cfg.TEMPORAL_NAMESPACE });
+    const leads = new LeadClient({
+      temporal,
+      taskQueue: cfg.LEADLINE_TASK_QUEUE,
+      policy,
+      readModel: createLeadReadModel(pool),
+    });
+    const api = await buildApi({
+      leads,
+      checks: {
+        temporal: async () => {
+          await connection.workflowService.getSystemInfo({});
+        },
+        postgres: async () => {
+          await pool.query('SELECT 1');
+        },
+      },
+      ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
+    });
+    const apiAddress = await api.listen({ host: cfg.HOST, port: cfg.PORT });
+    stops.push(() => api.close());
+    const apiUrl = apiAddress.replace('[::1]', 'localhost');
+    say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)`);
+
+    let stopped: Promise<void> | undefined;
+    return {
+      apiUrl,
+      temporalAddress,
+      temporalUiUrl,
+      databaseUrl,
+      policy,
+      pool,
+      leads,
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
