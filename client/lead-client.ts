@@ -43,6 +43,8 @@ export interface LeadClientOptions {
   taskQueue: string;
   policy: SlaPolicy;
   readModel: LeadReadModel;
+  /** How long a call may wait on Temporal (for example while no worker polls) before it answers Unavailable. */
+  requestTimeoutMs?: number;
 }
 
 export interface SubmitOptions {
@@ -108,10 +110,12 @@ export class LeadClient {
       ]),
     });
     try {
-      return await this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
-        updateId: `submit-${leadId}`,
-        startWorkflowOperation,
-      });
+      return await this.withDeadline(() =>
+        this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
+          updateId: `submit-${leadId}`,
+          startWorkflowOperation,
+        }),
+      );
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         const finished = await this.options.readModel.getLead(leadId);
@@ -137,10 +141,12 @@ export class LeadClient {
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
     try {
-      return await handle.executeUpdate(update, {
-        args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
-        updateId: commandId,
-      });
+      return await this.withDeadline(() =>
+        handle.executeUpdate(update, {
+          args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
+          updateId: commandId,
+        }),
+      );
     } catch (error) {
       throw await this.translateCommandError(error, leadId, type);
     }
@@ -205,6 +211,12 @@ export class LeadClient {
       if (error instanceof WorkflowNotFoundError) throw new LeadNotFoundError(leadId);
       throw this.translate(error, leadId);
     }
+  }
+
+  /** Retrying after a deadline is safe: submissions and commands carry idempotency keys. */
+  private withDeadline<T>(call: () => Promise<T>): Promise<T> {
+    const ms = this.options.requestTimeoutMs ?? 15_000;
+    return this.options.temporal.withDeadline(Date.now() + ms, call);
   }
 
   private checkLeadId(leadId: string) {

@@ -22,10 +22,17 @@ export function timelineEntry(seq: number, event: LeadEvent): TimelineEntry {
       const { place: _place, ...rest } = event.data;
       return { ...head, detail: rest };
     }
-    case 'InterviewRescheduled': {
-      const { place: _place, ...rest } = event.data;
-      return { ...head, detail: rest };
-    }
+    case 'InterviewRescheduled':
+      return { ...head, detail: { scheduledFor: event.data.scheduledFor, reason: 'recorded' } };
+    // Free text written by agents can name a victim or a witness: the timeline says only that it exists.
+    case 'LeadReassigned':
+      return { ...head, detail: { ...event.data, reason: 'recorded' } };
+    case 'PriorityChanged':
+      return { ...head, detail: { ...event.data, reason: 'recorded' } };
+    case 'SlaPaused':
+      return { ...head, detail: { ...event.data, justification: 'recorded' } };
+    case 'EscalationAcknowledged':
+      return { ...head, detail: { ...event.data, note: event.data.note === null ? null : 'recorded' } };
     case 'NoteAdded':
       return { ...head, detail: { length: event.data.text.length } };
     case 'LeadClosed':
@@ -33,13 +40,9 @@ export function timelineEntry(seq: number, event: LeadEvent): TimelineEntry {
     case 'LeadValidated':
     case 'LeadRejected':
     case 'LeadAssigned':
-    case 'LeadReassigned':
     case 'InterviewCompleted':
     case 'CaseOpened':
-    case 'SlaPaused':
     case 'SlaResumed':
-    case 'EscalationAcknowledged':
-    case 'PriorityChanged':
     case 'SlaWarning':
     case 'LeadEscalated':
       return { ...head, detail: { ...event.data } };

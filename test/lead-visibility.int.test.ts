@@ -58,7 +58,7 @@ describe('search attributes on the dev server', () => {
       );
     };
     // The query of the issue; it also matches earlier runs of a lead that continued as new.
-    const listed = await until(
+    await until(
       () => Promise.resolve(list("LeadStatus='assigned' AND EscalationLevel>0")),
       (ids) => ids.includes(leadWorkflowId(leadId)),
     );

@@ -50,7 +50,8 @@ export const LeadlineEnv = z.object({
 export type LeadlineEnv = z.infer<typeof LeadlineEnv>;
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
-  const parsed = LeadlineEnv.safeParse(env);
+  // An empty variable (as compose passes `${X:-}`) means "not set".
+  const parsed = LeadlineEnv.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new Error(`Leadline's configuration is not valid:\n${problems}`);
