@@ -43,6 +43,17 @@ export interface LeadClientOptions {
   taskQueue: string;
   policy: SlaPolicy;
   readModel: LeadReadModel;
+  /**
+   * Told of every command the lead refused or that could not be delivered, so the audit trail has the
+   * attempts as well as the recorded commands (those the event store audits in its own transaction).
+   */
+  onCommandRefused?: (entry: {
+    actor: string;
+    leadId: string;
+    command: string;
+    outcome: 'refused' | 'failed';
+    reason: string;
+  }) => Promise<void>;
   /** How long a call may wait on Temporal (for example while no worker polls) before it answers Unavailable. */
   requestTimeoutMs?: number;
 }
@@ -148,7 +159,20 @@ export class LeadClient {
         }),
       );
     } catch (error) {
-      throw await this.translateCommandError(error, leadId, type);
+      const translated = await this.translateCommandError(error, leadId, type);
+      if (this.options.onCommandRefused !== undefined && !(translated instanceof LeadNotFoundError)) {
+        const refused = translated instanceof CommandRejectedError || translated instanceof InvalidInputError;
+        await this.options
+          .onCommandRefused({
+            actor: metadata.actor,
+            leadId,
+            command: type,
+            outcome: refused ? 'refused' : 'failed',
+            reason: translated.name,
+          })
+          .catch(() => undefined);
+      }
+      throw translated;
     }
   }
 

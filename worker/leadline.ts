@@ -5,6 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres } from '../activities/db';
 import { createLeadReadModel } from '../activities/read-model';
+import { recordAudit } from '../activities/event-store';
 import { buildApi } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
@@ -120,6 +121,14 @@ export async function startLeadline(
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       policy,
       readModel: createLeadReadModel(pool),
+      onCommandRefused: (entry) =>
+        recordAudit(pool, {
+          actor: entry.actor,
+          leadId: entry.leadId,
+          action: entry.command,
+          outcome: entry.outcome,
+          detail: { reason: entry.reason },
+        }),
     });
     const api = await buildApi({
       leads,

@@ -2,7 +2,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { loadDirectory } from '../../activities/directory';
-import { createEventStore } from '../../activities/event-store';
+import { createEventStore, recordAudit } from '../../activities/event-store';
+import type { LeadActivities } from '../../activities/contract';
 import { createActivities, projectLead } from '../../activities/lead-activities';
 import { createNotificationDelivery } from '../../activities/notifications/deliver';
 import { createLogAdapter } from '../../activities/notifications/log';
@@ -29,13 +30,18 @@ export interface TestStack {
 /** Real activities on a fresh database, a worker on its own task queue, and a LeadClient over both. */
 export async function startStack(
   env: TestWorkflowEnvironment,
-  options: { policy?: SlaPolicy; adapters?: NotificationAdapter[] } = {},
+  options: {
+    policy?: SlaPolicy;
+    adapters?: NotificationAdapter[];
+    /** Wraps the real activities, e.g. to fail one after its work is done. */
+    wrapActivities?: (activities: LeadActivities) => LeadActivities;
+  } = {},
 ): Promise<TestStack> {
   const db = await freshDatabase();
   const notices: string[] = [];
   const policy = options.policy ?? defaultSlaPolicy();
   const adapters = options.adapters ?? [createLogAdapter({ write: (line) => notices.push(line) })];
-  const activities = createActivities({
+  const real = createActivities({
     pool: db.pool,
     store: createEventStore(db.pool, projectLead),
     directory: await loadDirectory(),
@@ -43,6 +49,7 @@ export async function startStack(
     channels: adapters.map((a) => a.channel),
     fingerprintKey: 'test-fingerprint-key',
   });
+  const activities = options.wrapActivities ? options.wrapActivities(real) : real;
   const taskQueue = `leads-${randomUUID()}`;
   const worker = await createLeadWorker({
     connection: env.nativeConnection,
@@ -51,7 +58,20 @@ export async function startStack(
     activities,
     workflowBundle: await workflowBundle(),
   });
-  const client = new LeadClient({ temporal: env.client, taskQueue, policy, readModel: createLeadReadModel(db.pool) });
+  const client = new LeadClient({
+    temporal: env.client,
+    taskQueue,
+    policy,
+    readModel: createLeadReadModel(db.pool),
+    onCommandRefused: (entry) =>
+      recordAudit(db.pool, {
+        actor: entry.actor,
+        leadId: entry.leadId,
+        action: entry.command,
+        outcome: entry.outcome,
+        detail: { reason: entry.reason },
+      }),
+  });
   const running = worker.run();
   return {
     db,
