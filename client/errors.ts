@@ -34,3 +34,11 @@ export class CommandRejectedError extends Error {
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }
+
+/** An idempotency key already names a lead whose intake differs from this one. */
+export class IdempotencyConflictError extends Error {
+  override readonly name = 'IdempotencyConflictError';
+  constructor(readonly leadId: string) {
+    super(`the idempotency key already names lead ${leadId}, submitted with a different intake`);
+  }
+}

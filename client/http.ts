@@ -135,6 +135,7 @@ const problems = {
   409: problemResponse("The lead's status does not allow the command; `leadStatus` and `allowed` say what does"),
   413: problemResponse('The body is larger than the API accepts'),
   415: problemResponse('The body is not JSON'),
+  422: problemResponse('The idempotency key already names a lead submitted with a different intake'),
   503: problemResponse('Temporal or PostgreSQL cannot be reached; nothing was accepted'),
 } as const;
 
@@ -198,6 +199,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
             400: problems[400],
             413: problems[413],
             415: problems[415],
+            422: problems[422],
             503: problems[503],
           },
         },

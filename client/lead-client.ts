@@ -29,7 +29,13 @@ import {
   type LeadSnapshot,
   type LeadWorkflowInput,
 } from '../workflows/messages';
-import { CommandRejectedError, InvalidInputError, LeadNotFoundError, UnavailableError } from './errors';
+import {
+  CommandRejectedError,
+  IdempotencyConflictError,
+  InvalidInputError,
+  LeadNotFoundError,
+  UnavailableError,
+} from './errors';
 
 /** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
 export interface LeadReadModel {
@@ -102,11 +108,13 @@ export class LeadClient {
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
     const leadId = key === undefined ? randomUUID() : leadIdForKey(key);
     const workflowId = leadWorkflowId(leadId);
+    const intakeDigest = digestOf(intake);
     const workflowInput: LeadWorkflowInput = {
       leadId,
       policy: this.options.policy,
       intake,
       submittedBy: { actor: submit.actor, commandId: key ?? leadId },
+      intakeDigest,
     };
     const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
       workflowId,
@@ -121,13 +129,18 @@ export class LeadClient {
       ]),
     });
     try {
-      return await this.withDeadline(() =>
+      const receipt = await this.withDeadline(() =>
         this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
           updateId: `submit-${leadId}`,
           startWorkflowOperation,
         }),
       );
+      if (receipt.intakeDigest !== undefined && receipt.intakeDigest !== intakeDigest) {
+        throw new IdempotencyConflictError(leadId);
+      }
+      return { leadId: receipt.leadId, workflowId: receipt.workflowId, receivedAt: receipt.receivedAt };
     } catch (error) {
+      if (error instanceof IdempotencyConflictError) throw error;
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         const finished = await this.options.readModel.getLead(leadId);
         if (finished !== undefined) {
@@ -292,6 +305,23 @@ export class LeadClient {
     if (error instanceof WorkflowNotFoundError) return new LeadNotFoundError(leadId);
     return new UnavailableError(`Temporal did not accept the request: ${(error as Error).message ?? String(error)}`);
   }
+}
+
+/** A stable digest of the parsed intake: key order does not matter, content does. */
+function digestOf(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([k, x]) => [k, canonical(x)]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 function isNotFound(error: unknown): boolean {

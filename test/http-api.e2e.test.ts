@@ -272,6 +272,13 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     const runs = async () => (await env.client.workflow.count(`WorkflowId = 'lead-${leadId}'`)).count;
     await waitFor(async () => (await runs()) >= 1);
     expect(await runs()).toBe(1);
+
+    // The same key with another intake is a caller's mistake, not a second lead and not the first one's answer.
+    const other = await call('POST', '/leads', { ...intake, summary: 'A different report altogether.' }, { 'idempotency-key': key });
+    expect(other.status).toBe(422);
+    expect(other.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(other.body).toMatchObject({ status: 422, leadId });
+    expect(other.text).not.toContain('A different report');
   });
 
   it('answers bad input with 400 problems that name the field and never echo the body', async () => {

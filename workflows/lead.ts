@@ -174,7 +174,13 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     await condition(() => state !== undefined);
     const received = current();
     if (received === undefined) throw ApplicationFailure.nonRetryable('the lead was never received');
-    return { leadId: received.leadId, workflowId: workflowInfo().workflowId, receivedAt: received.receivedAt };
+    const intakeDigest = input.intakeDigest ?? input.carried?.intakeDigest;
+    return {
+      leadId: received.leadId,
+      workflowId: workflowInfo().workflowId,
+      receivedAt: received.receivedAt,
+      ...(intakeDigest === undefined ? {} : { intakeDigest }),
+    };
   });
   setHandler(leadStateQuery, () => (state === undefined ? null : snapshot(state)));
   setHandler(leadTimelineQuery, () => timeline);
@@ -272,7 +278,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     if (workflowInfo().continueAsNewSuggested && latest !== undefined && !isTerminal(latest.status)) {
       await condition(allHandlersFinished);
       await Promise.allSettled([...deliveries]);
-      const carried = { state: current() ?? latest, timeline };
+      const intakeDigest = input.intakeDigest ?? input.carried?.intakeDigest;
+      const carried = { state: current() ?? latest, timeline, ...(intakeDigest === undefined ? {} : { intakeDigest }) };
       return continueAsNew<typeof leadWorkflow>({ leadId: input.leadId, policy, carried });
     }
   }

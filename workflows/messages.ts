@@ -22,8 +22,10 @@ export interface LeadWorkflowInput {
   /** Set on the first run only. */
   intake?: LeadIntake;
   submittedBy?: { actor: string; commandId: string };
+  /** The submitter's digest of the intake, so a reused idempotency key with another intake is noticed. */
+  intakeDigest?: string;
   /** Set when a run continues as new. */
-  carried?: { state: LeadState; timeline: TimelineEntry[] };
+  carried?: { state: LeadState; timeline: TimelineEntry[]; intakeDigest?: string };
 }
 
 export interface LeadSnapshot {
@@ -38,6 +40,8 @@ export interface LeadReceipt {
   leadId: string;
   workflowId: string;
   receivedAt: string;
+  /** Compared by the client with its own digest; not part of any API answer. */
+  intakeDigest?: string;
 }
 
 /** Sent with start (update-with-start): answers once the intake is durably recorded, the same for every duplicate submission. */

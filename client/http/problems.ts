@@ -1,7 +1,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
-import { CommandRejectedError, InvalidInputError, LeadNotFoundError, UnavailableError } from '../errors';
+import {
+  CommandRejectedError,
+  IdempotencyConflictError,
+  InvalidInputError,
+  LeadNotFoundError,
+  UnavailableError,
+} from '../errors';
 import type { ProblemBody } from './schemas';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -14,6 +20,11 @@ const problemTypes = {
   leadNotFound: { type: 'urn:leadline:problem:lead-not-found', title: 'Lead not found', status: 404 },
   routeNotFound: { type: 'urn:leadline:problem:not-found', title: 'Not found', status: 404 },
   commandRejected: { type: 'urn:leadline:problem:command-rejected', title: 'Command rejected', status: 409 },
+  idempotencyConflict: {
+    type: 'urn:leadline:problem:idempotency-conflict',
+    title: 'Idempotency key reused',
+    status: 422,
+  },
   tooLarge: { type: 'urn:leadline:problem:payload-too-large', title: 'Payload too large', status: 413 },
   mediaType: { type: 'urn:leadline:problem:unsupported-media-type', title: 'Unsupported media type', status: 415 },
   unavailable: { type: 'urn:leadline:problem:unavailable', title: 'Service unavailable', status: 503 },
@@ -71,6 +82,11 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   if (error instanceof CommandRejectedError) {
     // `status` is the HTTP status in a problem; the lead's status travels as `leadStatus`.
     return problem('commandRejected', error.message, request, { leadStatus: error.status, allowed: error.allowed });
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return problem('idempotencyConflict', `${error.message}; use a new key for a new lead`, request, {
+      leadId: error.leadId,
+    });
   }
   if (error instanceof UnavailableError) {
     return problem('unavailable', error.message, request);
