@@ -10,6 +10,8 @@ export interface CliIo {
   /** Standard error. */
   err: (s: string) => void;
   fetch?: typeof fetch;
+  /** Connection settings of `verify` and `rebuild` (as `npm start` reads them); defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const DEFAULT_API_URL = 'http://127.0.0.1:3000';
@@ -25,7 +27,10 @@ class Problem extends Error {
   }
 }
 
-/** The CLI is a shell over the HTTP API: it never talks to Temporal or PostgreSQL itself. */
+/**
+ * The CLI is a shell over the HTTP API. Only the operators' `verify` and `rebuild` connect to Temporal and
+ * PostgreSQL themselves, as `npm run leads:verify` and `leads:rebuild` do.
+ */
 class ApiClient {
   constructor(
     private readonly baseUrl: string,
@@ -372,6 +377,30 @@ function buildProgram(io: CliIo): Command {
         else io.out(formatSnapshot(leadId, snapshot));
       });
   }
+
+  // Loaded on use: the other subcommands need neither pg nor the worker's modules.
+  const admin = (run: 'runVerify' | 'runRebuild') => async () => {
+    const tools = await import('../worker/leads-admin');
+    const code = await tools[run](
+      io.env ?? process.env,
+      { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
+      { actor: program.opts<{ actor: string }>().actor },
+    );
+    if (code !== 0) throw new CommanderError(code, 'leadline.admin', `${run} exited with ${code}`);
+  };
+  program
+    .command('verify')
+    .description(
+      "compare every open lead's workflow state, read-model row and event log; exit 1 on any difference " +
+        '(connects like npm start: DATABASE_URL or the embedded PostgreSQL, TEMPORAL_ADDRESS or the dev server)',
+    )
+    .action(admin('runVerify'));
+  program
+    .command('rebuild')
+    .description(
+      'rebuild the leads read model from the event log and compare it with the live rows; exit 1 on any difference',
+    )
+    .action(admin('runRebuild'));
 
   return program;
 }

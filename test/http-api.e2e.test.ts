@@ -269,12 +269,17 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     );
     expect(received.rows[0]!.n).toBe(1);
     // Visibility lags: wait until the run shows, then make sure it is the only one.
-    const runs = async () => (await env.client.workflow.count(`WorkflowId = 'lead-${leadId}'`)).count;
+    const runs = async () => (await stack.temporal.workflow.count(`WorkflowId = 'lead-${leadId}'`)).count;
     await waitFor(async () => (await runs()) >= 1);
     expect(await runs()).toBe(1);
 
     // The same key with another intake is a caller's mistake, not a second lead and not the first one's answer.
-    const other = await call('POST', '/leads', { ...intake, summary: 'A different report altogether.' }, { 'idempotency-key': key });
+    const other = await call(
+      'POST',
+      '/leads',
+      { ...intake, summary: 'A different report altogether.' },
+      { 'idempotency-key': key },
+    );
     expect(other.status).toBe(422);
     expect(other.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(other.body).toMatchObject({ status: 422, leadId });

@@ -54,7 +54,7 @@ describe('an activity that fails after its transaction committed', () => {
     );
     await stack.client.command(leadId, 'CompleteInterview', { outcome: 'no_trafficking_indicators' }, actor);
     await stack.client.command(leadId, 'CloseLead', { reason: 'no_trafficking_indicators' }, actor);
-    const final = await env.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+    const final = await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).result();
     expect(crashes).toBe(6);
 
     const { rows } = await stack.db.pool.query<{ seq: number; type: string }>(

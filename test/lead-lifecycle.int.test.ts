@@ -50,7 +50,7 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       );
       expect(opened.state.status).toBe('case_opened');
 
-      const handle = env.client.workflow.getHandle(leadWorkflowId(leadId));
+      const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
       const final = await handle.result();
       expect(final.state.status).toBe('case_opened');
       expect(final.state.office).toBe('HSI-NEWARK');
@@ -91,6 +91,13 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       });
       expect(leads[0].state).toEqual(final.state);
 
+      // Temporal's history (what its UI and CLI show) holds every payload encrypted; only the PII-free
+      // search attributes are plain.
+      const raw = await env.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
+      const encodings = payloadEncodings(JSON.parse(JSON.stringify(raw)));
+      expect(encodings.length).toBeGreaterThan(20);
+      expect(new Set(encodings)).toEqual(new Set(['binary/encrypted']));
+
       // Finished leads are read from PostgreSQL.
       const view = await stack.client.getLead(leadId);
       expect(view.from).toBe('read_model');
@@ -121,6 +128,17 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
     }
   });
 });
+
+/** The encoding of every payload in a history's JSON, search attributes left out. */
+function payloadEncodings(node: unknown, key = ''): string[] {
+  if (node === null || typeof node !== 'object' || key === 'searchAttributes') return [];
+  const record = node as Record<string, unknown>;
+  const metadata = record.metadata as Record<string, string> | undefined;
+  if ('data' in record && metadata?.encoding !== undefined) {
+    return [Buffer.from(metadata.encoding, 'base64').toString('utf8')];
+  }
+  return Object.entries(record).flatMap(([k, v]) => payloadEncodings(v, k));
+}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
   const until = Date.now() + timeoutMs;

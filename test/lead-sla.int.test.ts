@@ -157,7 +157,7 @@ describe('SLA clocks on the time-skipping test server', () => {
     await stack.client.command(leadId, 'CompleteInterview', { outcome: 'victim_identified' }, actor);
     await env.sleep('2 days');
     await stack.client.command(leadId, 'OpenCase', { caseNumber: 'HSI-NWK-2026-0077' }, actor);
-    const final = await env.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+    const final = await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).result();
     expect(final.state.status).toBe('case_opened');
     await env.sleep('30 days');
     const rows = await events(leadId);

@@ -66,7 +66,7 @@ describe('search attributes on the dev server', () => {
     const running = list("LeadStatus='assigned' AND EscalationLevel>0 AND ExecutionStatus='Running'");
     expect(running).toEqual([leadWorkflowId(leadId)]);
 
-    const description = await env.client.workflow.getHandle(leadWorkflowId(leadId)).describe();
+    const description = await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).describe();
     const attributes = Object.fromEntries(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
     expect(attributes).toMatchObject({
       LeadStatus: 'assigned',
@@ -90,7 +90,7 @@ describe('continue-as-new', () => {
       (v) => v.state.status === 'assigned',
     );
     await stack.client.command(leadId, 'PauseSla', { justification: 'victim stabilisation' }, { actor: 'sup' });
-    const handle = env.client.workflow.getHandle(leadWorkflowId(leadId));
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const firstRun = (await handle.describe()).runId;
     for (let i = 0; i < 40; i++) {
       await stack.client.command(

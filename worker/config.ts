@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
@@ -45,6 +46,11 @@ export const LeadlineEnv = z.object({
   SMTP_FROM: z.string().default('Leadline <leadline@hsi.example.gov>'),
   WEBHOOK_SECRET: z.string().min(16).optional(),
   LEADLINE_PUBLIC_URL: optionalUrl,
+  /** base64 of 32 random bytes: encrypts Temporal payloads. Unset: a key kept in LEADLINE_DATA_DIR/payload.key. */
+  LEADLINE_PAYLOAD_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of 32 bytes (openssl rand -base64 32)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type LeadlineEnv = z.infer<typeof LeadlineEnv>;
@@ -88,4 +94,21 @@ export function loadSlaPolicy(cfg: Pick<LeadlineEnv, 'LEADLINE_SLA_POLICY' | 'LE
     throw new Error(`the SLA policy is not valid:\n${problems}`);
   }
   return parsed.data;
+}
+
+/** The payload key: from the environment, or the data folder's own (made on first start, readable by its owner only). */
+export function loadPayloadKey(cfg: Pick<LeadlineEnv, 'LEADLINE_PAYLOAD_KEY' | 'LEADLINE_DATA_DIR'>): {
+  key: Buffer;
+  source: string;
+} {
+  if (cfg.LEADLINE_PAYLOAD_KEY !== undefined)
+    return { key: Buffer.from(cfg.LEADLINE_PAYLOAD_KEY, 'base64'), source: 'LEADLINE_PAYLOAD_KEY' };
+  const file = `${cfg.LEADLINE_DATA_DIR}/payload.key`;
+  if (!existsSync(file)) {
+    mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
+    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new Error(`${file} does not hold base64 of 32 bytes`);
+  return { key, source: file };
 }

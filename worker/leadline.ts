@@ -9,7 +9,8 @@ import { recordAudit } from '../activities/event-store';
 import { buildApi } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadSlaPolicy, type LeadlineEnv } from './config';
+import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
+import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 
@@ -96,6 +97,10 @@ export async function startLeadline(
       say(`Temporal UI     ${temporalUiUrl}`);
     }
 
+    const payloadKey = loadPayloadKey(cfg);
+    const payloadCodec = new LeadPayloadCodec(payloadKey.key);
+    say(`Payloads        encrypted (AES-256-GCM, key ${payloadCodec.keyId} from ${payloadKey.source})`);
+
     const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => nativeConnection.close());
     const worker = await createLeadWorker({
@@ -103,6 +108,7 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       activities: await leadActivitiesFromConfig(pool, cfg),
+      payloadCodec,
     });
     const running = worker.run();
     stops.push(async () => {
@@ -115,7 +121,11 @@ export async function startLeadline(
 
     const connection = await Connection.connect({ address: temporalAddress });
     stops.push(() => connection.close());
-    const temporal = new Client({ connection, namespace: cfg.TEMPORAL_NAMESPACE });
+    const temporal = new Client({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      dataConverter: { payloadCodecs: [payloadCodec] },
+    });
     const leads = new LeadClient({
       temporal,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,

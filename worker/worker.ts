@@ -11,6 +11,7 @@ import { createWebhookAdapter } from '../activities/notifications/webhook';
 import type { NotificationAdapter } from '../activities/notifications/types';
 import type { LeadActivities } from '../activities/contract';
 import type { LeadlineEnv } from './config';
+import type { PayloadCodec } from '@temporalio/common';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -22,6 +23,8 @@ export interface LeadWorkerOptions {
   /** A prebuilt bundle (tests build one per file); otherwise the worker bundles `workflows/` itself. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Encrypts what the worker writes to Temporal's history (see client/payload-codec.ts). */
+  payloadCodec?: PayloadCodec;
 }
 
 export async function createLeadWorker(options: LeadWorkerOptions): Promise<Worker> {
@@ -32,6 +35,7 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}),
   });
 }
 

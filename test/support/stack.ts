@@ -1,6 +1,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { LeadPayloadCodec } from '../../client/payload-codec';
 import { loadDirectory } from '../../activities/directory';
 import { createEventStore, recordAudit } from '../../activities/event-store';
 import type { LeadActivities } from '../../activities/contract';
@@ -20,6 +22,9 @@ export interface TestStack {
   db: FreshDatabase;
   worker: Worker;
   client: LeadClient;
+  /** A Temporal client that encrypts and decrypts payloads as the worker does. */
+  temporal: Client;
+  payloadCodec: LeadPayloadCodec;
   taskQueue: string;
   notices: string[];
   policy: SlaPolicy;
@@ -51,15 +56,22 @@ export async function startStack(
   });
   const activities = options.wrapActivities ? options.wrapActivities(real) : real;
   const taskQueue = `leads-${randomUUID()}`;
+  const payloadCodec = new LeadPayloadCodec(randomBytes(32));
+  const temporal = new Client({
+    connection: env.connection,
+    namespace: env.namespace ?? 'default',
+    dataConverter: { payloadCodecs: [payloadCodec] },
+  });
   const worker = await createLeadWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
     activities,
     workflowBundle: await workflowBundle(),
+    payloadCodec,
   });
   const client = new LeadClient({
-    temporal: env.client,
+    temporal,
     taskQueue,
     policy,
     readModel: createLeadReadModel(db.pool),
@@ -77,6 +89,8 @@ export async function startStack(
     db,
     worker,
     client,
+    temporal,
+    payloadCodec,
     taskQueue,
     notices,
     policy,

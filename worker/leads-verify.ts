@@ -1,0 +1,8 @@
+import { runVerify } from './leads-admin';
+
+// `npm run leads:verify`: for every open lead, compares the workflow's state, the read model and the fold of
+// the event log. Needs Temporal up (`npm start`, or TEMPORAL_ADDRESS).
+process.exitCode = await runVerify(process.env, {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+});
