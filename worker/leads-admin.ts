@@ -12,7 +12,8 @@ import { fold, stageDeadline } from '../domain';
 import type { LeadEvent } from '../schemas/events';
 import { LeadId, LeadState, terminalStatuses } from '../schemas/lead';
 import { LEAD_WORKFLOW_TYPE, leadStateQuery, leadWorkflowId, type LeadSnapshot } from '../workflows/messages';
-import { readEnv, type LeadlineEnv } from './config';
+import { LeadPayloadCodec } from '../client/payload-codec';
+import { loadPayloadKey, readEnv, type LeadlineEnv } from './config';
 
 /*
  * The read-model tools behind `npm run leads:rebuild`, `npm run leads:verify` and the CLI's `rebuild` and
@@ -80,15 +81,15 @@ export async function rebuildAndCompare(pool: pg.Pool, options: { actor?: string
       differences.push({ leadId, views, field: 'row', values: [`version ${live?.version}`, '(absent: no events)'] });
       continue;
     }
+    if (live === undefined) {
+      differences.push({ leadId, views, field: 'row', values: ['(absent)', `version ${version}`] });
+      continue;
+    }
     let expected = after.get(leadId);
     // Appends resume once the rebuild commits; a lead that moved on is compared with its log at the snapshot.
     if (expected?.version !== version) {
       movedOn++;
       expected = imageOfEvents(await readEvents(pool, leadId, version));
-    }
-    if (live === undefined) {
-      differences.push({ leadId, views, field: 'row', values: ['(absent)', `version ${version}`] });
-      continue;
     }
     differences.push(...diffImages(leadId, views, live, expected));
   }
@@ -128,9 +129,10 @@ export async function verifyOpenLeads(
 ): Promise<VerifyReport> {
   const running = await runningLeads(client, options.taskQueue);
   const { rows } = await pool.query<{ lead_id: string }>(
-    `SELECT lead_id FROM leads WHERE status NOT IN (${terminalStatuses.map((s) => `'${s}'`).join(', ')})
+    `SELECT lead_id FROM leads WHERE status <> ALL($1)
      UNION
      SELECT DISTINCT e.lead_id FROM lead_events e WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.lead_id = e.lead_id)`,
+    [terminalStatuses],
   );
   const candidates = [...new Set([...rows.map((r) => r.lead_id), ...running])].sort();
   const checks = await mapLimit(candidates, options.concurrency ?? 8, (leadId) =>
@@ -268,7 +270,7 @@ async function workflowView(
     return { running: true, snapshot: await withTimeout(() => handle.query(leadStateQuery)) };
   } catch (error) {
     throw new Error(
-      `the workflow of lead ${leadId} did not answer the state query (${(error as Error).message}); is a Leadline worker running?`,
+      `the state query of lead ${leadId} failed (${(error as Error).message}); is a Leadline worker running, with the same LEADLINE_PAYLOAD_KEY?`,
       { cause: error },
     );
   }
@@ -549,11 +551,13 @@ export async function openDatabase(cfg: LeadlineEnv, say: Say): Promise<AdminDat
   mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
   const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true });
   try {
-    const pool = await connectedPool(embedded.appUrl);
+    let stopping = false;
+    const pool = await connectedPool(embedded.appUrl, () => stopping);
     say(`PostgreSQL      ${redact(embedded.appUrl)} (embedded, started for this run, data in ${dataDir})`);
     return {
       pool,
       async close() {
+        stopping = true;
         await pool.end();
         await embedded.stop();
       },
@@ -582,8 +586,16 @@ async function answers(url: string, port: number): Promise<boolean> {
   }
 }
 
-async function connectedPool(url: string): Promise<pg.Pool> {
-  const pool = createPool(url, { max: 8 });
+/** `stopping`: the server is being shut down on purpose, so its goodbye to closing connections is no news. */
+async function connectedPool(url: string, stopping = () => false): Promise<pg.Pool> {
+  const pool = createPool(url, {
+    max: 8,
+    onIdleError: (error: Error & { code?: string }) => {
+      // pg's pool resolves end() before its sockets close; the server's shutdown (57P01) can still reach them.
+      if (stopping() && error.code === '57P01') return;
+      console.warn(`leadline: idle PostgreSQL connection failed (${error.code ?? 'no code'})`);
+    },
+  });
   try {
     await pool.query('SELECT 1');
     return pool;
@@ -598,7 +610,10 @@ export interface AdminTemporal {
   close(): Promise<void>;
 }
 
-/** TEMPORAL_ADDRESS when set, else the dev server `npm start` runs on TEMPORAL_DEV_PORT; it must be up already. */
+/**
+ * TEMPORAL_ADDRESS when set, else the dev server `npm start` runs on TEMPORAL_DEV_PORT; it must be up already.
+ * Payloads are decrypted with the key `npm start` uses (LEADLINE_PAYLOAD_KEY, or the data folder's).
+ */
 export async function openTemporal(cfg: LeadlineEnv, say: Say): Promise<AdminTemporal> {
   const address = cfg.TEMPORAL_ADDRESS ?? `127.0.0.1:${cfg.TEMPORAL_DEV_PORT}`;
   let connection: Connection | undefined;
@@ -613,9 +628,21 @@ export async function openTemporal(cfg: LeadlineEnv, say: Say): Promise<AdminTem
       { cause: error },
     );
   }
-  say(`Temporal        ${address}, namespace ${cfg.TEMPORAL_NAMESPACE}`);
   const open = connection;
-  return { client: new Client({ connection: open, namespace: cfg.TEMPORAL_NAMESPACE }), close: () => open.close() };
+  try {
+    const payloadKey = loadPayloadKey(cfg);
+    const payloadCodec = new LeadPayloadCodec(payloadKey.key);
+    say(`Temporal        ${address}, namespace ${cfg.TEMPORAL_NAMESPACE}, payload key ${payloadCodec.keyId}`);
+    const client = new Client({
+      connection: open,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      dataConverter: { payloadCodecs: [payloadCodec] },
+    });
+    return { client, close: () => open.close() };
+  } catch (error) {
+    await open.close();
+    throw error;
+  }
 }
 
 function redact(url: string): string {

