@@ -89,7 +89,8 @@ const eventRowSchema = z.object({
   metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.string() }),
 });
 
-const leadRowSchema = z.object({
+/** A `leads` row as pg returns it. */
+export const leadRowSchema = z.object({
   status: z.string(),
   priority: z.string(),
   source: z.string(),

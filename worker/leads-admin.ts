@@ -6,7 +6,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pg from 'pg';
 import { z } from 'zod';
 import { DATABASE_NAME, createPool, startEmbeddedPostgres, withDatabase, withLogin } from '../activities/db';
-import { rebuildReadModel, recordAudit, type EventEnvelope } from '../activities/event-store';
+import { leadRowSchema, rebuildReadModel, recordAudit, type EventEnvelope } from '../activities/event-store';
 import { projectLead } from '../activities/lead-activities';
 import { fold, stageDeadline } from '../domain';
 import type { LeadEvent } from '../schemas/events';
@@ -313,25 +313,7 @@ type Column = (typeof COLUMNS)[number];
 /** A `leads` row without `updated_at`, timestamps as ISO strings, in a form both sides of a comparison share. */
 type RowImage = Record<Column, string | number | boolean | null> & { state: unknown };
 
-const LeadRow = z.object({
-  lead_id: z.string(),
-  status: z.string(),
-  priority: z.string(),
-  source: z.string(),
-  kind: z.string(),
-  office: z.string().nullable(),
-  agent: z.string().nullable(),
-  stage: z.string().nullable(),
-  stage_deadline: z.date().nullable(),
-  escalation_level: z.number().int(),
-  sla_paused: z.boolean(),
-  case_number: z.string().nullable(),
-  closed_reason: z.string().nullable(),
-  fingerprint: z.string(),
-  received_at: z.date(),
-  version: z.number().int(),
-  state: z.unknown(),
-});
+const LeadRow = leadRowSchema.extend({ lead_id: z.string() });
 
 const EventRow = z.object({
   event_id: z.string(),
