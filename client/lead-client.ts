@@ -70,6 +70,12 @@ export interface SubmitOptions {
   idempotencyKey?: string;
 }
 
+/** Who sends a command, and its idempotency key (a new one when left out). */
+export interface CommandBy {
+  actor: string;
+  commandId?: string;
+}
+
 export interface LeadView {
   leadId: string;
   /** `workflow`: live state by query; `read_model`: the lead is finished and was read from PostgreSQL. */
@@ -156,7 +162,7 @@ export class LeadClient {
     leadId: string,
     type: T,
     data: CommandRequest<T>['data'],
-    metadata: { actor: string; commandId?: string },
+    metadata: CommandBy,
   ): Promise<LeadSnapshot> {
     this.checkLeadId(leadId);
     const parsed = commandData[type].safeParse(data);
@@ -187,6 +193,67 @@ export class LeadClient {
       }
       throw translated;
     }
+  }
+
+  // One method per command, each a typed shorthand for `command`.
+  /** A supervisor's validation outcome, overriding the automatic check. */
+  validateLead(leadId: string, data: CommandRequest<'ValidateLead'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'ValidateLead', data, by);
+  }
+  /** Assigns a validated lead to an office (and optionally an agent). */
+  assignLead(leadId: string, data: CommandRequest<'AssignLead'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'AssignLead', data, by);
+  }
+  reassignLead(leadId: string, data: CommandRequest<'ReassignLead'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'ReassignLead', data, by);
+  }
+  requestInterview(
+    leadId: string,
+    data: CommandRequest<'RequestInterview'>['data'],
+    by: CommandBy,
+  ): Promise<LeadSnapshot> {
+    return this.command(leadId, 'RequestInterview', data, by);
+  }
+  rescheduleInterview(
+    leadId: string,
+    data: CommandRequest<'RescheduleInterview'>['data'],
+    by: CommandBy,
+  ): Promise<LeadSnapshot> {
+    return this.command(leadId, 'RescheduleInterview', data, by);
+  }
+  completeInterview(
+    leadId: string,
+    data: CommandRequest<'CompleteInterview'>['data'],
+    by: CommandBy,
+  ): Promise<LeadSnapshot> {
+    return this.command(leadId, 'CompleteInterview', data, by);
+  }
+  openCase(leadId: string, data: CommandRequest<'OpenCase'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'OpenCase', data, by);
+  }
+  closeLead(leadId: string, data: CommandRequest<'CloseLead'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'CloseLead', data, by);
+  }
+  /** Stops the stage clock, e.g. while a victim is stabilised; the justification is recorded. */
+  pauseSla(leadId: string, data: CommandRequest<'PauseSla'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'PauseSla', data, by);
+  }
+  resumeSla(leadId: string, data: CommandRequest<'ResumeSla'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'ResumeSla', data, by);
+  }
+  /** Holds the escalation ladder for the re-escalation interval. */
+  acknowledgeEscalation(
+    leadId: string,
+    data: CommandRequest<'AcknowledgeEscalation'>['data'],
+    by: CommandBy,
+  ): Promise<LeadSnapshot> {
+    return this.command(leadId, 'AcknowledgeEscalation', data, by);
+  }
+  changePriority(leadId: string, data: CommandRequest<'ChangePriority'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'ChangePriority', data, by);
+  }
+  addNote(leadId: string, data: CommandRequest<'AddNote'>['data'], by: CommandBy): Promise<LeadSnapshot> {
+    return this.command(leadId, 'AddNote', data, by);
   }
 
   /** Live state for an open lead; the read model for one whose workflow has finished. */

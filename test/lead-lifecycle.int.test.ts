@@ -30,9 +30,8 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       // Validation and routing are automatic: US-NJ routes to Newark.
       await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
       const actor = { actor: 'agent:rivera' };
-      await stack.client.command(
+      await stack.client.requestInterview(
         leadId,
-        'RequestInterview',
         {
           scheduledFor: '2026-12-02T15:00:00.000Z',
           place: 'Newark field office',
@@ -41,10 +40,9 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
         },
         actor,
       );
-      await stack.client.command(leadId, 'CompleteInterview', { outcome: 'victim_identified' }, actor);
-      const opened = await stack.client.command(
+      await stack.client.completeInterview(leadId, { outcome: 'victim_identified' }, actor);
+      const opened = await stack.client.openCase(
         leadId,
-        'OpenCase',
         { caseNumber: 'HSI-NWK-2026-0042' },
         { actor: 'supervisor:okafor' },
       );
@@ -113,7 +111,7 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       });
       await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
       await expect(
-        stack.client.command(leadId, 'OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, { actor: 'agent:x' }),
+        stack.client.openCase(leadId, { caseNumber: 'HSI-MIA-2026-0001' }, { actor: 'agent:x' }),
       ).rejects.toThrow(/OpenCase is not allowed while the lead is assigned; allowed: ReassignLead, RequestInterview/);
       const { rows } = await stack.db.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [
         leadId,
