@@ -24,10 +24,22 @@ export interface EscalationNotice {
   priority: Priority;
 }
 
+export interface AssignmentNotice {
+  leadId: string;
+  /** The assignment event's id, for the delivery's idempotency key. */
+  eventId: string;
+  office: string;
+  agent: string | null;
+  priority: Priority;
+  stage: SlaStage | null;
+  deadline: string | null;
+}
+
 /** What the workflow may ask of the outside world; the worker wires the implementations. */
 export interface LeadActivities {
   recordEvents(input: RecordEventsInput): Promise<{ version: number; duplicate: boolean }>;
   validateLead(input: { leadId: string; intake: LeadIntake }): Promise<z.input<(typeof commandData)['ValidateLead']>>;
   routeLead(input: { leadId: string; jurisdiction: string }): Promise<{ office: string } | null>;
   notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;
+  notifyAssignment(notice: AssignmentNotice): Promise<{ delivered: number; failed: number }>;
 }

@@ -5,11 +5,16 @@ import { evolve, stageDeadline } from '../domain';
 import type { LeadEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
-import type { EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
+import type { AssignmentNotice, EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
 import { ConcurrencyError, type EventEnvelope, type EventStore, type ReadModelRow } from './event-store';
 import { composeNotifications } from './notifications/compose';
 import type { NotificationDelivery } from './notifications/deliver';
-import { NonRetryableDeliveryError, type NotificationChannel, type NotificationRecipient } from './notifications/types';
+import {
+  NonRetryableDeliveryError,
+  type Notification,
+  type NotificationChannel,
+  type NotificationRecipient,
+} from './notifications/types';
 import { findOffice, officeForJurisdiction, recipientsFor, type ContactRole, type Directory } from './directory';
 
 /** The `leads` row for a lead's state: the same fold serves the live append and the rebuild. */
@@ -128,23 +133,51 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         recipients.map((r) => reachable(r, deps.channels)),
         { linkBase: deps.linkBase },
       );
-      let delivered = 0;
-      let failed = 0;
-      let transient: Error | undefined;
-      for (const notification of notifications) {
-        try {
-          await deps.delivery.deliver(notification);
-          delivered++;
-        } catch (error) {
-          if (error instanceof NonRetryableDeliveryError) failed++;
-          else transient = error instanceof Error ? error : new Error(String(error));
-        }
-      }
-      // Retry the whole notice: deliveries already made are skipped by their idempotency keys.
-      if (transient !== undefined) throw transient;
-      return { delivered, failed };
+      return deliverAll(deps, notifications);
+    },
+
+    async notifyAssignment(notice: AssignmentNotice) {
+      // An office outside the directory has no duty agent to tell: HQ hears of it instead.
+      const known = findOffice(deps.directory, notice.office) !== undefined;
+      const recipients = recipientsFor(
+        deps.directory,
+        known ? notice.office : undefined,
+        known ? ['assignee'] : ['hq'],
+      );
+      const notifications = composeNotifications(
+        {
+          causationId: notice.eventId,
+          leadId: notice.leadId,
+          kind: 'assignment',
+          office: notice.office,
+          priority: notice.priority,
+          ...(notice.stage === null ? {} : { stage: notice.stage }),
+          ...(notice.deadline === null ? {} : { deadline: notice.deadline }),
+        },
+        recipients.map((r) => reachable(r, deps.channels)),
+        { linkBase: deps.linkBase },
+      );
+      return deliverAll(deps, notifications);
     },
   };
+}
+
+/** Sends each notification once; a transient failure retries the whole notice, whose sent parts are skipped by key. */
+async function deliverAll(deps: LeadActivityDeps, notifications: Notification[]) {
+  let delivered = 0;
+  let failed = 0;
+  let transient: Error | undefined;
+  for (const notification of notifications) {
+    try {
+      await deps.delivery.deliver(notification);
+      delivered++;
+    } catch (error) {
+      if (error instanceof NonRetryableDeliveryError) failed++;
+      else transient = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+  if (transient !== undefined) throw transient;
+  return { delivered, failed };
 }
 
 function reachable(recipient: NotificationRecipient, channels: readonly NotificationChannel[]): NotificationRecipient {

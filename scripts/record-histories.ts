@@ -22,6 +22,8 @@ import { sampleIntakeInputs } from '../test/support/lead-fixtures';
 import { startTimeSkippingServer, workflowBundle } from '../test/support/temporal';
 
 const out = fileURLToPath(new URL('../test/fixtures/histories/', import.meta.url));
+// Histories of every workflow version stay: `RECORD_SUFFIX=-v3 npx tsx scripts/record-histories.ts` adds a set.
+const suffix = process.env.RECORD_SUFFIX ?? '';
 const dataDir = await mkdtemp(join(tmpdir(), 'leadline-record-'));
 const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
 const pool = createPool(pg.appUrl);
@@ -52,8 +54,8 @@ async function save(name: string, leadId: string) {
   const { History } = proto.temporal.api.history.v1;
   const message = History.decode(History.encode(history).finish());
   const json = History.toObject(message, { longs: String, enums: String, bytes: String });
-  await writeFile(join(out, `${name}.json`), `${JSON.stringify(json, null, 1)}\n`);
-  console.log(`recorded ${name} (${history.events?.length ?? 0} events)`);
+  await writeFile(join(out, `${name}${suffix}.json`), `${JSON.stringify(json, null, 1)}\n`);
+  console.log(`recorded ${name}${suffix} (${history.events?.length ?? 0} events)`);
 }
 async function until(leadId: string, status: string) {
   for (let i = 0; i < 200 && (await leads.getLead(leadId)).state.status !== status; i++) {

@@ -90,11 +90,20 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       expect(leads[0].state).toEqual(final.state);
 
       // Temporal's history (what its UI and CLI show) holds every payload encrypted; only the PII-free
-      // search attributes are plain.
+      // search attributes and the SDK's patch markers are plain.
       const raw = await env.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
       const encodings = payloadEncodings(JSON.parse(JSON.stringify(raw)));
       expect(encodings.length).toBeGreaterThan(20);
       expect(new Set(encodings)).toEqual(new Set(['binary/encrypted']));
+
+      // Assignment told Newark's duty agent, once (the log channel stands in for email in tests).
+      const { rows: notices } = await stack.db.pool.query(
+        'SELECT kind, channel, recipient, status, attempts FROM notifications WHERE lead_id = $1',
+        [leadId],
+      );
+      expect(notices).toEqual([
+        { kind: 'assignment', channel: 'log', recipient: 'assignee', status: 'delivered', attempts: 1 },
+      ]);
 
       // Finished leads are read from PostgreSQL.
       const view = await stack.client.getLead(leadId);
@@ -127,9 +136,16 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
   });
 });
 
-/** The encoding of every payload in a history's JSON, search attributes left out. */
+/** The encoding of every payload in a history's JSON; left out: search attributes, and the SDK's own markers (patch ids). */
 function payloadEncodings(node: unknown, key = ''): string[] {
-  if (node === null || typeof node !== 'object' || key === 'searchAttributes') return [];
+  if (
+    node === null ||
+    typeof node !== 'object' ||
+    key === 'searchAttributes' ||
+    key === 'markerRecordedEventAttributes'
+  ) {
+    return [];
+  }
   const record = node as Record<string, unknown>;
   const metadata = record.metadata as Record<string, string> | undefined;
   if ('data' in record && metadata?.encoding !== undefined) {

@@ -16,8 +16,15 @@ function load(file: string) {
 // Histories recorded by scripts/record-histories.ts. A change to workflows/ that these no longer replay
 // against would break every lead already running: version the change instead (patched()).
 describe('recorded lead histories replay against the current workflow code', () => {
-  it('has the three scenarios the lifecycle needs', () => {
-    expect(recorded.sort()).toEqual(['closed-early.json', 'escalated.json', 'happy-path.json']);
+  it('has the three scenarios the lifecycle needs, from before and after the assignment-notice patch', () => {
+    expect(recorded.sort()).toEqual([
+      'closed-early-v2.json',
+      'closed-early.json',
+      'escalated-v2.json',
+      'escalated.json',
+      'happy-path-v2.json',
+      'happy-path.json',
+    ]);
   });
 
   it('replays every recorded history without a determinism error', async () => {

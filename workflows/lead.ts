@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -47,7 +48,7 @@ const intake = proxyActivities<Pick<LeadActivities, 'validateLead' | 'routeLead'
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
 });
-const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation'>>({
+const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment'>>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
@@ -105,14 +106,17 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
       timeline.push(timelineEntry(expectedVersion + i + 1, event));
     });
     publishSearchAttributes();
-    for (const event of recorded) notifyIfEscalation(event);
+    for (const event of recorded) {
+      notifyIfEscalation(event);
+      notifyIfAssigned(event);
+    }
     return decision.events;
   }
 
   function notifyIfEscalation(event: RecordedEvent) {
     if (state === undefined || (event.type !== 'SlaWarning' && event.type !== 'LeadEscalated')) return;
-    const delivery = notifier
-      .notifyEscalation({
+    track(
+      notifier.notifyEscalation({
         leadId: input.leadId,
         eventId: event.eventId,
         kind: event.type === 'SlaWarning' ? 'sla_warning' : 'escalation',
@@ -122,13 +126,38 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
         office: state.office,
         agent: state.agent,
         priority: state.priority,
-      })
+      }),
+      'escalation notice',
+    );
+  }
+
+  function notifyIfAssigned(event: RecordedEvent) {
+    if (state === undefined || (event.type !== 'LeadAssigned' && event.type !== 'LeadReassigned')) return;
+    // Leads recorded before assignment notices existed replay without them.
+    if (!patched('assignment-notice')) return;
+    track(
+      notifier.notifyAssignment({
+        leadId: input.leadId,
+        eventId: event.eventId,
+        office: event.data.office,
+        agent: event.data.agent,
+        priority: state.priority,
+        stage: state.sla.stage,
+        deadline: stageDeadline(state.sla),
+      }),
+      'assignment notice',
+    );
+  }
+
+  /** Notices run beside the lead's life; the workflow waits for them before it ends or continues as new. */
+  function track(delivery: Promise<unknown>, what: string) {
+    const tracked: Promise<unknown> = delivery
       .catch((err: unknown) => {
-        // The escalation itself is recorded; a delivery that failed for good is in the notifications table.
-        log.warn('escalation notice not delivered', { leadId: input.leadId, error: String(err) });
+        // The event is recorded either way; a delivery that failed for good is in the notifications table.
+        log.warn(`${what} not delivered`, { leadId: input.leadId, error: String(err) });
       })
-      .finally(() => deliveries.delete(delivery));
-    deliveries.add(delivery);
+      .finally(() => deliveries.delete(tracked));
+    deliveries.add(tracked);
   }
 
   function publishSearchAttributes() {
