@@ -16,15 +16,14 @@ function load(file: string) {
 // Histories recorded by scripts/record-histories.ts. A change to workflows/ that these no longer replay
 // against would break every lead already running: version the change instead (patched()).
 describe('recorded lead histories replay against the current workflow code', () => {
-  it('has the three scenarios the lifecycle needs, from before and after the assignment-notice patch', () => {
-    expect(recorded.sort()).toEqual([
-      'closed-early-v2.json',
-      'closed-early.json',
-      'escalated-v2.json',
-      'escalated.json',
-      'happy-path-v2.json',
-      'happy-path.json',
-    ]);
+  it('has the three scenarios the lifecycle needs for every workflow version recorded', () => {
+    const scenarios = ['closed-early', 'escalated', 'happy-path'];
+    const versions = [
+      ...new Set(recorded.map((f) => f.replace(/^(closed-early|escalated|happy-path)/, '').replace(/\.json$/, ''))),
+    ];
+    // '' is the first version; -v2 added the assignment notice; -v3 runs the SLA clock during intake.
+    expect(versions.sort()).toEqual(['', '-v2', '-v3']);
+    expect(recorded.sort()).toEqual(versions.flatMap((v) => scenarios.map((s) => `${s}${v}.json`)).sort());
   });
 
   it('replays every recorded history without a determinism error', async () => {

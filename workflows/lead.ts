@@ -243,6 +243,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   }
 
   const system = (actor: string) => ({ actor, at: nowIso(), commandId: uuid4() });
+  let intakeRunning = false;
+  let intakeFailure: Error | undefined;
   // Handlers change `state` behind the compiler's back; read it through a function so narrowing stays honest.
   const current = (): LeadState | undefined => state;
 
@@ -258,25 +260,43 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
         metadata: { ...submittedBy, at: nowIso() },
       }),
     );
-    const validation = await intake.validateLead({ leadId: input.leadId, intake: intakeData });
-    await exclusively(async () => {
-      // A supervisor may have validated or closed the lead while the check ran.
-      if (current()?.status === 'received')
-        await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
-    });
-    const validated = current();
-    if (validated?.status === 'validated') {
-      const route = await intake.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
+    const intakeSteps = async () => {
+      const validation = await intake.validateLead({ leadId: input.leadId, intake: intakeData });
       await exclusively(async () => {
-        if (route !== null && current()?.status === 'validated') {
-          await execute(
-            commandFrom('AssignLead', {
-              data: { office: route.office, routed: true },
-              metadata: system(SYSTEM.routing),
-            }),
-          );
-        }
+        // A supervisor may have validated or closed the lead while the check ran.
+        if (current()?.status === 'received')
+          await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
       });
+      const validated = current();
+      if (validated?.status === 'validated') {
+        const route = await intake.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
+        await exclusively(async () => {
+          if (route !== null && current()?.status === 'validated') {
+            await execute(
+              commandFrom('AssignLead', {
+                data: { office: route.office, routed: true },
+                metadata: system(SYSTEM.routing),
+              }),
+            );
+          }
+        });
+      }
+    };
+    // The SLA clock runs while validation and routing do, so a check that hangs still escalates. Leads
+    // received before this ran the steps first and replay that way.
+    if (patched('sla-clock-during-intake')) {
+      intakeRunning = true;
+      void intakeSteps().then(
+        () => {
+          intakeRunning = false;
+        },
+        (error: unknown) => {
+          intakeFailure = error instanceof Error ? error : new Error(String(error));
+          intakeRunning = false;
+        },
+      );
+    } else {
+      await intakeSteps();
     }
   } else {
     publishSearchAttributes();
@@ -285,7 +305,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
     const seen = lead.version;
     const action = nextSlaAction(lead, policy);
-    const changed = () => state?.version !== seen || workflowInfo().continueAsNewSuggested;
+    const changed = () =>
+      state?.version !== seen || workflowInfo().continueAsNewSuggested || intakeFailure !== undefined;
     if (action === null) {
       await condition(changed);
     } else {
@@ -303,8 +324,12 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
         });
       }
     }
+    // A failed intake step (a stale writer, say) fails the lead loudly rather than leaving it half-done.
+    if (intakeFailure !== undefined) throw intakeFailure;
     const latest = current();
     if (workflowInfo().continueAsNewSuggested && latest !== undefined && !isTerminal(latest.status)) {
+      // The next run has no intake: validation and routing must have finished in this one.
+      await condition(() => !intakeRunning);
       await condition(allHandlersFinished);
       await Promise.allSettled([...deliveries]);
       const intakeDigest = input.intakeDigest ?? input.carried?.intakeDigest;
@@ -313,6 +338,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     }
   }
 
+  await condition(() => !intakeRunning);
+  if (intakeFailure !== undefined) throw intakeFailure;
   await condition(allHandlersFinished);
   await Promise.allSettled([...deliveries]);
   const final = current();
