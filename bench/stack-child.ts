@@ -1,0 +1,125 @@
+import v8 from 'node:v8';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { readEnv } from '../worker/config';
+import { startLeadline, type RunningLeadline } from '../worker/leadline';
+import { BASELINE_TASK_QUEUE, type BaselineActivities } from './baseline-workflow';
+
+/**
+ * The system under test, in a process of its own so its memory and CPU can be read from /proc: Leadline as
+ * `npm start` runs it (embedded PostgreSQL, Temporal dev server, worker, HTTP API), plus the baseline worker.
+ * The parent sends its settings in BENCH_CHILD_CONFIG and talks to it over the IPC channel.
+ */
+export interface ChildConfig {
+  dataDir: string;
+  apiPort: number;
+  postgresPort: number;
+  temporalPort: number;
+  temporalUiPort: number;
+  logLevel: string;
+  /** The bench's clients must encrypt with the same key as the Leadline worker. */
+  payloadKey: string;
+}
+
+export type ToChild = { type: 'stop' } | { type: 'memory'; id: number };
+export type FromChild =
+  | {
+      type: 'ready';
+      apiUrl: string;
+      temporalAddress: string;
+      databaseUrl: string;
+      taskQueue: string;
+      workflowCacheSlots: number;
+      startedInMs: number;
+    }
+  | { type: 'memory'; id: number; usage: NodeJS.MemoryUsage; heapLimitMb: number }
+  | { type: 'failed'; message: string };
+
+const send = (message: FromChild) => process.send?.(message);
+
+const baselineActivities: BaselineActivities = {
+  noop: () => Promise.resolve(),
+};
+
+/** What the SDK picks for maxCachedWorkflows when left unset (reuseV8Context): Leadline leaves it unset. */
+function defaultWorkflowCacheSlots(): number {
+  const heapMiB = v8.getHeapStatistics().heap_size_limit / 1024 / 1024;
+  return Math.max(Math.floor((Math.max(heapMiB - 200, 0) * 600) / 1024), 10);
+}
+
+async function main() {
+  const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as ChildConfig;
+  const started = Date.now();
+  // Built from scratch, not from process.env: a user's DATABASE_URL or TEMPORAL_ADDRESS must not leak in.
+  const cfg = readEnv({
+    LEADLINE_DATA_DIR: config.dataDir,
+    HOST: '127.0.0.1',
+    PORT: String(config.apiPort),
+    EMBEDDED_POSTGRES_PORT: String(config.postgresPort),
+    TEMPORAL_DEV_PORT: String(config.temporalPort),
+    TEMPORAL_UI_PORT: String(config.temporalUiPort),
+    LOG_LEVEL: config.logLevel,
+    LEADLINE_PAYLOAD_KEY: config.payloadKey,
+  });
+  let leadline: RunningLeadline | undefined;
+  let baseline: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (baseline !== undefined) {
+        baseline.worker.shutdown();
+        await baseline.running.catch(() => undefined);
+        await baseline.connection.close();
+      }
+      await leadline?.stop();
+    })());
+
+  process.on('message', (message: ToChild) => {
+    if (message.type === 'memory') {
+      send({
+        type: 'memory',
+        id: message.id,
+        usage: process.memoryUsage(),
+        heapLimitMb: v8.getHeapStatistics().heap_size_limit / 1024 / 1024,
+      });
+    } else if (message.type === 'stop') {
+      void stop().finally(() => process.exit(0));
+    }
+  });
+  // The bench died: take PostgreSQL and Temporal down rather than leave them running.
+  process.on('disconnect', () => void stop().finally(() => process.exit(0)));
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', () => void stop().finally(() => process.exit(0)));
+  process.on('SIGINT', () => undefined);
+
+  try {
+    leadline = await startLeadline(cfg, (line) => console.log(line));
+    const connection = await NativeConnection.connect({ address: leadline.temporalAddress });
+    // Same limits as the Leadline worker (worker/worker.ts): only the workflow and its activities differ.
+    const worker = await Worker.create({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      taskQueue: BASELINE_TASK_QUEUE,
+      workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)),
+      activities: baselineActivities,
+      maxConcurrentActivityTaskExecutions: 100,
+    });
+    baseline = { worker, connection, running: worker.run() };
+    send({
+      type: 'ready',
+      apiUrl: leadline.apiUrl,
+      temporalAddress: leadline.temporalAddress,
+      databaseUrl: leadline.databaseUrl,
+      taskQueue: cfg.LEADLINE_TASK_QUEUE,
+      workflowCacheSlots: defaultWorkflowCacheSlots(),
+      startedInMs: Date.now() - started,
+    });
+  } catch (error) {
+    send({ type: 'failed', message: (error as Error).stack ?? String(error) });
+    await stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+void main();

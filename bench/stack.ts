@@ -1,0 +1,195 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import type pg from 'pg';
+import { createPool, freePort } from '../activities/db';
+import { createLeadReadModel } from '../activities/read-model';
+import { LeadClient } from '../client/lead-client';
+import { LeadPayloadCodec } from '../client/payload-codec';
+import type { SlaPolicy } from '../schemas/sla-policy';
+import { loadSlaPolicy } from '../worker/config';
+import { temporalCliPath } from '../worker/temporal-binaries';
+import { processTree } from './procfs';
+import type { ChildConfig, FromChild, ToChild } from './stack-child';
+
+export interface BenchStack {
+  apiUrl: string;
+  /** Encrypts payloads with the Leadline process's key, as every Leadline client must. */
+  temporal: Client;
+  /** No payload codec: for the baseline workflow, whose worker has none. */
+  plainTemporal: Client;
+  pool: pg.Pool;
+  taskQueue: string;
+  policy: SlaPolicy;
+  /** A LeadClient that stamps new leads with `policy` (the worker takes each lead's policy from its input). */
+  leadClient(policy?: SlaPolicy): LeadClient;
+  leadlinePid: number;
+  temporalPid: number | undefined;
+  workflowCacheSlots: number;
+  startedInMs: number;
+  dataDir: string;
+  memory(): Promise<{ usage: NodeJS.MemoryUsage; heapLimitMb: number }>;
+  /** Rejects if the Leadline process exits before `stop()`: every phase races it instead of hanging. */
+  crashed: Promise<never>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  logLevel: string;
+  keepData: boolean;
+  /** Directory for V8 CPU profiles of the Leadline process; none when undefined. */
+  profileDir?: string;
+  /** Extra arguments for `temporal server start-dev`, to try settings Leadline does not pass (yet). */
+  temporalArgs?: string[];
+  say: (line: string) => void;
+}
+
+const CHILD = fileURLToPath(new URL('./stack-child.ts', import.meta.url));
+
+/** Starts Leadline in a child process on a fresh data dir and free ports, and connects to it. */
+export async function startBenchStack(options: StackOptions): Promise<BenchStack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'leadline-bench-'));
+  // PostgreSQL runs as the `postgres` OS user under root and must be able to traverse it.
+  await chmod(dataDir, 0o755);
+  const config: ChildConfig = {
+    dataDir,
+    apiPort: await freePort(),
+    postgresPort: await freePort(),
+    temporalPort: await freePort(),
+    temporalUiPort: await freePort(),
+    logLevel: options.logLevel,
+    payloadKey: randomBytes(32).toString('base64'),
+  };
+  const log = await open(join(dataDir, 'leadline.log'), 'a');
+  const execArgv = ['--import', 'tsx'];
+  if (options.profileDir !== undefined) {
+    await mkdir(options.profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_CHILD_CONFIG: JSON.stringify(config) };
+  if (options.temporalArgs !== undefined && options.temporalArgs.length > 0) {
+    // Leadline starts the CLI it finds in TEMPORAL_CLI_PATH: a wrapper adds the extra arguments to its own.
+    const wrapper = join(dataDir, 'temporal-with-extra-args.sh');
+    const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nexec ${quote(temporalCliPath())} "$@" ${options.temporalArgs.map(quote).join(' ')}\n`,
+      { mode: 0o755 },
+    );
+    env.TEMPORAL_CLI_PATH = wrapper;
+  }
+  const child: ChildProcess = fork(CHILD, [], {
+    execArgv,
+    env,
+    stdio: ['ignore', log.fd, log.fd, 'ipc'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let keepData = options.keepData;
+  const cleanup = async () => {
+    await log.close().catch(() => undefined);
+    if (!keepData) await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const ready = await new Promise<Extract<FromChild, { type: 'ready' }>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Leadline did not start within 180 s')), 180_000);
+    child.on('message', (message: FromChild) => {
+      if (message.type === 'ready') {
+        clearTimeout(timer);
+        resolve(message);
+      } else if (message.type === 'failed') {
+        clearTimeout(timer);
+        reject(new Error(`Leadline did not start: ${message.message}`));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the Leadline process exited with code ${code} during start-up (log: ${dataDir}/leadline.log)`));
+    });
+  }).catch(async (error: unknown) => {
+    child.kill('SIGTERM');
+    await exited;
+    keepData = true; // keep the log of a failed start
+    await cleanup();
+    throw error;
+  });
+
+  const connection = await Connection.connect({ address: ready.temporalAddress });
+  const temporal = new Client({
+    connection,
+    dataConverter: { payloadCodecs: [new LeadPayloadCodec(Buffer.from(config.payloadKey, 'base64'))] },
+  });
+  const plainTemporal = new Client({ connection });
+  const pool = createPool(ready.databaseUrl, { max: 8 });
+  const readModel = createLeadReadModel(pool);
+  const policy = loadSlaPolicy({});
+  const temporalPid = processTree(child.pid ?? -1).find((p) => p.comm === 'temporal')?.pid;
+
+  let nextId = 0;
+  const pending = new Map<number, (m: Extract<FromChild, { type: 'memory' }>) => void>();
+  child.on('message', (message: FromChild) => {
+    if (message.type === 'memory') {
+      pending.get(message.id)?.(message);
+      pending.delete(message.id);
+    }
+  });
+  const sendToChild = (message: ToChild) => child.send(message);
+
+  let stopped: Promise<void> | undefined;
+  const crashed = exited.then((code) => {
+    if (stopped !== undefined) return new Promise<never>(() => undefined);
+    keepData = true; // its log is the evidence
+    throw new Error(`the Leadline process exited with code ${code} (log: ${join(dataDir, 'leadline.log')})`);
+  });
+  crashed.catch(() => undefined); // observed by whoever races it
+  return {
+    crashed,
+    apiUrl: ready.apiUrl,
+    temporal,
+    plainTemporal,
+    pool,
+    taskQueue: ready.taskQueue,
+    policy,
+    leadClient: (p = policy) => new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel }),
+    leadlinePid: child.pid ?? -1,
+    temporalPid,
+    workflowCacheSlots: ready.workflowCacheSlots,
+    startedInMs: ready.startedInMs,
+    dataDir,
+    memory: () =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        const timer = setTimeout(() => reject(new Error('the Leadline process did not report its memory')), 10_000);
+        pending.set(id, (m) => {
+          clearTimeout(timer);
+          resolve({ usage: m.usage, heapLimitMb: m.heapLimitMb });
+        });
+        sendToChild({ type: 'memory', id });
+      }),
+    stop: () =>
+      (stopped ??= (async () => {
+        await pool.end().catch(() => undefined);
+        await connection.close().catch(() => undefined);
+        if (child.exitCode === null) {
+          // Known now, while they are still the child's: the servers to take down if it cannot.
+          const tree = processTree(child.pid ?? -1);
+          sendToChild({ type: 'stop' });
+          const timer = setTimeout(() => {
+            for (const p of tree.reverse()) {
+              try {
+                process.kill(p.pid, 'SIGKILL');
+              } catch {
+                // already gone
+              }
+            }
+          }, 60_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        await cleanup();
+      })()),
+  };
+}
