@@ -97,7 +97,7 @@ const specs: Spec[] = [
     type: 'string',
     full: '',
     quick: '',
-    help: 'extra `temporal server start-dev` arguments, space-separated (experiments)',
+    help: 'extra `temporal server start-dev` arguments, space-separated; pass as --temporal-args="..."',
   },
 ];
 

@@ -6,6 +6,13 @@ export interface TargetRow {
   /** Undefined for figures reported without a target. */
   target?: { op: '<=' | '>=' | '='; value: number };
   met?: boolean;
+  /** The figure's phase was left out (--only): no value, no verdict. */
+  notRun?: boolean;
+}
+
+/** The same row for a figure whose phase did not run. */
+export function notRun(r: TargetRow): TargetRow {
+  return { figure: r.figure, value: Number.NaN, unit: r.unit, ...(r.target ? { target: r.target } : {}), notRun: true };
 }
 
 export function row(figure: string, value: number, unit: string, target?: TargetRow['target']): TargetRow {
@@ -30,15 +37,15 @@ export function markdownTable(rows: TargetRow[]): string {
   for (const r of rows) {
     const target =
       r.target === undefined ? '—' : `${r.target.op === '=' ? '' : `${r.target.op} `}${fmt(r.target.value, r.unit)}`;
-    const met = r.met === undefined ? '' : r.met ? 'yes' : '**NO**';
-    lines.push(`| ${r.figure} | ${fmt(r.value, r.unit)} | ${target} | ${met} |`);
+    const met = r.notRun ? '' : r.met === undefined ? '' : r.met ? 'yes' : '**NO**';
+    lines.push(`| ${r.figure} | ${r.notRun ? 'not run' : fmt(r.value, r.unit)} | ${target} | ${met} |`);
   }
   return lines.join('\n');
 }
 
 export function missed(rows: TargetRow[]): string[] {
   return rows
-    .filter((r) => r.met === false)
+    .filter((r) => r.met === false && r.notRun !== true)
     .map(
       (r) =>
         `MISSED: ${r.figure} is ${fmt(r.value, r.unit)}; the target is ${r.target?.op} ${fmt(r.target?.value ?? NaN, r.unit)}.`,

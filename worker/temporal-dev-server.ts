@@ -40,6 +40,16 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     options.namespace,
     '--log-level',
     'warn',
+    // Measured by the bench: WAL and normal sync, and faster queue polling, took 1,000 simultaneous
+    // escalations from p99 89 s to 1.2 s. WAL may lose the last transactions on power loss, not on a crash.
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+    '--dynamic-config-value',
+    'history.transferProcessorMaxPollRPS=1000',
+    '--dynamic-config-value',
+    'history.timerProcessorMaxPollRPS=1000',
     ...Object.values(leadSearchAttributes).flatMap((key) => [
       '--search-attribute',
       `${key.name}=${typeName(key.type)}`,
