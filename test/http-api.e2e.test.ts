@@ -13,6 +13,7 @@ import { buildApi, type ApiOptions } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { waitFor } from './support/wait';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 
@@ -489,12 +490,3 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     for (const secret of [...personalData(intake), 'Secret']) expect(all).not.toContain(secret);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeadActivities } from '../activities/contract';
 import { leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { waitFor } from './support/wait';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 
@@ -43,9 +44,7 @@ describe('an activity that fails after its transaction committed', () => {
       actor: 'svc:test',
     });
     const actor = { actor: 'agent:rivera' };
-    for (let i = 0; i < 100 && (await stack.client.getLead(leadId)).state.status !== 'assigned'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned', 'assigned');
     await stack.client.command(
       leadId,
       'RequestInterview',
@@ -82,9 +81,7 @@ describe('an activity that fails after its transaction committed', () => {
 
   it('audits a refused command with its actor and outcome', async () => {
     const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['ngo-farmworkers']!, { actor: 'svc:test' });
-    for (let i = 0; i < 100 && (await stack.client.getLead(leadId)).state.status !== 'assigned'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned', 'assigned');
     await expect(
       stack.client.command(leadId, 'OpenCase', { caseNumber: 'HSI-MIA-2026-0009' }, { actor: 'agent:early' }),
     ).rejects.toThrow(/not allowed while the lead is assigned/);

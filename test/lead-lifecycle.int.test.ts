@@ -4,6 +4,7 @@ import { fold } from '../domain';
 import type { LeadEvent } from '../schemas/events';
 import { leadStateQuery, leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { waitFor } from './support/wait';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 
@@ -152,13 +153,4 @@ function payloadEncodings(node: unknown, key = ''): string[] {
     return [Buffer.from(metadata.encoding, 'base64').toString('utf8')];
   }
   return Object.entries(record).flatMap(([k, v]) => payloadEncodings(v, k));
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
 }
