@@ -5,6 +5,24 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+/** What code that runs in the workflow sandbox may not import; `extra` adds patterns. */
+function sandboxRestrictions(extra) {
+  return {
+    paths: nodeBuiltins.map((name) => ({
+      name,
+      message: 'workflow and domain code must stay deterministic: no Node built-ins',
+    })),
+    patterns: [
+      { group: ['pg', 'pg/*', 'nodemailer', 'fastify', 'pino'], message: 'I/O belongs in activities/' },
+      {
+        group: ['../activities/*', '!../activities/contract'],
+        message: 'workflows see activities only as types (import type from ../activities/contract)',
+      },
+      ...extra,
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', '.data/**', 'bench/results/**', 'coverage/**'] },
   ...tseslint.configs.recommendedTypeChecked,
@@ -24,22 +42,22 @@ export default tseslint.config(
   {
     // Workflow code is replayed in a sandbox: no I/O, no Node built-ins, no clock but the workflow's.
     files: ['workflows/**/*.ts', 'domain/**/*.ts', 'schemas/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', sandboxRestrictions([])] },
+  },
+  {
+    // The workflow bundle must not carry zod: the SDK evaluates the bundle's modules again for every cached
+    // lead, and zod with the schemas costs ~2 MB each time. Types are free; values come from schemas/vocabulary.
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        {
-          paths: nodeBuiltins.map((name) => ({
-            name,
-            message: 'workflow and domain code must stay deterministic: no Node built-ins',
-          })),
-          patterns: [
-            { group: ['pg', 'pg/*', 'nodemailer', 'fastify', 'pino'], message: 'I/O belongs in activities/' },
-            {
-              group: ['../activities/*', '!../activities/contract'],
-              message: 'workflows see activities only as types (import type from ../activities/contract)',
-            },
-          ],
-        },
+        sandboxRestrictions([
+          {
+            group: ['zod', 'zod/*', '../schemas/*', '!../schemas/vocabulary'],
+            allowTypeImports: true,
+            message: 'the workflow bundle carries no zod: import types only, values from ../schemas/vocabulary',
+          },
+        ]),
       ],
     },
   },

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { commandData } from '../schemas/commands';
+import type { commandData, CommandType } from '../schemas/commands';
 import type { RecordedEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import type { Priority, SlaStage } from '../schemas/lead';
@@ -9,6 +9,11 @@ export interface RecordEventsInput {
   /** The log's version the workflow last saw; the store refuses the append if it differs. */
   expectedVersion: number;
   events: RecordedEvent[];
+  /**
+   * The command the events answer. Its data is checked against the command's schema before the append:
+   * the workflow does not run zod itself, and nothing malformed may reach the log.
+   */
+  command?: { type: CommandType; data: unknown };
 }
 
 export interface EscalationNotice {

@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto';
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/activity';
 import { evolve, stageDeadline } from '../domain';
+import type { z } from 'zod';
+import { commandData, type CommandType } from '../schemas/commands';
 import type { LeadEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
@@ -53,6 +55,27 @@ export function leadFingerprint(intake: LeadIntake, key: string): string {
   return createHmac('sha256', key).update(JSON.stringify(basis)).digest('hex');
 }
 
+/** Refuses, for good, a command whose data its schema does not accept; the message names each field. */
+function refuseMalformed(command: { type: CommandType; data: unknown }) {
+  const schema = commandData[command.type] as z.ZodType | undefined;
+  if (schema === undefined) {
+    throw ApplicationFailure.create({
+      type: 'InvalidCommand',
+      message: `${String(command.type)} is not a command`,
+      nonRetryable: true,
+    });
+  }
+  const parsed = schema.safeParse(command.data);
+  if (parsed.success) return;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
+  throw ApplicationFailure.create({
+    type: 'InvalidCommand',
+    message: `${command.type} is malformed: ${issues.join('; ')}`,
+    nonRetryable: true,
+    details: [{ issues }],
+  });
+}
+
 export interface LeadActivityDeps {
   pool: pg.Pool;
   store: EventStore;
@@ -74,7 +97,8 @@ const rolesForRung: Record<EscalationNotice['level'], ContactRole[]> = {
 
 export function createActivities(deps: LeadActivityDeps): LeadActivities {
   return {
-    async recordEvents({ leadId, expectedVersion, events }: RecordEventsInput) {
+    async recordEvents({ leadId, expectedVersion, events, command }: RecordEventsInput) {
+      if (command !== undefined) refuseMalformed(command);
       try {
         return await deps.store.append(leadId, expectedVersion, events);
       } catch (error) {

@@ -1,7 +1,8 @@
 import type { CommandType, LeadCommand, LeadCommandOf } from '../schemas/commands';
 import type { LeadEvent } from '../schemas/events';
-import { intakeIsUrgent } from '../schemas/intake';
-import { isTerminal, type LeadState, type LeadStatus } from '../schemas/lead';
+import type { LeadIntake } from '../schemas/intake';
+import type { LeadState, LeadStatus } from '../schemas/lead';
+import { isTerminal } from '../schemas/vocabulary';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { LeadRuleViolation } from './errors';
 import {
@@ -36,6 +37,11 @@ export function allowedCommands(state: LeadState | undefined): CommandType[] {
   if (isTerminal(state.status)) return allowed;
   const withoutClockMoves = allowed.filter((c) => (state.sla.paused ? c !== 'PauseSla' : c !== 'ResumeSla'));
   return state.sla.level > 0 ? [...withoutClockMoves, 'AcknowledgeEscalation'] : withoutClockMoves;
+}
+
+/** Urgent when the intake flags imminent danger or a minor, as DESIGN.md sets out. */
+export function intakeIsUrgent(intake: LeadIntake): boolean {
+  return intake.flags.imminentDanger || intake.flags.minorInvolved || intake.potentialVictims.some((v) => v.minor);
 }
 
 export type Decision = { ok: true; events: LeadEvent[] } | { ok: false; error: LeadRuleViolation };

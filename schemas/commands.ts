@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { LeadIntake } from './intake';
 import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority } from './lead';
+import { commandTypes, type CommandType, type ExternalCommandType } from './vocabulary';
+
+export { commandTypes, externalCommandTypes, type CommandType, type ExternalCommandType } from './vocabulary';
 
 export const CommandMetadata = z.object({
   /** Who asked: a user id, a service name, or `system:<step>` for the workflow itself. */
@@ -43,28 +46,7 @@ export const commandData = {
   AddNote: z.object({ text: z.string().trim().min(1).max(5000) }),
   /** Internal: the workflow's timer fired. */
   CheckSla: z.object({}),
-} as const;
-
-export type CommandType = keyof typeof commandData;
-export const commandTypes = Object.keys(commandData) as CommandType[];
-
-/** The commands a person or a service may send; the rest come from the workflow itself. */
-export const externalCommandTypes = [
-  'ValidateLead',
-  'AssignLead',
-  'ReassignLead',
-  'RequestInterview',
-  'RescheduleInterview',
-  'CompleteInterview',
-  'OpenCase',
-  'CloseLead',
-  'PauseSla',
-  'ResumeSla',
-  'AcknowledgeEscalation',
-  'ChangePriority',
-  'AddNote',
-] as const satisfies readonly CommandType[];
-export type ExternalCommandType = (typeof externalCommandTypes)[number];
+} as const satisfies Record<CommandType, z.ZodType>;
 
 type CommandOf<T extends CommandType> = { type: T; data: z.infer<(typeof commandData)[T]>; metadata: CommandMetadata };
 export type LeadCommand = { [T in CommandType]: CommandOf<T> }[CommandType];

@@ -79,8 +79,3 @@ export const LeadIntake = z
   .strict();
 export type LeadIntake = z.infer<typeof LeadIntake>;
 export type LeadIntakeInput = z.input<typeof LeadIntake>;
-
-/** Urgent when the intake flags imminent danger or a minor, as DESIGN.md sets out. */
-export function intakeIsUrgent(intake: LeadIntake): boolean {
-  return intake.flags.imminentDanger || intake.flags.minorInvolved || intake.potentialVictims.some((v) => v.minor);
-}

@@ -1,22 +1,10 @@
 import { z } from 'zod';
 import { LeadKind, LeadSource } from './intake';
+import { leadStatuses } from './vocabulary';
 
-export const leadStatuses = [
-  'received',
-  'validated',
-  'assigned',
-  'interview_requested',
-  'interview_completed',
-  'case_opened',
-  'closed',
-] as const;
+export { leadStatuses, terminalStatuses, isTerminal } from './vocabulary';
 export const LeadStatus = z.enum(leadStatuses);
 export type LeadStatus = z.infer<typeof LeadStatus>;
-
-export const terminalStatuses: readonly LeadStatus[] = ['case_opened', 'closed'];
-export function isTerminal(status: LeadStatus): boolean {
-  return terminalStatuses.includes(status);
-}
 
 export const Priority = z.enum(['standard', 'urgent']);
 export type Priority = z.infer<typeof Priority>;

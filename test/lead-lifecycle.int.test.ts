@@ -1,8 +1,10 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fold } from '../domain';
 import type { LeadEvent } from '../schemas/events';
-import { leadStateQuery, leadWorkflowId } from '../workflows/messages';
+import { leadCommandUpdates, leadStateQuery, leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { waitFor } from './support/wait';
 import { startStack, type TestStack } from './support/stack';
@@ -134,6 +136,37 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
         { actor: 'supervisor:y' },
       );
     }
+  });
+
+  it('refuses malformed command data sent straight to Temporal, naming the field, and writes nothing', async () => {
+    const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['hhs-tipline-minor']!, {
+      actor: 'svc:intake',
+    });
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
+    // Not through the LeadClient (which checks first): a raw update, as any Temporal client could send.
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    const error = await handle
+      .executeUpdate(leadCommandUpdates.AddNote, {
+        args: [{ data: { text: '' }, metadata: { actor: 'agent:x', commandId: 'raw-1' } }],
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    const cause = (error as WorkflowUpdateFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect(cause).toMatchObject({
+      type: 'InvalidCommand',
+      message: expect.stringMatching(/^AddNote is malformed: text: /),
+    });
+    const { rows } = await stack.db.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [
+      leadId,
+    ]);
+    expect(rows[0].n).toBe(3);
+    // The lead is unharmed: the same command with good data is recorded.
+    await stack.client.addNote(leadId, { text: 'called the partner back' }, { actor: 'agent:x' });
+    await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
   });
 });
 

@@ -47,3 +47,15 @@ describe('recorded lead histories replay against the current workflow code', () 
     ).rejects.toThrow(/[Nn]ondetermini|DeterminismViolation/);
   });
 });
+
+describe('the workflow bundle', () => {
+  it('carries no zod: the SDK evaluates every bundled module again for each cached lead', async () => {
+    const { code } = await workflowBundle();
+    const modules = [...code.matchAll(/\/\*\*\*\/ "(\.\/[^"]+)"/g)].map((m) => m[1]);
+    // The pattern must still find the modules it is meant to see, or the check below proves nothing.
+    expect(modules).toContain('./workflows/lead.ts');
+    expect(modules.filter((m) => m?.includes('/zod/') || m?.startsWith('./schemas/'))).toEqual([
+      './schemas/vocabulary.ts',
+    ]);
+  });
+});

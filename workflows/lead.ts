@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -23,9 +24,10 @@ import {
   timelineEntry,
   type TimelineEntry,
 } from '../domain';
-import { commandData, externalCommandTypes, type LeadCommand, type CommandRequest } from '../schemas/commands';
+import type { LeadCommand, CommandRequest } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
-import { isTerminal, type LeadState } from '../schemas/lead';
+import type { LeadState } from '../schemas/lead';
+import { externalCommandTypes, isTerminal, type ExternalCommandType } from '../schemas/vocabulary';
 import {
   leadCommandUpdates,
   leadReceivedUpdate,
@@ -115,9 +117,22 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     if (decision.events.length === 0) return [];
     const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
     const expectedVersion = state?.version ?? 0;
-    const append = { leadId: input.leadId, expectedVersion, events: recorded };
-    // Leads that began with server-side appends replay them that way.
-    await (patched('record-events-locally') ? localStore : store).recordEvents(append);
+    const append = {
+      leadId: input.leadId,
+      expectedVersion,
+      events: recorded,
+      command: { type: command.type, data: command.data },
+    };
+    try {
+      // Leads that began with server-side appends replay them that way.
+      await (patched('record-events-locally') ? localStore : store).recordEvents(append);
+    } catch (error) {
+      // A command whose data its schema refuses fails as the caller's mistake, not as an outage.
+      if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+        if (error.cause.type === 'InvalidCommand') throw error.cause;
+      }
+      throw error;
+    }
     recorded.forEach((event, i) => {
       state = evolve(state, event);
       timeline.push(timelineEntry(expectedVersion + i + 1, event));
@@ -191,18 +206,23 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     upsertSearchAttributes(updates);
   }
 
-  function commandFrom(type: (typeof externalCommandTypes)[number], request: CommandRequest): LeadCommand {
-    const parsed = commandData[type].safeParse(request.data);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`);
+  /**
+   * Shapes a caller's request into a command. Only the envelope is checked here: the workflow bundle carries
+   * no zod (it would be evaluated again for every cached lead), so the data is checked against its schema
+   * by the append, before anything is written. The LeadClient checks it before sending, too.
+   */
+  function commandFrom(type: ExternalCommandType, request: CommandRequest): LeadCommand {
+    const data: unknown = request?.data;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
       throw ApplicationFailure.create({
         type: 'InvalidCommand',
-        message: `${type} is malformed: ${issues.join('; ')}`,
+        message: `${type} is malformed: (data): expected an object`,
         nonRetryable: true,
-        details: [{ issues }],
+        details: [{ issues: ['(data): expected an object'] }],
       });
     }
-    if (typeof request.metadata?.actor !== 'string' || typeof request.metadata.commandId !== 'string') {
+    const metadata: Partial<CommandRequest['metadata']> | undefined = request.metadata;
+    if (typeof metadata?.actor !== 'string' || typeof metadata.commandId !== 'string') {
       throw ApplicationFailure.create({
         type: 'InvalidCommand',
         message: `${type} needs metadata.actor and metadata.commandId`,
@@ -211,8 +231,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     }
     return {
       type,
-      data: parsed.data,
-      metadata: { actor: request.metadata.actor, commandId: request.metadata.commandId, at: nowIso() },
+      data,
+      metadata: { actor: metadata.actor, commandId: metadata.commandId, at: nowIso() },
     } as LeadCommand;
   }
 

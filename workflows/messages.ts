@@ -1,7 +1,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { CommandRequest, CommandType, ExternalCommandType } from '../schemas/commands';
-import { externalCommandTypes } from '../schemas/commands';
+import type { CommandRequest } from '../schemas/commands';
+import { externalCommandTypes, type CommandType, type ExternalCommandType } from '../schemas/vocabulary';
 import type { LeadIntake } from '../schemas/intake';
 import type { LeadState } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
