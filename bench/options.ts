@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Interval of the driver's wait for automatic routing (a query per poll). */
   pollMs: number;
   logLevel: string;
+  /** Leadline's LEADLINE_CACHED_LEADS: leads the worker keeps in memory (the baseline worker gets the same). */
+  cachedLeads: number;
   out: string;
   keepData: boolean;
   /** Write V8 CPU profiles of the Leadline process to bench/results/profiles and summarise them. */
@@ -82,6 +84,7 @@ const specs: Spec[] = [
   { key: 'idleSeconds', type: 'number', full: 10, quick: 1, help: 'idle seconds with all scale leads open' },
   { key: 'pollMs', type: 'number', full: 20, quick: 20, help: "driver's poll interval while waiting for routing" },
   { key: 'logLevel', type: 'string', full: 'info', quick: 'info', help: "Leadline's LOG_LEVEL" },
+  { key: 'cachedLeads', type: 'number', full: 1000, quick: 1000, help: "Leadline's LEADLINE_CACHED_LEADS" },
   {
     key: 'out',
     type: 'string',

@@ -82,6 +82,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
 
   const stack: BenchStack = await startBenchStack({
     logLevel: options.logLevel,
+    cachedLeads: options.cachedLeads,
     keepData: options.keepData,
     ...(profileDir ? { profileDir } : {}),
     temporalArgs: options.temporalArgs.split(/\s+/).filter(Boolean),

@@ -17,6 +17,7 @@ export interface ChildConfig {
   temporalPort: number;
   temporalUiPort: number;
   logLevel: string;
+  cachedLeads: number;
   /** The bench's clients must encrypt with the same key as the Leadline worker. */
   payloadKey: string;
 }
@@ -41,12 +42,6 @@ const baselineActivities: BaselineActivities = {
   noop: () => Promise.resolve(),
 };
 
-/** What the SDK picks for maxCachedWorkflows when left unset (reuseV8Context): Leadline leaves it unset. */
-function defaultWorkflowCacheSlots(): number {
-  const heapMiB = v8.getHeapStatistics().heap_size_limit / 1024 / 1024;
-  return Math.max(Math.floor((Math.max(heapMiB - 200, 0) * 600) / 1024), 10);
-}
-
 async function main() {
   const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as ChildConfig;
   const started = Date.now();
@@ -59,6 +54,7 @@ async function main() {
     TEMPORAL_DEV_PORT: String(config.temporalPort),
     TEMPORAL_UI_PORT: String(config.temporalUiPort),
     LOG_LEVEL: config.logLevel,
+    LEADLINE_CACHED_LEADS: String(config.cachedLeads),
     LEADLINE_PAYLOAD_KEY: config.payloadKey,
   });
   let leadline: RunningLeadline | undefined;
@@ -104,6 +100,7 @@ async function main() {
       workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)),
       activities: baselineActivities,
       maxConcurrentActivityTaskExecutions: 100,
+      maxCachedWorkflows: cfg.LEADLINE_CACHED_LEADS,
     });
     baseline = { worker, connection, running: worker.run() };
     send({
@@ -112,7 +109,7 @@ async function main() {
       temporalAddress: leadline.temporalAddress,
       databaseUrl: leadline.databaseUrl,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
-      workflowCacheSlots: defaultWorkflowCacheSlots(),
+      workflowCacheSlots: cfg.LEADLINE_CACHED_LEADS,
       startedInMs: Date.now() - started,
     });
   } catch (error) {

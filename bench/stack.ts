@@ -40,6 +40,7 @@ export interface BenchStack {
 
 export interface StackOptions {
   logLevel: string;
+  cachedLeads: number;
   keepData: boolean;
   /** Directory for V8 CPU profiles of the Leadline process; none when undefined. */
   profileDir?: string;
@@ -62,6 +63,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     temporalPort: await freePort(),
     temporalUiPort: await freePort(),
     logLevel: options.logLevel,
+    cachedLeads: options.cachedLeads,
     payloadKey: randomBytes(32).toString('base64'),
   };
   const log = await open(join(dataDir, 'leadline.log'), 'a');

@@ -24,6 +24,11 @@ export const LeadlineEnv = z.object({
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
+  /**
+   * Open leads the worker keeps in memory (~0.5 MB each). A lead outside the cache costs nothing until its
+   * timer fires or a command arrives; then its history is replayed (a few ms). Leads are never lost by eviction.
+   */
+  LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
   /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */

@@ -109,6 +109,7 @@ export async function startLeadline(
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       activities: await leadActivitiesFromConfig(pool, cfg),
       payloadCodec,
+      cachedLeads: cfg.LEADLINE_CACHED_LEADS,
     });
     const running = worker.run();
     stops.push(async () => {

@@ -23,6 +23,8 @@ export interface LeadWorkerOptions {
   /** A prebuilt bundle (tests build one per file); otherwise the worker bundles `workflows/` itself. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Leads kept in the workflow cache; unset: the SDK's default, which grows with the heap limit. */
+  cachedLeads?: number;
   /** Encrypts what the worker writes to Temporal's history (see client/payload-codec.ts). */
   payloadCodec?: PayloadCodec;
 }
@@ -35,6 +37,7 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    ...(options.cachedLeads === undefined ? {} : { maxCachedWorkflows: options.cachedLeads }),
     ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}),
   });
 }
