@@ -96,7 +96,8 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       // search attributes and the SDK's patch markers are plain.
       const raw = await env.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
       const encodings = payloadEncodings(JSON.parse(JSON.stringify(raw)));
-      expect(encodings.length).toBeGreaterThan(12);
+      // The start input, six update arguments and results, the local activities' markers, the notice's input...
+      expect(encodings.length).toBeGreaterThan(10);
       expect(new Set(encodings)).toEqual(new Set(['binary/encrypted']));
 
       // Assignment told Newark's duty agent, once (the log channel stands in for email in tests).
