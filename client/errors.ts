@@ -35,6 +35,18 @@ export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }
 
+/**
+ * More submissions are in flight than this client admits: nothing was started. Retrying after
+ * `retryAfterSeconds` is safe, and with the same idempotency key can never make a second lead.
+ */
+export class OverloadedError extends Error {
+  override readonly name = 'OverloadedError';
+  readonly retryAfterSeconds = 1;
+  constructor(readonly limit: number) {
+    super(`${limit} submissions are already being recorded; nothing was started, retry in a second`);
+  }
+}
+
 /** An idempotency key already names a lead whose intake differs from this one. */
 export class IdempotencyConflictError extends Error {
   override readonly name = 'IdempotencyConflictError';

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
 import type { LeadClient } from './lead-client';
+import { OverloadedError } from './errors';
 import { LeadlineLogController } from './http/logging';
 import { loggableError, pathOf, problem, problemFor, PROBLEM_CONTENT_TYPE, sendProblem } from './http/problems';
 import {
@@ -74,6 +75,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler((error, request, reply) => {
     const body = problemFor(error, request);
+    if (error instanceof OverloadedError) void reply.header('retry-after', String(error.retryAfterSeconds));
     if (body.status >= 500) {
       request.log[body.status === 503 ? 'warn' : 'error'](
         { error: loggableError(error), problem: body.type },
@@ -136,6 +138,9 @@ const problems = {
   413: problemResponse('The body is larger than the API accepts'),
   415: problemResponse('The body is not JSON'),
   422: problemResponse('The idempotency key already names a lead submitted with a different intake'),
+  429: problemResponse(
+    'Too many submissions are being recorded; nothing was started. Retry after `Retry-After` seconds',
+  ),
   503: problemResponse('Temporal or PostgreSQL cannot be reached; nothing was accepted'),
 } as const;
 
@@ -200,6 +205,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
             413: problems[413],
             415: problems[415],
             422: problems[422],
+            429: problems[429],
             503: problems[503],
           },
         },

@@ -34,6 +34,7 @@ import {
   IdempotencyConflictError,
   InvalidInputError,
   LeadNotFoundError,
+  OverloadedError,
   UnavailableError,
 } from './errors';
 
@@ -62,6 +63,11 @@ export interface LeadClientOptions {
   }) => Promise<void>;
   /** How long a call may wait on Temporal (for example while no worker polls) before it answers Unavailable. */
   requestTimeoutMs?: number;
+  /**
+   * Submissions recorded at once; one more is refused at once with OverloadedError (HTTP 429) instead of
+   * queueing until its deadline. Default 64.
+   */
+  maxSubmissionsInFlight?: number;
 }
 
 export interface SubmitOptions {
@@ -103,6 +109,8 @@ function issuesOf(error: z.ZodError): { path: string; message: string }[] {
 
 /** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
 export class LeadClient {
+  private submissionsInFlight = 0;
+
   constructor(private readonly options: LeadClientOptions) {}
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
@@ -110,6 +118,18 @@ export class LeadClient {
     const parsed = LeadIntake.safeParse(input);
     if (!parsed.success) throw new InvalidInputError('the lead intake is not valid', issuesOf(parsed.error));
     const intake = parsed.data;
+    const limit = this.options.maxSubmissionsInFlight ?? 64;
+    // Past this the server is behind: answering "retry shortly" now beats answering "unavailable" in 15 s.
+    if (this.submissionsInFlight >= limit) throw new OverloadedError(limit);
+    this.submissionsInFlight++;
+    try {
+      return await this.recordSubmission(intake, submit);
+    } finally {
+      this.submissionsInFlight--;
+    }
+  }
+
+  private async recordSubmission(intake: LeadIntake, submit: SubmitOptions): Promise<LeadReceipt> {
     const key =
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
     const leadId = key === undefined ? randomUUID() : leadIdForKey(key);

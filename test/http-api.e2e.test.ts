@@ -251,6 +251,35 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     expect(badCursor.body.issues).toEqual([expect.objectContaining({ path: 'cursor' })]);
   });
 
+  it('refuses submissions past its in-flight limit at once with 429 and Retry-After, starting nothing for them', async () => {
+    const leads = new LeadClient({
+      temporal: stack.temporal,
+      taskQueue: stack.taskQueue,
+      policy: stack.policy,
+      readModel: createLeadReadModel(stack.db.pool),
+      maxSubmissionsInFlight: 2,
+    });
+    const limited = await buildApi(apiOptions(leads));
+    const at = await listen(limited);
+    closers.push(() => limited.close());
+    const intakes = Array.from({ length: 30 }, () => uniqueIntake('ngo-farmworkers'));
+    const count = async () =>
+      (await stack.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM leads')).rows[0]!.n;
+    const before = await count();
+    const answers = await Promise.all(intakes.map((intake) => call('POST', '/leads', intake, {}, at)));
+    const refused = answers.flatMap((a, i) => (a.status === 429 ? [i] : []));
+    expect(answers.filter((a) => a.status !== 201 && a.status !== 429)).toEqual([]);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const i of refused) {
+      expect(answers[i]!.headers.get('retry-after')).toBe('1');
+      expect(answers[i]!.body).toMatchObject({ type: 'urn:leadline:problem:overloaded', status: 429 });
+    }
+    // Only the admitted submissions made leads; the refused ones, sent again one by one, make theirs.
+    expect((await count()) - before).toBe(answers.length - refused.length);
+    for (const i of refused) expect((await call('POST', '/leads', intakes[i], {}, at)).status).toBe(201);
+    expect((await count()) - before).toBe(intakes.length);
+  });
+
   it('answers 50 concurrent identical submissions with one lead and 50 identical receipts', async () => {
     const intake = { ...uniqueIntake('ngo-farmworkers'), externalReference: undefined };
     const key = `gateway-${randomUUID()}`;

@@ -28,6 +28,8 @@ export const LeadlineEnv = z.object({
    * Open leads the worker keeps in memory (~0.5 MB each). A lead outside the cache costs nothing until its
    * timer fires or a command arrives; then its history is replayed (a few ms). Leads are never lost by eviction.
    */
+  /** Submissions the API records at once; past it POST /leads answers 429 with Retry-After at once. */
+  LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT: z.coerce.number().int().min(1).default(64),
   LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
   /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),

@@ -132,6 +132,7 @@ export async function startLeadline(
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       policy,
       readModel: createLeadReadModel(pool),
+      maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
       onCommandRefused: (entry) =>
         recordAudit(pool, {
           actor: entry.actor,

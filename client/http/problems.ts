@@ -6,6 +6,7 @@ import {
   IdempotencyConflictError,
   InvalidInputError,
   LeadNotFoundError,
+  OverloadedError,
   UnavailableError,
 } from '../errors';
 import type { ProblemBody } from './schemas';
@@ -27,6 +28,7 @@ const problemTypes = {
   },
   tooLarge: { type: 'urn:leadline:problem:payload-too-large', title: 'Payload too large', status: 413 },
   mediaType: { type: 'urn:leadline:problem:unsupported-media-type', title: 'Unsupported media type', status: 415 },
+  overloaded: { type: 'urn:leadline:problem:overloaded', title: 'Too many submissions', status: 429 },
   unavailable: { type: 'urn:leadline:problem:unavailable', title: 'Service unavailable', status: 503 },
   notReady: { type: 'urn:leadline:problem:not-ready', title: 'Not ready', status: 503 },
   internal: { type: 'urn:leadline:problem:internal', title: 'Internal server error', status: 500 },
@@ -87,6 +89,9 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
     return problem('idempotencyConflict', `${error.message}; use a new key for a new lead`, request, {
       leadId: error.leadId,
     });
+  }
+  if (error instanceof OverloadedError) {
+    return problem('overloaded', error.message, request, { retryAfterSeconds: error.retryAfterSeconds });
   }
   if (error instanceof UnavailableError) {
     return problem('unavailable', error.message, request);
