@@ -146,7 +146,8 @@ export async function startLeadline(
       leads,
       checks: {
         temporal: async () => {
-          await connection.workflowService.getSystemInfo({});
+          // A deadline of its own: a call left retrying after the probe gave up outlives the connection.
+          await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
         },
         postgres: async () => {
           await pool.query('SELECT 1');
