@@ -193,7 +193,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           leadlinePid: stack.leadlinePid,
         });
         say(
-          `   all requests: ${lat(r.latencyMs)}, max ${r.latencyMs.max} ms; ${r.ok}/${r.sent} answered 201 (those: ${lat(r.okLatencyMs)}); bench send lag p99 ${r.sendLagP99Ms} ms`,
+          `   all requests: ${lat(r.latencyMs)}, max ${r.latencyMs.max} ms; ${r.ok}/${r.sent} answered 201 (those: ${lat(r.okLatencyMs)}), ${r.refused} refused with 429; bench send lag p99 ${r.sendLagP99Ms} ms`,
         );
         say(`   routed ${r.settleSeconds} s after the last answer; ${cpu(r.cpuPct)}`);
         await settle();
@@ -359,6 +359,14 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           op: '<=',
           value: 100,
         }),
+      ],
+      [
+        'intake',
+        row(
+          `Intake POST /leads refused with 429 (of ${results.intake?.sent ?? NaN})`,
+          results.intake?.refused ?? NaN,
+          '',
+        ),
       ],
       ['escalation', row('Escalation lag p50', results.escalation_lag_ms.p50, 'ms')],
       ['escalation', row('Escalation lag p99', results.escalation_lag_ms.p99, 'ms', { op: '<=', value: 2000 })],

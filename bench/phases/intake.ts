@@ -8,6 +8,9 @@ export interface IntakeResult {
   seconds: number;
   sent: number;
   ok: number;
+  /** Answered 429 (the API's in-flight limit): refused at once, nothing started; a caller retries. */
+  refused: number;
+  /** Anything else that was not a 201, refusals not included. */
   errors: number;
   firstErrors: string[];
   /**
@@ -48,6 +51,7 @@ export async function measureIntake(options: {
   const leadIds: string[] = [];
   const firstErrors: string[] = [];
   let errors = 0;
+  let refused = 0;
   let timedOut = 0;
   const bodies = Array.from({ length: total }, () => JSON.stringify(routableIntake('HTTP')));
 
@@ -62,6 +66,10 @@ export async function measureIntake(options: {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const text = await response.text();
+      if (response.status === 429) {
+        refused++;
+        return;
+      }
       if (response.status !== 201) throw new Error(`POST /leads answered ${response.status}: ${text.slice(0, 200)}`);
       okLatencies.push(performance.now() - due);
       leadIds.push((JSON.parse(text) as { leadId: string }).leadId);
@@ -114,6 +122,7 @@ export async function measureIntake(options: {
     seconds: options.seconds,
     sent: total,
     ok: okLatencies.length,
+    refused,
     errors,
     timedOut,
     firstErrors,
