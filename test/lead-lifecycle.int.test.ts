@@ -1,5 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fold } from '../domain';
@@ -167,6 +168,32 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
     expect(rows[0].n).toBe(3);
     // The lead is unharmed: the same command with good data is recorded.
     await stack.client.addNote(leadId, { text: 'called the partner back' }, { actor: 'agent:x' });
+    await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
+  });
+
+  it('a note leaves the SLA timer running and writes no search attribute', async () => {
+    const { leadId } = await stack.client.submitLead(sampleIntakeInputs()['public-unknown-jurisdiction']!, {
+      actor: 'svc:intake',
+    });
+    // Unserved jurisdiction: the lead waits, validated, on its assignment-stage timer.
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'validated');
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    const eventTypes = async () => ((await handle.fetchHistory()).events ?? []).map((e) => e.eventType);
+    const count = (types: unknown[], type: number) => types.filter((t) => t === type).length;
+    const before = await eventTypes();
+    await stack.client.addNote(leadId, { text: 'partner called again' }, { actor: 'agent:x' });
+    await stack.client.addNote(leadId, { text: 'and again' }, { actor: 'agent:x' });
+    const after = await eventTypes();
+    expect(after.length).toBeGreaterThan(before.length);
+    const { EventType } = proto.temporal.api.enums.v1;
+    const unmoved = {
+      timerStarted: EventType.EVENT_TYPE_TIMER_STARTED,
+      timerCanceled: EventType.EVENT_TYPE_TIMER_CANCELED,
+      searchAttributesUpserted: EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    };
+    for (const [name, type] of Object.entries(unmoved)) {
+      expect([name, count(after, type)]).toEqual([name, count(before, type)]);
+    }
     await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
   });
 });

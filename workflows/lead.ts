@@ -2,6 +2,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   log,
@@ -9,6 +10,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -79,9 +81,23 @@ const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'noti
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
 
+/** The workflow's versioned changes, oldest first; each once went out as a patch of its own. */
+type LeadWorkflowChange =
+  | 'assignment-notice'
+  | 'sla-clock-during-intake'
+  | 'record-events-locally'
+  | 'intake-checks-locally'
+  | 'search-attributes-changed-only'
+  | 'sla-timer-kept';
+
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
 export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapshot> {
+  // Every patch a lead records costs it two history events (a marker, and the SDK's TemporalChangeVersion
+  // search attribute). A lead begun on this version records one, and takes every change named below; leads
+  // begun earlier lack it and replay change by change, as they were recorded.
+  const everyChange = patched('leadline-v6');
+  const hasChange = (patchId: LeadWorkflowChange) => everyChange || patched(patchId);
   const { policy } = input;
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
@@ -134,7 +150,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     };
     try {
       // Leads that began with server-side appends replay them that way.
-      await (patched('record-events-locally') ? localStore : store).recordEvents(append);
+      await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
     } catch (error) {
       // A command whose data its schema refuses fails as the caller's mistake, not as an outage.
       if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
@@ -175,7 +191,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   function notifyIfAssigned(event: RecordedEvent) {
     if (state === undefined || (event.type !== 'LeadAssigned' && event.type !== 'LeadReassigned')) return;
     // Leads recorded before assignment notices existed replay without them.
-    if (!patched('assignment-notice')) return;
+    if (!hasChange('assignment-notice')) return;
     track(
       notifier.notifyAssignment({
         leadId: input.leadId,
@@ -201,10 +217,12 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     deliveries.add(tracked);
   }
 
+  /** What this run last wrote to each search attribute, so an append that changes none writes none. */
+  const published = new Map<string, unknown>();
   function publishSearchAttributes() {
     if (state === undefined) return;
     const deadline = nextSlaAction(state, policy)?.at ?? stageDeadline(state.sla);
-    const updates: SearchAttributeUpdatePair[] = [
+    const all: SearchAttributeUpdatePair[] = [
       { key: leadSearchAttributes.status, value: state.status },
       { key: leadSearchAttributes.priority, value: state.priority },
       { key: leadSearchAttributes.source, value: state.source },
@@ -212,7 +230,47 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
       { key: leadSearchAttributes.escalationLevel, value: state.sla.level },
       { key: leadSearchAttributes.nextDeadline, value: deadline === null ? null : new Date(deadline) },
     ];
+    // Leads that rewrote every attribute after each append replay that way.
+    if (!hasChange('search-attributes-changed-only')) {
+      upsertSearchAttributes(all);
+      return;
+    }
+    const updates = all.filter(({ key, value }) => published.get(key.name) !== comparable(value));
+    if (updates.length === 0) return;
+    for (const { key, value } of updates) published.set(key.name, comparable(value));
     upsertSearchAttributes(updates);
+  }
+  const comparable = (value: unknown) => (value instanceof Date ? value.getTime() : value);
+
+  /**
+   * The SLA timer, kept while its deadline stands: a command that leaves the deadline where it was (a note,
+   * an acknowledgement) neither cancels nor restarts it.
+   */
+  interface SlaTimer {
+    at: string;
+    fired: boolean;
+    scope?: CancellationScope;
+  }
+  let slaTimer: SlaTimer | undefined;
+  function armSlaTimer(at: string | null): SlaTimer | undefined {
+    if (slaTimer !== undefined && slaTimer.at === at && !slaTimer.fired) return slaTimer;
+    if (slaTimer !== undefined && !slaTimer.fired) slaTimer.scope?.cancel();
+    slaTimer = undefined;
+    if (at === null) return undefined;
+    const waitMs = Math.max(0, Date.parse(at) - Date.now());
+    // Already due: no timer, as the loop before this did.
+    if (waitMs === 0) return (slaTimer = { at, fired: true });
+    const timer: SlaTimer = { at, fired: false, scope: new CancellationScope() };
+    slaTimer = timer;
+    void timer.scope
+      ?.run(() => sleep(waitMs))
+      .then(
+        () => {
+          timer.fired = true;
+        },
+        () => undefined, // cancelled: the deadline moved
+      );
+    return timer;
   }
 
   /**
@@ -308,7 +366,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     );
     const intakeSteps = async () => {
       // Leads that began with server-side checks replay them that way.
-      const checks = patched('intake-checks-locally') ? localIntake : intake;
+      const checks = hasChange('intake-checks-locally') ? localIntake : intake;
       const validation = await checks.validateLead({ leadId: input.leadId, intake: intakeData });
       await exclusively(async () => {
         // A supervisor may have validated or closed the lead while the check ran.
@@ -332,7 +390,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     };
     // The SLA clock runs while validation and routing do, so a check that hangs still escalates. Leads
     // received before this ran the steps first and replay that way.
-    if (patched('sla-clock-during-intake')) {
+    if (hasChange('sla-clock-during-intake')) {
       intakeRunning = true;
       void intakeSteps().then(
         () => {
@@ -350,27 +408,35 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     publishSearchAttributes();
   }
 
+  // Leads whose loop restarted the timer on every change replay that way.
+  const keepSlaTimer = hasChange('sla-timer-kept');
   for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
     const seen = lead.version;
     const action = nextSlaAction(lead, policy);
     const changed = () =>
       state?.version !== seen || workflowInfo().continueAsNewSuggested || intakeFailure !== undefined;
-    if (action === null) {
+    let due: boolean;
+    if (keepSlaTimer) {
+      const timer = armSlaTimer(action?.at ?? null);
+      await condition(() => changed() || timer?.fired === true);
+      due = !changed();
+    } else if (action === null) {
       await condition(changed);
+      due = false;
     } else {
       const waitMs = Math.max(0, Date.parse(action.at) - Date.now());
-      const woke = waitMs === 0 ? changed() : await condition(changed, waitMs);
-      if (!woke) {
-        await exclusively(async () => {
-          if (current()?.version !== seen) return;
-          const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
-          if (fired.length === 0) {
-            // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
-            log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
-            await condition(changed, '1 minute');
-          }
-        });
-      }
+      due = !(waitMs === 0 ? changed() : await condition(changed, waitMs));
+    }
+    if (due && action !== null) {
+      await exclusively(async () => {
+        if (current()?.version !== seen) return;
+        const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
+        if (fired.length === 0) {
+          // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
+          log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
+          await condition(changed, '1 minute');
+        }
+      });
     }
     // A failed intake step (a stale writer, say) fails the lead loudly rather than leaving it half-done.
     if (intakeFailure !== undefined) throw intakeFailure;
