@@ -20,27 +20,7 @@ export function isTerminal(status: LeadStatusName): boolean {
   return terminalStatuses.includes(status);
 }
 
-/** Every command the lead workflow decides on, external or its own. */
-export const commandTypes = [
-  'ReceiveLead',
-  'ValidateLead',
-  'AssignLead',
-  'ReassignLead',
-  'RequestInterview',
-  'RescheduleInterview',
-  'CompleteInterview',
-  'OpenCase',
-  'CloseLead',
-  'PauseSla',
-  'ResumeSla',
-  'AcknowledgeEscalation',
-  'ChangePriority',
-  'AddNote',
-  'CheckSla',
-] as const;
-export type CommandType = (typeof commandTypes)[number];
-
-/** The commands a person or a service may send; the rest come from the workflow itself. */
+/** The commands a person or a service may send. */
 export const externalCommandTypes = [
   'ValidateLead',
   'AssignLead',
@@ -55,5 +35,9 @@ export const externalCommandTypes = [
   'AcknowledgeEscalation',
   'ChangePriority',
   'AddNote',
-] as const satisfies readonly CommandType[];
+] as const;
 export type ExternalCommandType = (typeof externalCommandTypes)[number];
+
+/** Every command the lead workflow decides on: the external ones, the intake, and its own timer's. */
+export const commandTypes = ['ReceiveLead', ...externalCommandTypes, 'CheckSla'] as const;
+export type CommandType = (typeof commandTypes)[number];
