@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { leadFields, type LeadFields } from './read-model';
 
 export interface EventMetadata {
   actor: string;
@@ -15,22 +16,8 @@ export interface EventEnvelope {
 }
 
 /** One row of the `leads` read model. Timestamps are ISO 8601 strings. */
-export interface ReadModelRow {
-  status: string;
-  priority: string;
-  source: string;
-  kind: string;
-  office: string | null;
-  agent: string | null;
-  stage: string | null;
-  stageDeadline: string | null;
-  escalationLevel: number;
-  slaPaused: boolean;
-  caseNumber: string | null;
-  closedReason: string | null;
+export interface ReadModelRow extends LeadFields {
   fingerprint: string;
-  receivedAt: string;
-  version: number;
   state: unknown;
 }
 
@@ -396,24 +383,7 @@ function toEnvelope(row: z.infer<typeof eventRowSchema>): EventEnvelope {
 }
 
 function toReadModelRow(row: z.infer<typeof leadRowSchema>): ReadModelRow {
-  return {
-    status: row.status,
-    priority: row.priority,
-    source: row.source,
-    kind: row.kind,
-    office: row.office,
-    agent: row.agent,
-    stage: row.stage,
-    stageDeadline: row.stage_deadline?.toISOString() ?? null,
-    escalationLevel: row.escalation_level,
-    slaPaused: row.sla_paused,
-    caseNumber: row.case_number,
-    closedReason: row.closed_reason,
-    fingerprint: row.fingerprint,
-    receivedAt: row.received_at.toISOString(),
-    version: row.version,
-    state: row.state,
-  };
+  return { ...leadFields(row), fingerprint: row.fingerprint, state: row.state };
 }
 
 function assertUuid(value: string, what: string): void {

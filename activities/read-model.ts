@@ -8,10 +8,10 @@ const summaryColumns = `lead_id, status, priority, source, kind, office, agent, 
   sla_paused, case_number, closed_reason, received_at, updated_at, version,
   (status NOT IN ('case_opened', 'closed') AND NOT sla_paused AND stage_deadline IS NOT NULL AND stage_deadline < now()) AS overdue`;
 
-interface SummaryRow {
-  lead_id: string;
-  status: LeadSummary['status'];
-  priority: LeadSummary['priority'];
+/** The `leads` columns that both the event store and the supervisors' read side turn into fields. */
+export interface LeadColumns {
+  status: string;
+  priority: string;
   source: string;
   kind: string;
   office: string | null;
@@ -23,14 +23,28 @@ interface SummaryRow {
   case_number: string | null;
   closed_reason: string | null;
   received_at: Date;
-  updated_at: Date;
   version: number;
+}
+
+/** Those columns as fields, named as the API names them (the store keeps status and priority as text). */
+export type LeadFields = Omit<LeadSummary, 'leadId' | 'updatedAt' | 'overdue' | 'status' | 'priority'> & {
+  status: string;
+  priority: string;
+};
+
+interface SummaryRow extends LeadColumns {
+  lead_id: string;
+  status: LeadSummary['status'];
+  priority: LeadSummary['priority'];
+  updated_at: Date;
   overdue: boolean;
 }
 
-function toSummary(row: SummaryRow): LeadSummary {
+/** One mapping of those columns, used by both, so a new column is named in one place. */
+export function leadFields<R extends LeadColumns>(
+  row: R,
+): LeadFields & { status: R['status']; priority: R['priority'] } {
   return {
-    leadId: row.lead_id,
     status: row.status,
     priority: row.priority,
     source: row.source,
@@ -44,8 +58,15 @@ function toSummary(row: SummaryRow): LeadSummary {
     caseNumber: row.case_number,
     closedReason: row.closed_reason,
     receivedAt: row.received_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
     version: row.version,
+  };
+}
+
+function toSummary(row: SummaryRow): LeadSummary {
+  return {
+    leadId: row.lead_id,
+    ...leadFields(row),
+    updatedAt: row.updated_at.toISOString(),
     overdue: row.overdue,
   };
 }
