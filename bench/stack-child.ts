@@ -30,7 +30,6 @@ export type FromChild =
       temporalAddress: string;
       databaseUrl: string;
       taskQueue: string;
-      workflowCacheSlots: number;
       startedInMs: number;
     }
   | { type: 'memory'; id: number; usage: NodeJS.MemoryUsage; heapLimitMb: number }
@@ -109,7 +108,6 @@ async function main() {
       temporalAddress: leadline.temporalAddress,
       databaseUrl: leadline.databaseUrl,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
-      workflowCacheSlots: cfg.LEADLINE_CACHED_LEADS,
       startedInMs: Date.now() - started,
     });
   } catch (error) {

@@ -158,7 +158,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     leadClient: (p = policy) => new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel }),
     leadlinePid: child.pid ?? -1,
     temporalPid,
-    workflowCacheSlots: ready.workflowCacheSlots,
+    workflowCacheSlots: options.cachedLeads,
     startedInMs: ready.startedInMs,
     dataDir,
     memory: () =>

@@ -15,7 +15,6 @@ import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
 import type { LeadClient } from './lead-client';
-import { OverloadedError } from './errors';
 import { LeadlineLogController } from './http/logging';
 import { loggableError, pathOf, problem, problemFor, PROBLEM_CONTENT_TYPE, sendProblem } from './http/problems';
 import {
@@ -75,7 +74,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler((error, request, reply) => {
     const body = problemFor(error, request);
-    if (error instanceof OverloadedError) void reply.header('retry-after', String(error.retryAfterSeconds));
     if (body.status >= 500) {
       request.log[body.status === 503 ? 'warn' : 'error'](
         { error: loggableError(error), problem: body.type },

@@ -65,7 +65,7 @@ export interface LeadClientOptions {
   requestTimeoutMs?: number;
   /**
    * Submissions recorded at once; one more is refused at once with OverloadedError (HTTP 429) instead of
-   * queueing until its deadline. Default 64.
+   * queueing until its deadline. Default DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT.
    */
   maxSubmissionsInFlight?: number;
 }
@@ -107,6 +107,9 @@ function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
 
+/** Submissions a LeadClient records at once unless told otherwise (LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT). */
+export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
+
 /** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
 export class LeadClient {
   private submissionsInFlight = 0;
@@ -118,7 +121,7 @@ export class LeadClient {
     const parsed = LeadIntake.safeParse(input);
     if (!parsed.success) throw new InvalidInputError('the lead intake is not valid', issuesOf(parsed.error));
     const intake = parsed.data;
-    const limit = this.options.maxSubmissionsInFlight ?? 64;
+    const limit = this.options.maxSubmissionsInFlight ?? DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT;
     // Past this the server is behind: answering "retry shortly" now beats answering "unavailable" in 15 s.
     if (this.submissionsInFlight >= limit) throw new OverloadedError(limit);
     this.submissionsInFlight++;

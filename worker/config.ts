@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
+import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -24,12 +25,12 @@ export const LeadlineEnv = z.object({
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
+  /** Submissions the API records at once; past it POST /leads answers 429 with Retry-After at once. */
+  LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT: z.coerce.number().int().min(1).default(DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT),
   /**
    * Open leads the worker keeps in memory (~0.5 MB each). A lead outside the cache costs nothing until its
    * timer fires or a command arrives; then its history is replayed (a few ms). Leads are never lost by eviction.
    */
-  /** Submissions the API records at once; past it POST /leads answers 429 with Retry-After at once. */
-  LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT: z.coerce.number().int().min(1).default(64),
   LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
   /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),

@@ -45,6 +45,8 @@ export function problem(
 }
 
 export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyReply {
+  // A problem that says when to come back says it in the header too (RFC 9110 Retry-After).
+  if (typeof body.retryAfterSeconds === 'number') void reply.header('retry-after', String(body.retryAfterSeconds));
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
