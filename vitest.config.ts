@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.unit.test.ts'],
           pool: 'forks',
+          // Bundling the workflow code and replaying every recorded history takes ~4 s alone, more on a busy machine.
+          testTimeout: 30_000,
         },
       },
       {
