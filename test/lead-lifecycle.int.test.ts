@@ -1,5 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import type { LeadEvent } from '../schemas/events';
 import { leadCommandUpdates, leadStateQuery, leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { waitFor } from './support/wait';
+import { createLogAdapter } from '../activities/notifications/log';
+import type { NotificationAdapter } from '../activities/notifications/types';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 
@@ -94,10 +96,10 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       expect(leads[0].state).toEqual(final.state);
 
       // Temporal's history (what its UI and CLI show) holds every payload encrypted; only the PII-free
-      // search attributes and the SDK's patch markers are plain.
+      // search attributes and the SDK's own marker bookkeeping are plain.
       const raw = await env.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
       const encodings = payloadEncodings(JSON.parse(JSON.stringify(raw)));
-      // The start input, six update arguments and results, the local activities' markers, the notice's input...
+      // The start input, six update arguments and results, the local activities' results...
       expect(encodings.length).toBeGreaterThan(10);
       expect(new Set(encodings)).toEqual(new Set(['binary/encrypted']));
 
@@ -109,6 +111,9 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       expect(notices).toEqual([
         { kind: 'assignment', channel: 'log', recipient: 'assignee', status: 'delivered', attempts: 1 },
       ]);
+      // ...from the worker, in one attempt: nothing went through the server's activity queue.
+      expect(localActivityTypes(raw)).toContain('notifyAssignment');
+      expect(scheduledActivityTypes(raw)).toEqual([]);
 
       // Finished leads are read from PostgreSQL.
       const view = await stack.client.getLead(leadId);
@@ -199,16 +204,63 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
 });
 
 /** The encoding of every payload in a history's JSON; left out: search attributes, and the SDK's own markers (patch ids). */
+describe('a notice the worker could not deliver', () => {
+  it('goes to the server-side activity, which delivers it once', async () => {
+    const logged: string[] = [];
+    const log = createLogAdapter({ write: (line) => logged.push(line) });
+    let outages = 1;
+    const flaky: NotificationAdapter = {
+      channel: 'log',
+      async send(notification) {
+        if (outages-- > 0) throw new Error('planted outage of the log channel');
+        await log.send(notification);
+      },
+    };
+    const flakyStack = await startStack(env, { adapters: [flaky] });
+    try {
+      // Its own external reference: the lead of the first test came from the same sample.
+      const intake = { ...sampleIntakeInputs()['newark-interview-request']!, externalReference: 'TIPS-FLAKY-NOTICE' };
+      const { leadId } = await flakyStack.client.submitLead(intake, { actor: 'svc:intake' });
+      const notices = async () =>
+        (await flakyStack.db.pool.query('SELECT status, attempts FROM notifications WHERE lead_id = $1', [leadId]))
+          .rows;
+      await waitFor(async () => (await notices())[0]?.status === 'delivered', 'the assignment notice delivered');
+      expect(await notices()).toEqual([{ status: 'delivered', attempts: 2 }]);
+      expect(logged).toHaveLength(1);
+      const history = await flakyStack.temporal.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
+      expect(localActivityTypes(history)).toContain('notifyAssignment');
+      expect(scheduledActivityTypes(history)).toEqual(['notifyAssignment']);
+    } finally {
+      await flakyStack.stop();
+    }
+  });
+});
+
+type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
+
+function scheduledActivityTypes(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
+/** The activity type in each local activity marker (the SDK's bookkeeping payload, plain JSON). */
+function localActivityTypes(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const marker = e.markerRecordedEventAttributes;
+    const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
+    if (data === undefined || data === null) return [];
+    return [(JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type];
+  });
+}
+
 function payloadEncodings(node: unknown, key = ''): string[] {
-  if (
-    node === null ||
-    typeof node !== 'object' ||
-    key === 'searchAttributes' ||
-    key === 'markerRecordedEventAttributes'
-  ) {
-    return [];
-  }
+  if (node === null || typeof node !== 'object' || key === 'searchAttributes') return [];
   const record = node as Record<string, unknown>;
+  if (key === 'markerRecordedEventAttributes') {
+    // A local activity's marker holds its result (ours, encrypted) beside the SDK's bookkeeping (plain, no lead
+    // data); a patch marker holds only the patch's name.
+    const details = record.details as Record<string, unknown> | undefined;
+    return payloadEncodings(details?.result, 'result');
+  }
   const metadata = record.metadata as Record<string, string> | undefined;
   if ('data' in record && metadata?.encoding !== undefined) {
     return [Buffer.from(metadata.encoding, 'base64').toString('utf8')];

@@ -80,6 +80,17 @@ const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'noti
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
+/**
+ * A notice's first attempt, made in this worker: no round trip through the server's queues and no workflow task
+ * when it ends (the escalation bench: lag p99 6.7 → 2.3 s, the Temporal server's CPU 60 → 44 %). One attempt,
+ * bounded: the lead's next workflow task waits for it, so a channel that is down must not hold the lead. Whatever
+ * it did not deliver goes to `notifier`, which retries for hours; delivery is idempotent per recipient, so nothing
+ * sent is sent again.
+ */
+const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment'>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 1 },
+});
 
 /** The workflow's versioned changes, oldest first; each once went out as a patch of its own. */
 type LeadWorkflowChange =
@@ -88,7 +99,8 @@ type LeadWorkflowChange =
   | 'record-events-locally'
   | 'intake-checks-locally'
   | 'search-attributes-changed-only'
-  | 'sla-timer-kept';
+  | 'sla-timer-kept'
+  | 'notices-from-worker-first';
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
@@ -96,8 +108,10 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   // Every patch a lead records costs it two history events (a marker, and the SDK's TemporalChangeVersion
   // search attribute). A lead begun on this version records one, and takes every change named below; leads
   // begun earlier lack it and replay change by change, as they were recorded.
-  const everyChange = patched('leadline-v6');
-  const hasChange = (patchId: LeadWorkflowChange) => everyChange || patched(patchId);
+  const everyChange = patched('leadline-v7');
+  const changesUpToV6 = everyChange || patched('leadline-v6');
+  const hasChange = (patchId: LeadWorkflowChange) =>
+    (patchId === 'notices-from-worker-first' ? everyChange : changesUpToV6) || patched(patchId);
   const { policy } = input;
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
@@ -173,7 +187,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   function notifyIfEscalation(event: RecordedEvent) {
     if (state === undefined || (event.type !== 'SlaWarning' && event.type !== 'LeadEscalated')) return;
     track(
-      notifier.notifyEscalation({
+      sendNotice(notifier.notifyEscalation, localNotifier.notifyEscalation, {
         leadId: input.leadId,
         eventId: event.eventId,
         kind: event.type === 'SlaWarning' ? 'sla_warning' : 'escalation',
@@ -193,7 +207,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     // Leads recorded before assignment notices existed replay without them.
     if (!hasChange('assignment-notice')) return;
     track(
-      notifier.notifyAssignment({
+      sendNotice(notifier.notifyAssignment, localNotifier.notifyAssignment, {
         leadId: input.leadId,
         eventId: event.eventId,
         office: event.data.office,
@@ -204,6 +218,12 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
       }),
       'assignment notice',
     );
+  }
+
+  /** The worker's own attempt first, the server's retries for what it left; leads begun earlier used only those. */
+  function sendNotice<N>(remote: (notice: N) => Promise<unknown>, local: (notice: N) => Promise<unknown>, notice: N) {
+    if (!hasChange('notices-from-worker-first')) return remote(notice);
+    return local(notice).catch(() => remote(notice));
   }
 
   /** Notices run beside the lead's life; the workflow waits for them before it ends or continues as new. */
