@@ -42,7 +42,11 @@ export interface AssignmentNotice {
 
 /** What the workflow may ask of the outside world; the worker wires the implementations. */
 export interface LeadActivities {
-  recordEvents(input: RecordEventsInput): Promise<{ version: number; duplicate: boolean }>;
+  /**
+   * `committedAt` is this worker's clock once the append committed (ms since the epoch). Appends recorded before
+   * it existed lack it.
+   */
+  recordEvents(input: RecordEventsInput): Promise<{ version: number; duplicate: boolean; committedAt?: number }>;
   validateLead(input: { leadId: string; intake: LeadIntake }): Promise<z.input<(typeof commandData)['ValidateLead']>>;
   routeLead(input: { leadId: string; jurisdiction: string }): Promise<{ office: string } | null>;
   notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;

@@ -93,7 +93,8 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
     async recordEvents({ leadId, expectedVersion, events, command }: RecordEventsInput) {
       if (command !== undefined) refuseMalformed(command);
       try {
-        return await deps.store.append(leadId, expectedVersion, events);
+        const appended = await deps.store.append(leadId, expectedVersion, events);
+        return { ...appended, committedAt: Date.now() };
       } catch (error) {
         if (error instanceof ConcurrencyError) {
           throw ApplicationFailure.create({ type: 'ConcurrencyError', message: error.message, nonRetryable: true });

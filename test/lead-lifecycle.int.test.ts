@@ -4,6 +4,8 @@ import proto from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fold } from '../domain';
+import { stageBudgetMs } from '../domain/sla';
+import { defaultSlaPolicy } from '../schemas/sla-policy';
 import type { LeadEvent } from '../schemas/events';
 import { leadCommandUpdates, leadStateQuery, leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
@@ -232,6 +234,46 @@ describe('a notice the worker could not deliver', () => {
       expect(scheduledActivityTypes(history)).toEqual(['notifyAssignment']);
     } finally {
       await flakyStack.stop();
+    }
+  });
+});
+
+describe('a worker whose clock runs ahead of the server', () => {
+  it('records no SLA warning before it is due', async () => {
+    // The first rung of an unrouted lead (the assignment warning) two seconds after validation.
+    const unscaled = defaultSlaPolicy();
+    const warningAfterMs = unscaled.ladder.warningAt * stageBudgetMs(unscaled, 'assignment', 'standard');
+    const policy = defaultSlaPolicy({ timeScale: warningAfterMs / 2000 });
+    // Each append reports a clock a minute ahead: the timer it would arm is due at once.
+    const aheadMs = 60_000;
+    const skewed = await startStack(env, {
+      policy,
+      wrapActivities: (real) => ({
+        ...real,
+        recordEvents: async (input) => {
+          const appended = await real.recordEvents(input);
+          return { ...appended, committedAt: (appended.committedAt ?? Date.now()) + aheadMs };
+        },
+      }),
+    });
+    try {
+      const intake = { ...sampleIntakeInputs()['public-unknown-jurisdiction']!, externalReference: 'TIPS-CLOCK-AHEAD' };
+      const { leadId } = await skewed.client.submitLead(intake, { actor: 'svc:intake' });
+      const at = async (type: string) => {
+        const { rows } = await skewed.db.pool.query<{ at: string }>(
+          `SELECT metadata->>'at' AS at FROM lead_events WHERE lead_id = $1 AND type = $2`,
+          [leadId, type],
+        );
+        return rows.map((r) => Date.parse(r.at));
+      };
+      // Without the check, the early timer found nothing due and the lead waited a minute more.
+      await waitFor(async () => (await at('SlaWarning')).length > 0, 'the SLA warning', 15_000);
+      const [validated] = await at('LeadValidated');
+      const warnings = await at('SlaWarning');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]! - validated!).toBeGreaterThanOrEqual(stageBudgetMs(policy, 'assignment', 'standard') * 0.75);
+    } finally {
+      await skewed.stop();
     }
   });
 });

@@ -164,7 +164,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     };
     try {
       // Leads that began with server-side appends replay them that way.
-      await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
+      const appended = await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
+      if (appended.committedAt !== undefined) appendClock = Math.max(appendClock, appended.committedAt);
     } catch (error) {
       // A command whose data its schema refuses fails as the caller's mistake, not as an outage.
       if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
@@ -272,12 +273,18 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     scope?: CancellationScope;
   }
   let slaTimer: SlaTimer | undefined;
+  /**
+   * Workflow time stands still through a workflow task, but Temporal starts a timer when the task ends: a timer
+   * armed after the task's appends would fire late by all of them. The last append's own clock is nearer the
+   * truth; a timer that fires early by it (a worker clock ahead of the server's) is armed again on workflow time.
+   */
+  let appendClock = 0;
   function armSlaTimer(at: string | null): SlaTimer | undefined {
     if (slaTimer !== undefined && slaTimer.at === at && !slaTimer.fired) return slaTimer;
     if (slaTimer !== undefined && !slaTimer.fired) slaTimer.scope?.cancel();
     slaTimer = undefined;
     if (at === null) return undefined;
-    const waitMs = Math.max(0, Date.parse(at) - Date.now());
+    const waitMs = Math.max(0, Date.parse(at) - Math.max(Date.now(), appendClock));
     // Already due: no timer, as the loop before this did.
     if (waitMs === 0) return (slaTimer = { at, fired: true });
     const timer: SlaTimer = { at, fired: false, scope: new CancellationScope() };
@@ -440,6 +447,11 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
       const timer = armSlaTimer(action?.at ?? null);
       await condition(() => changed() || timer?.fired === true);
       due = !changed();
+      if (due && action !== null && Date.parse(action.at) > Date.now()) {
+        // Early by the append clock's lead over workflow time: wait out the rest on workflow time alone.
+        appendClock = 0;
+        continue;
+      }
     } else if (action === null) {
       await condition(changed);
       due = false;
