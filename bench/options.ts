@@ -10,6 +10,8 @@ export interface BenchOptions {
   commands: number;
   intakeRate: number;
   intakeSeconds: number;
+  /** What POST /leads waits for: `accepted` (Prefer: respond-async, 202) or `received` (the intake recorded, 201). */
+  intakeWait: string;
   escalationLeads: number;
   /** Seconds from the start of the phase to the window in which the escalation leads' first rungs fall. */
   escalationFirstRungSeconds: number;
@@ -57,6 +59,13 @@ const specs: Spec[] = [
   { key: 'commands', type: 'number', full: 300, quick: 30, help: 'sequential AddNote commands at light load' },
   { key: 'intakeRate', type: 'number', full: 50, quick: 5, help: 'POST /leads per second, open loop' },
   { key: 'intakeSeconds', type: 'number', full: 30, quick: 4, help: 'seconds of intake' },
+  {
+    key: 'intakeWait',
+    type: 'string',
+    full: 'accepted',
+    quick: 'accepted',
+    help: 'POST /leads answered once Temporal holds the lead (accepted: Prefer: respond-async) or its intake is recorded (received)',
+  },
   {
     key: 'escalationLeads',
     type: 'number',
@@ -166,6 +175,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   ] as const) {
     if (!Number.isInteger(parsed[key]) || parsed[key] < 1)
       throw new Error(`--${kebab(key)} must be a positive integer`);
+  }
+  if (parsed.intakeWait !== 'accepted' && parsed.intakeWait !== 'received') {
+    throw new Error(`--intake-wait must be accepted or received, not ${parsed.intakeWait}`);
   }
   return parsed;
 }

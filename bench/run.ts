@@ -182,7 +182,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
 
     intake = await phase(
       'intake',
-      `3. intake latency, POST /leads at ${options.intakeRate}/s for ${options.intakeSeconds} s`,
+      `3. intake latency, POST /leads at ${options.intakeRate}/s for ${options.intakeSeconds} s, answered once ${options.intakeWait}`,
       errors,
       async () => {
         const r = await measureIntake({
@@ -190,12 +190,13 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           pool: stack.pool,
           rate: options.intakeRate,
           seconds: options.intakeSeconds,
+          wait: options.intakeWait as 'accepted' | 'received',
           leadlinePid: stack.leadlinePid,
         });
         say(
-          `   all requests: ${lat(r.latencyMs)}, max ${r.latencyMs.max} ms; ${r.ok}/${r.sent} answered 201 (those: ${lat(r.okLatencyMs)}), ${r.refused} refused with 429; bench send lag p99 ${r.sendLagP99Ms} ms`,
+          `   all requests: ${lat(r.latencyMs)}, max ${r.latencyMs.max} ms; ${r.ok}/${r.sent} answered ${r.wait === 'accepted' ? 202 : 201} (those: ${lat(r.okLatencyMs)}), ${r.refused} refused with 429; bench send lag p99 ${r.sendLagP99Ms} ms`,
         );
-        say(`   routed ${r.settleSeconds} s after the last answer; ${cpu(r.cpuPct)}`);
+        say(`   every one recorded and routed ${r.settleSeconds} s after the last answer; ${cpu(r.cpuPct)}`);
         await settle();
         if (r.errors > 0) say(`   errors: ${r.firstErrors.join(' | ')}`);
         return r;
@@ -352,13 +353,25 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         'throughput',
         row('Command latency p99, under throughput load', results.command_latency_under_load_ms.p99, 'ms'),
       ],
-      ['intake', row(`Intake POST /leads p50 at ${options.intakeRate}/s`, results.intake_latency_ms.p50, 'ms')],
       [
         'intake',
-        row(`Intake POST /leads p99 at ${options.intakeRate}/s`, results.intake_latency_ms.p99, 'ms', {
-          op: '<=',
-          value: 100,
-        }),
+        row(
+          `Intake POST /leads p50 at ${options.intakeRate}/s, ${options.intakeWait}`,
+          results.intake_latency_ms.p50,
+          'ms',
+        ),
+      ],
+      [
+        'intake',
+        row(
+          `Intake POST /leads p99 at ${options.intakeRate}/s, ${options.intakeWait}`,
+          results.intake_latency_ms.p99,
+          'ms',
+          {
+            op: '<=',
+            value: 100,
+          },
+        ),
       ],
       [
         'intake',

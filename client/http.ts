@@ -21,6 +21,7 @@ import {
   ActorHeaders,
   componentSchemas,
   HealthBody,
+  LeadAcceptedBody,
   LeadIdParams,
   LeadListFilter,
   LeadPage,
@@ -29,6 +30,7 @@ import {
   LeadTimelineBody,
   LeadViewBody,
   ProblemBody,
+  prefersAsync,
   ReadyBody,
   SubmitHeaders,
 } from './http/schemas';
@@ -194,11 +196,14 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           description:
             'Answers 201 only once the intake is durably recorded. The same `Idempotency-Key` (or, without one, ' +
             'the same source and `externalReference`) always names the same lead and gets the same answer. ' +
-            'The body is personal data: it is never logged or echoed.',
+            'With `Prefer: respond-async`, a new lead is answered 202 as soon as Temporal has durably started it ' +
+            '(its intake travels in the start, so it is not lost); `Location` names it, and reading it shows when ' +
+            'the intake is recorded. The body is personal data: it is never logged or echoed.',
           headers: SubmitHeaders,
           body: LeadIntake,
           response: {
             201: json('The intake is durably recorded; `Location` names the lead', LeadReceiptBody),
+            202: json('Temporal holds the new lead (`Prefer: respond-async`); `Location` names it', LeadAcceptedBody),
             400: problems[400],
             413: problems[413],
             415: problems[415],
@@ -209,10 +214,18 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
         },
       },
       async (request, reply) => {
-        const receipt = await leads.submitLead(request.body, {
+        const submit = {
           actor: request.headers['x-actor'] ?? DEFAULT_ACTOR,
           idempotencyKey: request.headers['idempotency-key'],
-        });
+        };
+        if (prefersAsync(request.headers.prefer)) {
+          const answer = await leads.acceptLead(request.body, submit);
+          reply.header('location', `/leads/${answer.leadId}`);
+          const { accepted, ...body } = answer;
+          if (!accepted) return reply.code(201).send(body);
+          return reply.code(202).header('preference-applied', 'respond-async').send(body);
+        }
+        const receipt = await leads.submitLead(request.body, submit);
         return reply.code(201).header('location', `/leads/${receipt.leadId}`).send(receipt);
       },
     );

@@ -70,6 +70,10 @@ export interface LeadClientOptions {
   maxSubmissionsInFlight?: number;
 }
 
+/** A lead Temporal has durably started but whose intake may not be recorded yet, or the receipt of one it knew. */
+export type LeadAcceptance =
+  { accepted: true; leadId: string; workflowId: string } | ({ accepted: false } & Omit<LeadReceipt, 'intakeDigest'>);
+
 export interface SubmitOptions {
   actor: string;
   /** The caller's idempotency key; without one, the source and external reference serve, if given. */
@@ -118,21 +122,56 @@ export class LeadClient {
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
+    const intake = this.checkedIntake(input);
+    return this.admitted(() => this.recordSubmission(this.submission(intake, submit)));
+  }
+
+  /**
+   * Hands a lead to Temporal and answers as soon as Temporal has durably started it, before its intake is
+   * recorded: `{ accepted: true }`. The workflow records the intake from its start input, so nothing is lost
+   * once this resolves; read the lead to see it received. A lead Temporal already knows (the same key again)
+   * gets what `submitLead` answers: its receipt, or IdempotencyConflictError for a different intake.
+   */
+  async acceptLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadAcceptance> {
+    const intake = this.checkedIntake(input);
+    return this.admitted(async () => {
+      const submission = this.submission(intake, submit);
+      const { leadId, workflowId } = submission;
+      try {
+        await this.withDeadline(() =>
+          this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
+            ...submission.start,
+            workflowIdConflictPolicy: 'FAIL',
+          }),
+        );
+        return { accepted: true, leadId, workflowId };
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw this.translate(error, leadId);
+      }
+      return { accepted: false, ...(await this.recordSubmission(submission)) };
+    });
+  }
+
+  private checkedIntake(input: LeadIntakeInput): LeadIntake {
     const parsed = LeadIntake.safeParse(input);
     if (!parsed.success) throw new InvalidInputError('the lead intake is not valid', issuesOf(parsed.error));
-    const intake = parsed.data;
+    return parsed.data;
+  }
+
+  private async admitted<T>(work: () => Promise<T>): Promise<T> {
     const limit = this.options.maxSubmissionsInFlight ?? DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT;
     // Past this the server is behind: answering "retry shortly" now beats answering "unavailable" in 15 s.
     if (this.submissionsInFlight >= limit) throw new OverloadedError(limit);
     this.submissionsInFlight++;
     try {
-      return await this.recordSubmission(intake, submit);
+      return await work();
     } finally {
       this.submissionsInFlight--;
     }
   }
 
-  private async recordSubmission(intake: LeadIntake, submit: SubmitOptions): Promise<LeadReceipt> {
+  /** The lead's id (from the caller's key, if any) and the workflow start that carries its intake. */
+  private submission(intake: LeadIntake, submit: SubmitOptions) {
     const key =
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
     const leadId = key === undefined ? randomUUID() : leadIdForKey(key);
@@ -145,17 +184,25 @@ export class LeadClient {
       submittedBy: { actor: submit.actor, commandId: key ?? leadId },
       intakeDigest,
     };
-    const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
+    const start = {
       workflowId,
       taskQueue: this.options.taskQueue,
-      args: [workflowInput],
-      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [workflowInput] as [LeadWorkflowInput],
       // A finished lead keeps its id: a late duplicate must not start it again.
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: leadSearchAttributes.status, value: 'received' },
         { key: leadSearchAttributes.source, value: intake.source },
       ]),
+    };
+    return { leadId, workflowId, intakeDigest, start };
+  }
+
+  private async recordSubmission(submission: ReturnType<LeadClient['submission']>): Promise<LeadReceipt> {
+    const { leadId, workflowId, intakeDigest } = submission;
+    const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
+      ...submission.start,
+      workflowIdConflictPolicy: 'USE_EXISTING',
     });
     try {
       const receipt = await this.withDeadline(() =>

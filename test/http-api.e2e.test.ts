@@ -316,6 +316,34 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     expect(other.text).not.toContain('A different report');
   });
 
+  it('answers 202 with Prefer: respond-async once Temporal holds the lead, and records it from there', async () => {
+    const intake = uniqueIntake('newark-interview-request');
+    const prefer = { prefer: 'respond-async', 'x-actor': 'svc:intake-gateway' };
+    const accepted = await call('POST', '/leads', intake, prefer);
+    expect(accepted.status, accepted.text).toBe(202);
+    expect(accepted.headers.get('preference-applied')).toBe('respond-async');
+    const { leadId } = accepted.body;
+    expect(accepted.body).toEqual({ leadId, workflowId: `lead-${leadId}` });
+    expect(accepted.headers.get('location')).toBe(`/leads/${leadId}`);
+    expect(accepted.text).not.toContain(intake.summary);
+
+    // Nothing is lost between the 202 and the workflow: the intake is recorded, then validated and routed.
+    await waitForStatus(leadId, 'assigned');
+    expect(await leadEvents(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+
+    // Sent again, the lead is known: the same answer as without the preference, its receipt.
+    const again = await call('POST', '/leads', intake, prefer);
+    expect(again.status, again.text).toBe(201);
+    expect(again.headers.get('preference-applied')).toBeNull();
+    expect(again.body).toMatchObject({ leadId, workflowId: `lead-${leadId}`, receivedAt: expect.any(String) });
+    const plain = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway' });
+    expect(plain.text).toBe(again.text);
+    // The same reference with another intake is refused, as without the preference.
+    const other = await call('POST', '/leads', { ...intake, summary: 'Another report.' }, prefer);
+    expect(other.status).toBe(422);
+    expect(await leadEvents(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+  });
+
   it('answers bad input with 400 problems that name the field and never echo the body', async () => {
     const intake = uniqueIntake('ngo-farmworkers');
     const { partner: _partner, ...withoutPartner } = intake;

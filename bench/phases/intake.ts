@@ -8,9 +8,11 @@ export interface IntakeResult {
   seconds: number;
   sent: number;
   ok: number;
+  /** `accepted`: each request asked `Prefer: respond-async` (202 once Temporal holds the lead); `received`: 201. */
+  wait: 'accepted' | 'received';
   /** Answered 429 (the API's in-flight limit): refused at once, nothing started; a caller retries. */
   refused: number;
-  /** Anything else that was not a 201, refusals not included. */
+  /** Anything else that was not the answer asked for (202 or 201), refusals not included. */
   errors: number;
   firstErrors: string[];
   /**
@@ -18,7 +20,7 @@ export interface IntakeResult {
    * sees. A failed request counts with the time it took to fail (a timeout with REQUEST_TIMEOUT_MS).
    */
   latencyMs: LatencySummary;
-  /** The same over the 201 answers only. */
+  /** The same over the answers asked for only. */
   okLatencyMs: LatencySummary;
   /** From the instant it was actually sent; differs from latencyMs only when this process fell behind. */
   serviceMs: LatencySummary;
@@ -26,7 +28,7 @@ export interface IntakeResult {
   sendLagP99Ms: number;
   /** Requests given up after REQUEST_TIMEOUT_MS: an overloaded API, and a lower bound on the true tail. */
   timedOut: number;
-  /** Time after the last answer until every submitted lead was validated and routed. */
+  /** Time after the last answer until every lead answered for was recorded, validated and routed: none lost. */
   settleSeconds: number;
   leadIds: string[];
   cpuPct: CpuPct;
@@ -40,8 +42,11 @@ export async function measureIntake(options: {
   pool: pg.Pool;
   rate: number;
   seconds: number;
+  wait: 'accepted' | 'received';
   leadlinePid: number;
 }): Promise<IntakeResult> {
+  const expected = options.wait === 'accepted' ? 202 : 201;
+  const prefer: Record<string, string> = options.wait === 'accepted' ? { prefer: 'respond-async' } : {};
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const interval = 1000 / options.rate;
   const latencies: number[] = [];
@@ -61,7 +66,7 @@ export async function measureIntake(options: {
     try {
       const response = await fetch(`${options.apiUrl}/leads`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-actor': 'svc:bench' },
+        headers: { 'content-type': 'application/json', 'x-actor': 'svc:bench', ...prefer },
         body,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -70,7 +75,9 @@ export async function measureIntake(options: {
         refused++;
         return;
       }
-      if (response.status !== 201) throw new Error(`POST /leads answered ${response.status}: ${text.slice(0, 200)}`);
+      if (response.status !== expected) {
+        throw new Error(`POST /leads answered ${response.status}: ${text.slice(0, 200)}`);
+      }
       okLatencies.push(performance.now() - due);
       leadIds.push((JSON.parse(text) as { leadId: string }).leadId);
     } catch (error) {
@@ -120,6 +127,7 @@ export async function measureIntake(options: {
   return {
     offeredRate: options.rate,
     seconds: options.seconds,
+    wait: options.wait,
     sent: total,
     ok: okLatencies.length,
     refused,

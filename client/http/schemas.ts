@@ -19,6 +19,11 @@ export const LeadReceiptBody = z.object({
   receivedAt: Iso,
 }) satisfies z.ZodType<LeadReceipt>;
 
+export const LeadAcceptedBody = z.object({
+  leadId: LeadId,
+  workflowId: z.string(),
+});
+
 export const LeadSummaryBody = z.object({
   leadId: LeadId,
   status: LeadStatus,
@@ -103,7 +108,16 @@ export const ActorHeaders = z.looseObject({
 });
 export const SubmitHeaders = ActorHeaders.extend({
   'idempotency-key': z.string().trim().min(1).max(200).optional(),
+  prefer: z
+    .string()
+    .optional()
+    .describe('`respond-async`: answer 202 once Temporal holds the lead, before its intake is recorded (RFC 7240)'),
 });
+
+/** Whether a `Prefer` header (RFC 7240) asks for `respond-async`. */
+export function prefersAsync(prefer: string | undefined): boolean {
+  return (prefer ?? '').split(',').some((token) => token.split(';')[0]?.trim().toLowerCase() === 'respond-async');
+}
 
 /** Schemas published under `components/schemas` in the OpenAPI document, named once. */
 export function componentSchemas(): [z.ZodType, string][] {
@@ -111,6 +125,7 @@ export function componentSchemas(): [z.ZodType, string][] {
     [LeadIntake, 'LeadIntake'],
     [LeadState, 'LeadState'],
     [LeadReceiptBody, 'LeadReceipt'],
+    [LeadAcceptedBody, 'LeadAccepted'],
     [LeadSummaryBody, 'LeadSummary'],
     [LeadPage, 'LeadPage'],
     [LeadViewBody, 'LeadView'],
