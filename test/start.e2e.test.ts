@@ -25,6 +25,7 @@ beforeAll(async () => {
     TEMPORAL_DEV_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    LEADLINE_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
   };
 });
 afterAll(async () => {
@@ -82,6 +83,11 @@ describe('npm start', () => {
       leadId = ((await created.json()) as { leadId: string }).leadId;
       const lead = await fetch(`${api}/leads/${leadId}`);
       expect(lead.status).toBe(200);
+      // The worker's SDK metrics, for Prometheus: its workflow tasks and their slots.
+      expect(first.output()).toContain(`Worker metrics  http://${env.LEADLINE_METRICS_ADDRESS}/metrics`);
+      const metrics = await (await fetch(`http://${env.LEADLINE_METRICS_ADDRESS}/metrics`)).text();
+      expect(metrics).toMatch(/^temporal_workflow_task_execution_latency_count\{.*task_queue="leads".*\} [1-9]/m);
+      expect(metrics).toMatch(/^temporal_worker_task_slots_available\{.*worker_type="WorkflowWorker".*\} \d+/m);
     } finally {
       await stop(first);
     }

@@ -32,6 +32,14 @@ export const LeadlineEnv = z.object({
    * timer fires or a command arrives; then its history is replayed (a few ms). Leads are never lost by eviction.
    */
   LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * host:port where the worker serves the Temporal SDK's Prometheus metrics at /metrics (task slots, pollers,
+   * schedule-to-start and execution latencies, cache hits). Unset: none.
+   */
+  LEADLINE_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .optional(),
   /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */

@@ -31,18 +31,24 @@ type Say = (line: string) => void;
 /** Brings up the whole system: PostgreSQL, Temporal, the worker and the HTTP API, each embedded unless configured. */
 let runtimeInstalled = false;
 /** The SDK would stop the worker on Ctrl-C by itself; `stop()` does it in order instead. */
-function installRuntime(level: LeadlineEnv['LOG_LEVEL']) {
+function installRuntime(level: LeadlineEnv['LOG_LEVEL'], metricsAddress: string | undefined) {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const sdkLevel = level === 'debug' || level === 'trace' ? 'DEBUG' : level === 'info' ? 'WARN' : 'ERROR';
-  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(sdkLevel) });
+  Runtime.install({
+    shutdownSignals: [],
+    logger: new DefaultLogger(sdkLevel),
+    ...(metricsAddress === undefined
+      ? {}
+      : { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } }),
+  });
 }
 
 export async function startLeadline(
   cfg: LeadlineEnv,
   say: Say = (line) => console.log(line),
 ): Promise<RunningLeadline> {
-  installRuntime(cfg.LOG_LEVEL);
+  installRuntime(cfg.LOG_LEVEL, cfg.LEADLINE_METRICS_ADDRESS);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) {
@@ -159,6 +165,9 @@ export async function startLeadline(
     stops.push(() => api.close());
     const apiUrl = apiAddress.replace('[::1]', 'localhost');
     say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)`);
+    if (cfg.LEADLINE_METRICS_ADDRESS !== undefined) {
+      say(`Worker metrics  http://${cfg.LEADLINE_METRICS_ADDRESS}/metrics (Prometheus)`);
+    }
 
     let stopped: Promise<void> | undefined;
     return {
