@@ -55,6 +55,10 @@ async function main() {
     LOG_LEVEL: config.logLevel,
     LEADLINE_CACHED_LEADS: String(config.cachedLeads),
     LEADLINE_PAYLOAD_KEY: config.payloadKey,
+    // The one setting taken from the user: the SDK's metrics, to watch the worker while the bench runs.
+    ...(process.env.LEADLINE_METRICS_ADDRESS === undefined
+      ? {}
+      : { LEADLINE_METRICS_ADDRESS: process.env.LEADLINE_METRICS_ADDRESS }),
   });
   let leadline: RunningLeadline | undefined;
   let baseline: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
