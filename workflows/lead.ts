@@ -81,13 +81,14 @@ const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'noti
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
 /**
- * A notice's first attempt, made in this worker: no round trip through the server's queues and no workflow task
- * when it ends (the escalation bench: lag p99 6.7 → 2.3 s, the Temporal server's CPU 60 → 44 %). One attempt,
- * bounded: the lead's next workflow task waits for it, so a channel that is down must not hold the lead. Whatever
- * it did not deliver goes to `notifier`, which retries for hours; delivery is idempotent per recipient, so nothing
- * sent is sent again.
+ * An escalation notice's first attempt, made in this worker: no round trip through the server's queues and no
+ * workflow task when it ends (the escalation bench: lag p99 6.7 → 2.3 s, the Temporal server's CPU 60 → 44 %).
+ * One attempt, bounded: the workflow task waits for it, so a channel that is down must not hold the lead. What it
+ * did not deliver goes to `notifier`, which retries for hours; delivery is idempotent per recipient, so nothing
+ * sent is sent again. Only escalation notices: they come from timers, while an assignment notice shares its
+ * workflow task with a submission or a command whose caller would wait for the channel too.
  */
-const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment'>>({
+const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation'>>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 1 },
 });
@@ -100,7 +101,7 @@ type LeadWorkflowChange =
   | 'intake-checks-locally'
   | 'search-attributes-changed-only'
   | 'sla-timer-kept'
-  | 'notices-from-worker-first';
+  | 'escalation-notices-from-worker-first';
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
@@ -111,7 +112,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   const everyChange = patched('leadline-v7');
   const changesUpToV6 = everyChange || patched('leadline-v6');
   const hasChange = (patchId: LeadWorkflowChange) =>
-    (patchId === 'notices-from-worker-first' ? everyChange : changesUpToV6) || patched(patchId);
+    (patchId === 'escalation-notices-from-worker-first' ? everyChange : changesUpToV6) || patched(patchId);
   const { policy } = input;
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
@@ -208,7 +209,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     // Leads recorded before assignment notices existed replay without them.
     if (!hasChange('assignment-notice')) return;
     track(
-      sendNotice(notifier.notifyAssignment, localNotifier.notifyAssignment, {
+      notifier.notifyAssignment({
         leadId: input.leadId,
         eventId: event.eventId,
         office: event.data.office,
@@ -223,7 +224,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
 
   /** The worker's own attempt first, the server's retries for what it left; leads begun earlier used only those. */
   function sendNotice<N>(remote: (notice: N) => Promise<unknown>, local: (notice: N) => Promise<unknown>, notice: N) {
-    if (!hasChange('notices-from-worker-first')) return remote(notice);
+    if (!hasChange('escalation-notices-from-worker-first')) return remote(notice);
     return local(notice).catch(() => remote(notice));
   }
 
