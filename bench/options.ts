@@ -81,7 +81,7 @@ const specs: Spec[] = [
     help: 'seconds until the first rungs start falling',
   },
   { key: 'escalationWindowSeconds', type: 'number', full: 60, quick: 3, help: 'window the first rungs fall in' },
-  { key: 'leadsScale', type: 'number', full: 3000, quick: 60, help: 'open leads held by one worker' },
+  { key: 'leadsScale', type: 'number', full: 2000, quick: 60, help: 'open leads held by one worker' },
   {
     key: 'submitConcurrency',
     type: 'number',
