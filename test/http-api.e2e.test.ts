@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Writable } from 'node:stream';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { pino } from 'pino';
@@ -338,9 +338,12 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     expect(again.body).toMatchObject({ leadId, workflowId: `lead-${leadId}`, receivedAt: expect.any(String) });
     const plain = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway' });
     expect(plain.text).toBe(again.text);
-    // The same reference with another intake is refused, as without the preference.
+    // The same reference with another intake is refused, as without the preference, and so is bad input.
     const other = await call('POST', '/leads', { ...intake, summary: 'Another report.' }, prefer);
     expect(other.status).toBe(422);
+    const malformed = await call('POST', '/leads', { ...intake, jurisdiction: 42 }, prefer);
+    expect(malformed.status).toBe(400);
+    expect(malformed.text).toContain('jurisdiction');
     expect(await leadEvents(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
   });
 
@@ -487,6 +490,22 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
       status: 503,
       detail: expect.stringMatching(/read model/),
     });
+
+    // A submission Temporal cannot take is never answered 202 (or 201): the caller must send it again.
+    const offline = new LeadClient({
+      temporal: new Client({ connection: unreachableTemporal }),
+      taskQueue: stack.taskQueue,
+      policy: stack.policy,
+      readModel: createLeadReadModel(endedPool),
+      requestTimeoutMs: 1_000,
+    });
+    const offlineApi = await buildApi(apiOptions(offline));
+    closers.push(() => offlineApi.close());
+    const offlineBase = await listen(offlineApi);
+    for (const headers of [{ prefer: 'respond-async' }, {}] as Record<string, string>[]) {
+      const refused = await call('POST', '/leads', uniqueIntake('ngo-farmworkers'), headers, offlineBase);
+      expect([refused.status, refused.body?.title]).toEqual([503, 'Service unavailable']);
+    }
   });
 
   it('publishes a valid OpenAPI 3 document naming every route, each command with its own body', async () => {
