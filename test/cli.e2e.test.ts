@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -208,5 +211,26 @@ describe('the leadline CLI over the HTTP API', () => {
       env: { ...process.env, LEADLINE_API_URL: base },
     });
     expect(JSON.parse(stdout)).toEqual((await getJson('/leads')).body);
+  });
+
+  // Last: it adds a lead the listing tests above do not expect.
+  it('submits with --async, answered before the intake is recorded, and the lead is recorded after', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'leadline-cli-'));
+    try {
+      const file = join(dir, 'intake.json');
+      const intake = { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: `CLI-ASYNC-${randomUUID()}` };
+      await writeFile(file, JSON.stringify(intake));
+      const accepted = await cli('submit', file, '--async', '--json');
+      expect([accepted.code, accepted.err]).toEqual([0, '']);
+      const { leadId, ...rest } = JSON.parse(accepted.out) as { leadId: string };
+      // A 202 carries no receivedAt: the intake is not recorded yet when it is sent.
+      expect(rest).toEqual({ workflowId: `lead-${leadId}` });
+      await waitForStatus(leadId, 'assigned');
+      // Known now: the same file again gets the receipt, as without --async.
+      const again = await cli('submit', file, '--async', '--json');
+      expect(JSON.parse(again.out)).toMatchObject({ leadId, receivedAt: expect.any(String) });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
