@@ -196,6 +196,11 @@ export function withLogin(url: string, login: LoginCredentials): string {
   return parsed.toString();
 }
 
+/** The application's URL on an embedded PostgreSQL started with the local defaults (what `npm start` uses). */
+export function localEmbeddedAppUrl(port: number): string {
+  return connectionUrl(LOCAL_APP_LOGIN, port, DATABASE_NAME);
+}
+
 function connectionUrl(login: LoginCredentials, port: number, database: string): string {
   return withDatabase(withLogin(`postgresql://127.0.0.1:${port}/`, login), database);
 }

@@ -106,6 +106,8 @@ async function main() {
       maxCachedWorkflows: cfg.LEADLINE_CACHED_LEADS,
     });
     baseline = { worker, connection, running: worker.run() };
+    if (leadline.apiUrl === null)
+      throw new Error('the bench needs the API in its Leadline process (LEADLINE_ROLE all)');
     send({
       type: 'ready',
       apiUrl: leadline.apiUrl,

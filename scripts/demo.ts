@@ -18,6 +18,8 @@ const cfg = readEnv({
   LEADLINE_SLA_TIME_SCALE: '1800',
   LOG_LEVEL: 'silent',
   ...process.env,
+  // The demo is the whole system in one process, whatever the shell says.
+  LEADLINE_ROLE: 'all',
 });
 const leadline = await startLeadline(cfg);
 const stop = async () => {
@@ -43,7 +45,7 @@ console.log(
   `\nDemo: SLA time scale ${leadline.policy.timeScale} (1 h of policy time = ${(3600 / leadline.policy.timeScale).toFixed(1)} s).`,
 );
 console.log(
-  `Watch in the Temporal UI at ${leadline.temporalUiUrl ?? leadline.temporalAddress}, or the API at ${leadline.apiUrl}/leads\n`,
+  `Watch in the Temporal UI at ${leadline.temporalUiUrl ?? leadline.temporalAddress}, or the API at ${leadline.apiUrl ?? ''}/leads\n`,
 );
 
 let seenSeq = 0;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../activities/db';
+import { freePort, localEmbeddedAppUrl } from '../activities/db';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -39,10 +39,10 @@ interface Started {
 }
 
 /** `npm start`'s command, as a child process; resolves once it says it is ready. */
-async function start(): Promise<Started> {
+async function start(withEnv: NodeJS.ProcessEnv = env): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/start.ts'], {
     cwd: root,
-    env,
+    env: withEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -108,6 +108,56 @@ describe('npm start', () => {
       expect(view?.state).toMatchObject({ status: 'assigned', office: 'HSI-GULFCOAST' });
     } finally {
       await stop(second);
+    }
+  });
+  it('runs as a worker process and an API process of its own', async () => {
+    // The worker's process owns the embedded servers; the API's connects to them and shares the payload key.
+    const workerEnv = {
+      ...env,
+      LEADLINE_ROLE: 'worker',
+      PORT: String(await freePort()),
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    };
+    const apiPort = await freePort();
+    // One metrics endpoint per process: the API's process serves none here.
+    const { LEADLINE_METRICS_ADDRESS: _metrics, ...withoutMetrics } = env;
+    const apiEnv = {
+      ...withoutMetrics,
+      LEADLINE_ROLE: 'api',
+      PORT: String(apiPort),
+      DATABASE_URL: localEmbeddedAppUrl(Number(workerEnv.EMBEDDED_POSTGRES_PORT)),
+      TEMPORAL_ADDRESS: `127.0.0.1:${workerEnv.TEMPORAL_DEV_PORT}`,
+    };
+    const worker = await start(workerEnv);
+    try {
+      expect(worker.output()).toContain('HTTP API        none here (LEADLINE_ROLE=worker)');
+      await expect(fetch(`http://127.0.0.1:${workerEnv.PORT}/healthz`)).rejects.toThrow();
+      const apiProcess = await start(apiEnv);
+      try {
+        expect(apiProcess.output()).toContain('Worker          none here (LEADLINE_ROLE=api)');
+        const api = `http://127.0.0.1:${apiPort}`;
+        expect((await fetch(`${api}/readyz`)).status).toBe(200);
+        const created = await fetch(`${api}/leads`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(sampleIntakeInputs()['hhs-tipline-minor']),
+        });
+        expect(created.status).toBe(201);
+        const { leadId } = (await created.json()) as { leadId: string };
+        // Validated and routed by the other process.
+        let status: string | undefined;
+        for (let i = 0; i < 100 && status !== 'assigned'; i++) {
+          const view = (await (await fetch(`${api}/leads/${leadId}`)).json()) as { state: { status: string } };
+          status = view.state.status;
+          if (status !== 'assigned') await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(status).toBe('assigned');
+      } finally {
+        await stop(apiProcess);
+      }
+    } finally {
+      await stop(worker);
     }
   });
 });

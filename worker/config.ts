@@ -11,6 +11,11 @@ const optionalUrl = z.url().optional();
 
 /** Everything `npm start` and the worker read from the environment, validated once at start-up. */
 export const LeadlineEnv = z.object({
+  /**
+   * What this process runs: `all` (the worker and the API, as `npm start`), `worker`, or `api`. An API process
+   * neither migrates nor starts servers: it needs DATABASE_URL and TEMPORAL_ADDRESS, and the workers' payload key.
+   */
+  LEADLINE_ROLE: z.enum(['all', 'worker', 'api']).default('all'),
   LEADLINE_DATA_DIR: z.string().default(`${projectRoot}.data`),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -79,6 +84,16 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
     throw new Error(`Leadline's configuration is not valid:\n${problems}`);
   }
   const cfg = parsed.data;
+  if (cfg.LEADLINE_ROLE === 'api' && (cfg.DATABASE_URL === undefined || cfg.TEMPORAL_ADDRESS === undefined)) {
+    const missing = [
+      cfg.DATABASE_URL === undefined ? 'DATABASE_URL' : [],
+      cfg.TEMPORAL_ADDRESS === undefined ? 'TEMPORAL_ADDRESS' : [],
+    ]
+      .flat()
+      .map((name) => `  ${name}: needed when LEADLINE_ROLE is api (the worker's process owns the servers)`)
+      .join('\n');
+    throw new Error(`Leadline's configuration is not valid:\n${missing}`);
+  }
   if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined) {
     throw new Error(
       "Leadline's configuration is not valid:\n  SMTP_URL: needed when LEADLINE_NOTIFY_CHANNELS includes email",

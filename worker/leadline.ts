@@ -15,7 +15,8 @@ import { startTemporalDevServer } from './temporal-dev-server';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 
 export interface RunningLeadline {
-  apiUrl: string;
+  /** Null when LEADLINE_ROLE is worker. */
+  apiUrl: string | null;
   temporalAddress: string;
   temporalUiUrl: string | null;
   databaseUrl: string;
@@ -63,11 +64,14 @@ export async function startLeadline(
     const policy = loadSlaPolicy(cfg);
     mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
 
+    const runsWorker = cfg.LEADLINE_ROLE !== 'api';
+    const runsApi = cfg.LEADLINE_ROLE !== 'worker';
     let databaseUrl: string;
     if (cfg.DATABASE_URL !== undefined) {
-      await migrate(cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL);
+      // Schema changes are the workers' to make: an API process starts against the schema they left.
+      if (runsWorker) await migrate(cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL);
       databaseUrl = cfg.DATABASE_URL;
-      say(`PostgreSQL      ${redact(databaseUrl)} (from DATABASE_URL, migrated)`);
+      say(`PostgreSQL      ${redact(databaseUrl)} (from DATABASE_URL${runsWorker ? ', migrated' : ''})`);
     } else {
       const pgDir = join(cfg.LEADLINE_DATA_DIR, 'postgres');
       const embedded = await startEmbeddedPostgres({
@@ -107,24 +111,31 @@ export async function startLeadline(
     const payloadCodec = new LeadPayloadCodec(payloadKey.key);
     say(`Payloads        encrypted (AES-256-GCM, key ${payloadCodec.keyId} from ${payloadKey.source})`);
 
-    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
-    stops.push(() => nativeConnection.close());
-    const worker = await createLeadWorker({
-      connection: nativeConnection,
-      namespace: cfg.TEMPORAL_NAMESPACE,
-      taskQueue: cfg.LEADLINE_TASK_QUEUE,
-      activities: await leadActivitiesFromConfig(pool, cfg),
-      payloadCodec,
-      cachedLeads: cfg.LEADLINE_CACHED_LEADS,
-    });
-    const running = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await running;
-    });
-    say(
-      `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
-    );
+    if (runsWorker) {
+      const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+      stops.push(() => nativeConnection.close());
+      const worker = await createLeadWorker({
+        connection: nativeConnection,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        taskQueue: cfg.LEADLINE_TASK_QUEUE,
+        activities: await leadActivitiesFromConfig(pool, cfg),
+        payloadCodec,
+        cachedLeads: cfg.LEADLINE_CACHED_LEADS,
+      });
+      const running = worker.run();
+      stops.push(async () => {
+        worker.shutdown();
+        await running;
+      });
+      say(
+        `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
+      );
+      if (cfg.LEADLINE_METRICS_ADDRESS !== undefined) {
+        say(`Worker metrics  http://${cfg.LEADLINE_METRICS_ADDRESS}/metrics (Prometheus)`);
+      }
+    } else {
+      say(`Worker          none here (LEADLINE_ROLE=api): leads are worked by the worker processes`);
+    }
 
     const connection = await Connection.connect({ address: temporalAddress });
     stops.push(() => connection.close());
@@ -148,25 +159,27 @@ export async function startLeadline(
           detail: { reason: entry.reason },
         }),
     });
-    const api = await buildApi({
-      leads,
-      checks: {
-        temporal: async () => {
-          // A deadline of its own: a call left retrying after the probe gave up outlives the connection.
-          await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
+    let apiUrl: string | null = null;
+    if (runsApi) {
+      const api = await buildApi({
+        leads,
+        checks: {
+          temporal: async () => {
+            // A deadline of its own: a call left retrying after the probe gave up outlives the connection.
+            await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
+          },
+          postgres: async () => {
+            await pool.query('SELECT 1');
+          },
         },
-        postgres: async () => {
-          await pool.query('SELECT 1');
-        },
-      },
-      ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
-    });
-    const apiAddress = await api.listen({ host: cfg.HOST, port: cfg.PORT });
-    stops.push(() => api.close());
-    const apiUrl = apiAddress.replace('[::1]', 'localhost');
-    say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)`);
-    if (cfg.LEADLINE_METRICS_ADDRESS !== undefined) {
-      say(`Worker metrics  http://${cfg.LEADLINE_METRICS_ADDRESS}/metrics (Prometheus)`);
+        ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
+      });
+      const apiAddress = await api.listen({ host: cfg.HOST, port: cfg.PORT });
+      stops.push(() => api.close());
+      apiUrl = apiAddress.replace('[::1]', 'localhost');
+      say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)`);
+    } else {
+      say(`HTTP API        none here (LEADLINE_ROLE=worker)`);
     }
 
     let stopped: Promise<void> | undefined;
