@@ -32,6 +32,8 @@ export interface BenchOptions {
   keepData: boolean;
   /** Write V8 CPU profiles of the Leadline process to bench/results/profiles and summarise them. */
   profile: boolean;
+  /** Run the HTTP API in a process of its own (LEADLINE_ROLE=api) instead of beside the worker. */
+  apiProcess: boolean;
   /** Extra `temporal server start-dev` arguments (space-separated), to measure dev-server settings. */
   temporalArgs: string;
   /** Comma-separated figures to measure (commands, throughput, intake, scale, escalation, list); empty: all. */
@@ -102,6 +104,13 @@ const specs: Spec[] = [
     help: 'results file',
   },
   { key: 'keepData', type: 'boolean', full: false, quick: false, help: 'keep the temporary data dir' },
+  {
+    key: 'apiProcess',
+    type: 'boolean',
+    full: false,
+    quick: false,
+    help: 'run the HTTP API in a process of its own (LEADLINE_ROLE=api), not beside the worker',
+  },
   { key: 'profile', type: 'boolean', full: false, quick: false, help: 'CPU-profile the Leadline process' },
   { key: 'only', type: 'string', full: '', quick: '', help: 'figures to measure, e.g. scale,list (default all)' },
   {

@@ -86,9 +86,13 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     keepData: options.keepData,
     ...(profileDir ? { profileDir } : {}),
     temporalArgs: options.temporalArgs.split(/\s+/).filter(Boolean),
+    apiProcess: options.apiProcess,
     say,
   });
-  say(`Leadline up in ${(stack.startedInMs / 1000).toFixed(1)} s (data ${stack.dataDir}); API ${stack.apiUrl}`);
+  say(
+    `Leadline up in ${(stack.startedInMs / 1000).toFixed(1)} s (data ${stack.dataDir}); API ${stack.apiUrl}` +
+      (options.apiProcess ? ' in a process of its own (its CPU counts as bench)' : ''),
+  );
   leadlineCrashed = stack.crashed;
 
   let light: LatencySummary | undefined;

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,10 +46,13 @@ export interface StackOptions {
   profileDir?: string;
   /** Extra arguments for `temporal server start-dev`, to try settings Leadline does not pass (yet). */
   temporalArgs?: string[];
+  /** Run the HTTP API in a second process (LEADLINE_ROLE=api) against the first one's servers. */
+  apiProcess?: boolean;
   say: (line: string) => void;
 }
 
 const CHILD = fileURLToPath(new URL('./stack-child.ts', import.meta.url));
+const START = fileURLToPath(new URL('../worker/start.ts', import.meta.url));
 
 /** Starts Leadline in a child process on a fresh data dir and free ports, and connects to it. */
 export async function startBenchStack(options: StackOptions): Promise<BenchStack> {
@@ -119,6 +122,24 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     throw error;
   });
 
+  const apiProcess = options.apiProcess
+    ? await startApiProcess({
+        databaseUrl: ready.databaseUrl,
+        temporalAddress: ready.temporalAddress,
+        taskQueue: ready.taskQueue,
+        payloadKey: config.payloadKey,
+        logLevel: options.logLevel,
+        dataDir: join(dataDir, 'api'),
+        log: log.fd,
+      }).catch(async (error: unknown) => {
+        child.kill('SIGTERM');
+        await exited;
+        keepData = true;
+        await cleanup();
+        throw error;
+      })
+    : undefined;
+
   const connection = await Connection.connect({ address: ready.temporalAddress });
   const temporal = new Client({
     connection,
@@ -149,7 +170,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   crashed.catch(() => undefined); // observed by whoever races it
   return {
     crashed,
-    apiUrl: ready.apiUrl,
+    apiUrl: apiProcess?.url ?? ready.apiUrl,
     temporal,
     plainTemporal,
     pool,
@@ -173,6 +194,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       }),
     stop: () =>
       (stopped ??= (async () => {
+        await apiProcess?.stop();
         await pool.end().catch(() => undefined);
         await connection.close().catch(() => undefined);
         if (child.exitCode === null) {
@@ -193,5 +215,61 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
         }
         await cleanup();
       })()),
+  };
+}
+
+/** `npm start`'s command with LEADLINE_ROLE=api: the HTTP API alone, against the bench's servers. */
+async function startApiProcess(options: {
+  databaseUrl: string;
+  temporalAddress: string;
+  taskQueue: string;
+  payloadKey: string;
+  logLevel: string;
+  dataDir: string;
+  log: number;
+}): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  // From scratch, as for the Leadline process: none of the user's LEADLINE_* settings leak in.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LEADLINE_ROLE: 'api',
+    LEADLINE_DATA_DIR: options.dataDir,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: options.databaseUrl,
+    TEMPORAL_ADDRESS: options.temporalAddress,
+    LEADLINE_TASK_QUEUE: options.taskQueue,
+    LEADLINE_PAYLOAD_KEY: options.payloadKey,
+    LOG_LEVEL: options.logLevel,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', START], { env, stdio: ['ignore', 'pipe', options.log] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the API process did not start within 60 s')), 60_000);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (output.length < 10_000) output += chunk.toString();
+      if (output.includes('Leadline is ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the API process exited with code ${code} during start-up: ${output.slice(-500)}`));
+    });
+  });
+  // Its request log is not needed once it is up; drop it rather than let the pipe fill.
+  child.stdout?.resume();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
