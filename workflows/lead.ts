@@ -93,15 +93,23 @@ const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalatio
   retry: { maximumAttempts: 1 },
 });
 
-/** The workflow's versioned changes, oldest first; each once went out as a patch of its own. */
-type LeadWorkflowChange =
-  | 'assignment-notice'
-  | 'sla-clock-during-intake'
-  | 'record-events-locally'
-  | 'intake-checks-locally'
-  | 'search-attributes-changed-only'
-  | 'sla-timer-kept'
-  | 'escalation-notices-from-worker-first';
+/**
+ * The workflow's versioned changes, oldest first, each with the release whose umbrella patch first carried it.
+ * Each change once went out as a patch of its own; a lead begun on a release takes that release's changes and
+ * every earlier one without recording theirs.
+ */
+const releaseOfChange = {
+  'assignment-notice': 'leadline-v6',
+  'sla-clock-during-intake': 'leadline-v6',
+  'record-events-locally': 'leadline-v6',
+  'intake-checks-locally': 'leadline-v6',
+  'search-attributes-changed-only': 'leadline-v6',
+  'sla-timer-kept': 'leadline-v6',
+  'escalation-notices-from-worker-first': 'leadline-v7',
+} as const;
+type LeadWorkflowChange = keyof typeof releaseOfChange;
+/** Umbrella patches, newest first: a lead records only the newest, which implies every older one. */
+const releases = ['leadline-v7', 'leadline-v6'] as const;
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
@@ -109,10 +117,15 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   // Every patch a lead records costs it two history events (a marker, and the SDK's TemporalChangeVersion
   // search attribute). A lead begun on this version records one, and takes every change named below; leads
   // begun earlier lack it and replay change by change, as they were recorded.
-  const everyChange = patched('leadline-v7');
-  const changesUpToV6 = everyChange || patched('leadline-v6');
-  const hasChange = (patchId: LeadWorkflowChange) =>
-    (patchId === 'escalation-notices-from-worker-first' ? everyChange : changesUpToV6) || patched(patchId);
+  // A release is in force when its own marker, or a newer release's, was recorded. Evaluated newest first and
+  // stopping at the first marker found, so a new lead records the newest alone.
+  const inForce = new Map<(typeof releases)[number], boolean>();
+  let newer = false;
+  for (const release of releases) {
+    newer ||= patched(release);
+    inForce.set(release, newer);
+  }
+  const hasChange = (patchId: LeadWorkflowChange) => inForce.get(releaseOfChange[patchId]) === true || patched(patchId);
   const { policy } = input;
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
