@@ -84,26 +84,23 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
     throw new Error(`Leadline's configuration is not valid:\n${problems}`);
   }
   const cfg = parsed.data;
-  if (cfg.LEADLINE_ROLE === 'api' && (cfg.DATABASE_URL === undefined || cfg.TEMPORAL_ADDRESS === undefined)) {
-    const missing = [
-      cfg.DATABASE_URL === undefined ? 'DATABASE_URL' : [],
-      cfg.TEMPORAL_ADDRESS === undefined ? 'TEMPORAL_ADDRESS' : [],
-    ]
-      .flat()
-      .map((name) => `  ${name}: needed when LEADLINE_ROLE is api (the worker's process owns the servers)`)
-      .join('\n');
-    throw new Error(`Leadline's configuration is not valid:\n${missing}`);
-  }
-  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined) {
-    throw new Error(
-      "Leadline's configuration is not valid:\n  SMTP_URL: needed when LEADLINE_NOTIFY_CHANNELS includes email",
-    );
-  }
-  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET === undefined) {
-    throw new Error(
-      "Leadline's configuration is not valid:\n  WEBHOOK_SECRET: needed when LEADLINE_NOTIFY_CHANNELS includes webhook",
-    );
-  }
+  // Settings one variable needs from another; every one missing is named at once, as zod's are above.
+  const needed: [name: string, missing: boolean, when: string][] = [
+    ['DATABASE_URL', cfg.LEADLINE_ROLE === 'api' && cfg.DATABASE_URL === undefined, 'LEADLINE_ROLE is api'],
+    ['TEMPORAL_ADDRESS', cfg.LEADLINE_ROLE === 'api' && cfg.TEMPORAL_ADDRESS === undefined, 'LEADLINE_ROLE is api'],
+    [
+      'SMTP_URL',
+      cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined,
+      'LEADLINE_NOTIFY_CHANNELS includes email',
+    ],
+    [
+      'WEBHOOK_SECRET',
+      cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET === undefined,
+      'LEADLINE_NOTIFY_CHANNELS includes webhook',
+    ],
+  ];
+  const problems = needed.filter(([, missing]) => missing).map(([name, , when]) => `  ${name}: needed when ${when}`);
+  if (problems.length > 0) throw new Error(`Leadline's configuration is not valid:\n${problems.join('\n')}`);
   return cfg;
 }
 
