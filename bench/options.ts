@@ -11,7 +11,7 @@ export interface BenchOptions {
   intakeRate: number;
   intakeSeconds: number;
   /** What POST /leads waits for: `accepted` (Prefer: respond-async, 202) or `received` (the intake recorded, 201). */
-  intakeWait: string;
+  intakeWait: 'accepted' | 'received';
   escalationLeads: number;
   /** Seconds from the start of the phase to the window in which the escalation leads' first rungs fall. */
   escalationFirstRungSeconds: number;
@@ -173,6 +173,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       options[s.key] = String(raw);
     }
   }
+  if (options.intakeWait !== 'accepted' && options.intakeWait !== 'received') {
+    throw new Error(`--intake-wait must be accepted or received, not ${String(options.intakeWait)}`);
+  }
   const parsed = options as unknown as BenchOptions;
   for (const key of [
     'drivers',
@@ -184,9 +187,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   ] as const) {
     if (!Number.isInteger(parsed[key]) || parsed[key] < 1)
       throw new Error(`--${kebab(key)} must be a positive integer`);
-  }
-  if (parsed.intakeWait !== 'accepted' && parsed.intakeWait !== 'received') {
-    throw new Error(`--intake-wait must be accepted or received, not ${parsed.intakeWait}`);
   }
   return parsed;
 }

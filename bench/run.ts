@@ -194,7 +194,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           pool: stack.pool,
           rate: options.intakeRate,
           seconds: options.intakeSeconds,
-          wait: options.intakeWait as 'accepted' | 'received',
+          wait: options.intakeWait,
           leadlinePid: stack.leadlinePid,
         });
         say(

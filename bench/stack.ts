@@ -245,8 +245,12 @@ async function startApiProcess(options: {
   };
   const child = spawn(process.execPath, ['--import', 'tsx', START], { env, stdio: ['ignore', 'pipe', options.log] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Its output is read until it says it is ready, then dropped (the request log) rather than let the pipe fill.
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the API process did not start within 60 s')), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not left running behind a failed bench
+      reject(new Error('the API process did not start within 60 s'));
+    }, 60_000);
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       if (output.length < 10_000) output += chunk.toString();
@@ -260,8 +264,6 @@ async function startApiProcess(options: {
       reject(new Error(`the API process exited with code ${code} during start-up: ${output.slice(-500)}`));
     });
   });
-  // Its request log is not needed once it is up; drop it rather than let the pipe fill.
-  child.stdout?.resume();
   return {
     url: `http://127.0.0.1:${port}`,
     async stop() {
