@@ -19,10 +19,8 @@ export const LeadReceiptBody = z.object({
   receivedAt: Iso,
 }) satisfies z.ZodType<LeadReceipt>;
 
-export const LeadAcceptedBody = z.object({
-  leadId: LeadId,
-  workflowId: z.string(),
-});
+/** A 202's body: the receipt's names, without `receivedAt` (the intake is not recorded yet). */
+export const LeadAcceptedBody = LeadReceiptBody.pick({ leadId: true, workflowId: true });
 
 export const LeadSummaryBody = z.object({
   leadId: LeadId,
