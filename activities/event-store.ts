@@ -109,6 +109,10 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
     const newVersion = expectedVersion + events.length;
 
     try {
+      if (events.length > 0 && (await appendInOneStatement(leadId, expectedVersion, events))) {
+        return { version: newVersion, duplicate: false };
+      }
+      // The careful path: a retry of an append already committed, a stale writer, or an empty append.
       return await transaction(pool, async (client) => {
         // Serialises writers of this lead, including the first append, when no leads row exists to lock.
         await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LEAD_LOCK_NAMESPACE, leadId]);
@@ -129,18 +133,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         await insertEvents(client, leadId, expectedVersion, events);
         const row = project(previous.rows[0]?.state, events);
         await upsertLead(client, leadId, newVersion, row);
-        await insertAudit(client, {
-          actor: actorOf(events),
-          leadId,
-          action: events.map((event) => event.type).join(','),
-          outcome: 'recorded',
-          detail: {
-            fromVersion: expectedVersion,
-            toVersion: newVersion,
-            eventIds: events.map((event) => event.eventId),
-            commandIds: [...new Set(events.map((event) => event.metadata.commandId))],
-          },
-        });
+        await insertAudit(client, appendAudit(leadId, expectedVersion, events));
         return { version: newVersion, duplicate: false };
       });
     } catch (error) {
@@ -159,6 +152,43 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         client.release();
       }
     }
+  }
+
+  /**
+   * The common case in one or two round trips instead of eight: read the row the events fold onto (a new lead
+   * has none), then write events, row and audit in one statement that takes the lead's lock and writes only if
+   * the lead is still at `expectedVersion`. False when it wrote nothing; the careful path then decides why.
+   */
+  async function appendInOneStatement(leadId: string, expectedVersion: number, events: EventEnvelope[]) {
+    let previousState: unknown;
+    if (expectedVersion > 0) {
+      const { rows } = await pool.query<{ version: number; state: unknown }>(
+        'SELECT version, state FROM leads WHERE lead_id = $1',
+        [leadId],
+      );
+      if (rows[0]?.version !== expectedVersion) return false;
+      previousState = rows[0].state;
+    }
+    let row: Omit<ReadModelRow, 'version'>;
+    try {
+      row = project(previousState, events);
+    } catch {
+      // Events the fold refuses at this version: the careful path says whether they were a stale writer's.
+      return false;
+    }
+    const { rows } = await pool.query<{ version: number | null }>(
+      'SELECT leadline_append($1, $2, $3, $4, $5, $6, $7) AS version',
+      [
+        LEAD_LOCK_NAMESPACE,
+        leadId,
+        leadId,
+        expectedVersion,
+        JSON.stringify(eventRows(expectedVersion, events)),
+        JSON.stringify(leadColumns(row)),
+        JSON.stringify(appendAudit(leadId, expectedVersion, events)),
+      ],
+    );
+    return rows[0]?.version === expectedVersion + events.length;
   }
 
   async function readEvents(leadId: string): Promise<EventEnvelope[]> {
@@ -281,19 +311,39 @@ async function insertEvents(
   expectedVersion: number,
   events: EventEnvelope[],
 ): Promise<void> {
-  const rows = events.map((event, index) => ({
+  await client.query(
+    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata)
+     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata
+     FROM jsonb_to_recordset($2::jsonb) AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb)`,
+    [leadId, JSON.stringify(eventRows(expectedVersion, events))],
+  );
+}
+
+/** `lead_events` rows for an append at `expectedVersion`, as jsonb_to_recordset reads them. */
+function eventRows(expectedVersion: number, events: EventEnvelope[]) {
+  return events.map((event, index) => ({
     seq: expectedVersion + index + 1,
     event_id: event.eventId,
     type: event.type,
     data: event.data ?? null,
     metadata: { actor: event.metadata.actor, at: event.metadata.at, commandId: event.metadata.commandId },
   }));
-  await client.query(
-    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata)
-     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata
-     FROM jsonb_to_recordset($2::jsonb) AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb)`,
-    [leadId, JSON.stringify(rows)],
-  );
+}
+
+/** The audit row of an append: who recorded which events, by id and type only. */
+function appendAudit(leadId: string, expectedVersion: number, events: EventEnvelope[]): AuditEntry {
+  return {
+    actor: actorOf(events),
+    leadId,
+    action: events.map((event) => event.type).join(','),
+    outcome: 'recorded',
+    detail: {
+      fromVersion: expectedVersion,
+      toVersion: expectedVersion + events.length,
+      eventIds: events.map((event) => event.eventId),
+      commandIds: [...new Set(events.map((event) => event.metadata.commandId))],
+    },
+  };
 }
 
 async function upsertLead(
@@ -302,39 +352,28 @@ async function upsertLead(
   version: number,
   row: Omit<ReadModelRow, 'version'>,
 ): Promise<void> {
-  await client.query(
-    `INSERT INTO leads (lead_id, status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level,
-       sla_paused, case_number, closed_reason, fingerprint, received_at, version, state, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
-     ON CONFLICT (lead_id) DO UPDATE SET
-       status = EXCLUDED.status, priority = EXCLUDED.priority, source = EXCLUDED.source, kind = EXCLUDED.kind,
-       office = EXCLUDED.office, agent = EXCLUDED.agent, stage = EXCLUDED.stage,
-       stage_deadline = EXCLUDED.stage_deadline, escalation_level = EXCLUDED.escalation_level,
-       sla_paused = EXCLUDED.sla_paused, case_number = EXCLUDED.case_number,
-       closed_reason = EXCLUDED.closed_reason, fingerprint = EXCLUDED.fingerprint,
-       received_at = EXCLUDED.received_at, version = EXCLUDED.version, state = EXCLUDED.state,
-       updated_at = EXCLUDED.updated_at`,
-    [
-      leadId,
-      row.status,
-      row.priority,
-      row.source,
-      row.kind,
-      row.office,
-      row.agent,
-      row.stage,
-      row.stageDeadline,
-      row.escalationLevel,
-      row.slaPaused,
-      row.caseNumber,
-      row.closedReason,
-      row.fingerprint,
-      row.receivedAt,
-      version,
-      // pg would turn a top-level array into a PostgreSQL array literal; JSON text is unambiguous.
-      JSON.stringify(row.state ?? null),
-    ],
-  );
+  await client.query('SELECT leadline_put_lead($1, $2, $3)', [leadId, version, JSON.stringify(leadColumns(row))]);
+}
+
+/** A read-model row by column name, as leadline_put_lead (migrations/0002) takes it. */
+function leadColumns(row: Omit<ReadModelRow, 'version'>) {
+  return {
+    status: row.status,
+    priority: row.priority,
+    source: row.source,
+    kind: row.kind,
+    office: row.office,
+    agent: row.agent,
+    stage: row.stage,
+    stage_deadline: row.stageDeadline,
+    escalation_level: row.escalationLevel,
+    sla_paused: row.slaPaused,
+    case_number: row.caseNumber,
+    closed_reason: row.closedReason,
+    fingerprint: row.fingerprint,
+    received_at: row.receivedAt,
+    state: row.state ?? null,
+  };
 }
 
 /** One row of `audit_log`: who did what to which lead. `detail` holds ids and counts, never personal data. */

@@ -122,6 +122,47 @@ describe('event store', () => {
     expect((lead?.state as CounterState).count).toBe(2);
   });
 
+  it('appends in one statement for a new lead and in two after it, with no transaction of its own', async () => {
+    const statements: string[] = [];
+    // Every round trip the store makes: a query on the pool, or a client taken for a transaction.
+    const counting = new Proxy(db.pool, {
+      get(target, property) {
+        if (property === 'query') {
+          return (text: string, values?: unknown[]) => {
+            statements.push(text);
+            return target.query(text, values);
+          };
+        }
+        if (property === 'connect') {
+          return () => {
+            statements.push('connect');
+            return target.connect();
+          };
+        }
+        return Reflect.get(target, property, target) as unknown;
+      },
+    });
+    const counted = createEventStore(counting, project);
+    const leadId = randomUUID();
+
+    await expect(counted.append(leadId, 0, [received()])).resolves.toEqual({ version: 1, duplicate: false });
+    expect(statements).toEqual([expect.stringContaining('leadline_append(')]);
+    await expect(counted.append(leadId, 1, [event('LeadValidated')])).resolves.toEqual({
+      version: 2,
+      duplicate: false,
+    });
+    expect(statements.slice(1)).toEqual([
+      expect.stringContaining('SELECT version, state FROM leads'),
+      expect.stringContaining('leadline_append('),
+    ]);
+
+    expect(await eventCount(db, leadId)).toBe(2);
+    expect(await auditCount(db, leadId)).toBe(2);
+    const lead = await store.readLead(leadId);
+    expect(lead?.version).toBe(2);
+    expect((lead?.state as CounterState).types).toEqual(['LeadReceived', 'LeadValidated']);
+  });
+
   it('lets exactly one of several concurrent appends at the same version win', async () => {
     const leadId = randomUUID();
     await store.append(leadId, 0, [received()]);
