@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { readEnv } from '../worker/config';
 import { startLeadline, type RunningLeadline } from '../worker/leadline';
+import { leadBundlerOptions } from '../worker/worker';
 import { BASELINE_TASK_QUEUE, type BaselineActivities } from './baseline-workflow';
 
 /**
@@ -95,7 +96,7 @@ async function main() {
   try {
     leadline = await startLeadline(cfg, (line) => console.log(line));
     const connection = await NativeConnection.connect({ address: leadline.temporalAddress });
-    // Same limits as the Leadline worker (worker/worker.ts): only the workflow and its activities differ.
+    // Same limits and bundle settings as the Leadline worker (worker/worker.ts): only the workflow and its activities differ.
     const worker = await Worker.create({
       connection,
       namespace: cfg.TEMPORAL_NAMESPACE,
@@ -104,6 +105,7 @@ async function main() {
       activities: baselineActivities,
       maxConcurrentActivityTaskExecutions: 100,
       maxCachedWorkflows: cfg.LEADLINE_CACHED_LEADS,
+      bundlerOptions: leadBundlerOptions(cfg.LEADLINE_WORKFLOW_STACK_TRACES),
     });
     baseline = { worker, connection, running: worker.run() };
     if (leadline.apiUrl === null)

@@ -203,6 +203,23 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
     }
     await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
   });
+
+  it('runs workflow code without per-promise stack traces (LEADLINE_WORKFLOW_STACK_TRACES=off, the default)', async () => {
+    const { leadId } = await stack.client.submitLead(
+      { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: 'TIPS-NO-STACKS' },
+      {
+        actor: 'svc:intake',
+      },
+    );
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned');
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    // The SDK's stack-trace query lists where each pending promise was made; with stacks kept, the lead's
+    // timer and condition show frames in workflows/lead.ts.
+    const stacks = await handle.query<string>('__stack_trace');
+    expect(typeof stacks).toBe('string');
+    expect(stacks).not.toMatch(/lead\.ts|leadWorkflow/);
+    await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
+  });
 });
 
 /** The encoding of every payload in a history's JSON; left out: search attributes, and the SDK's own markers (patch ids). */

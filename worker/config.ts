@@ -38,6 +38,12 @@ export const LeadlineEnv = z.object({
    */
   LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
   /**
+   * `off`: workflow code captures no stack traces (the SDK's per-promise capture is a third of the workflow
+   * thread's time); a failed workflow task shows its error's type and message. `full`: the SDK's default, with
+   * stacks in failures and in the stack-trace query. Set `full` while debugging; the worker replays the lead.
+   */
+  LEADLINE_WORKFLOW_STACK_TRACES: z.enum(['off', 'full']).default('off'),
+  /**
    * host:port where the worker serves the Temporal SDK's Prometheus metrics at /metrics (task slots, pollers,
    * schedule-to-start and execution latencies, cache hits). Unset: none.
    */

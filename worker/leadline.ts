@@ -121,6 +121,7 @@ export async function startLeadline(
         activities: await leadActivitiesFromConfig(pool, cfg),
         payloadCodec,
         cachedLeads: cfg.LEADLINE_CACHED_LEADS,
+        workflowStackTraces: cfg.LEADLINE_WORKFLOW_STACK_TRACES,
       });
       const running = worker.run();
       stops.push(async () => {

@@ -1,9 +1,9 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { fileURLToPath } from 'node:url';
 import { leadSearchAttributes } from '../../workflows/messages';
 import { temporalCliPath, temporalTestServerPath } from '../../worker/temporal-binaries';
+import { leadBundlerOptions, workflowsPath } from '../../worker/worker';
 
 /** temporal.api.enums.v1.IndexedValueType numbers. */
 const indexedValueType = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as const;
@@ -54,7 +54,9 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   quietRuntime();
   bundle ??= bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    workflowsPath,
+    // As npm start builds it (LEADLINE_WORKFLOW_STACK_TRACES defaults to off).
+    ...leadBundlerOptions('off'),
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
   });
   return bundle;
