@@ -311,7 +311,7 @@ function buildProgram(io: CliIo): Command {
     .description('submit a lead from a JSON intake file (- reads standard input); prints the lead id')
     .argument('<file>', 'intake JSON file')
     .option('--idempotency-key <key>', 'resubmitting with the same key returns the same lead')
-    .option('--async', 'answer once Temporal holds the lead, before its intake is recorded (Prefer: respond-async)')
+    .option('--async', 'answer once the lead is durably queued, before its intake is recorded (Prefer: respond-async)')
     .option('--json', 'print the whole receipt as JSON')
     .action(async (file: string, opts: { idempotencyKey?: string; async?: boolean; json?: boolean }) => {
       const intake = await readIntake(file);

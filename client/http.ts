@@ -196,14 +196,18 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           description:
             'Answers 201 only once the intake is durably recorded. The same `Idempotency-Key` (or, without one, ' +
             'the same source and `externalReference`) always names the same lead and gets the same answer. ' +
-            'With `Prefer: respond-async`, a new lead is answered 202 as soon as Temporal has durably started it ' +
-            '(its intake travels in the start, so it is not lost); `Location` names it, and reading it shows when ' +
-            'the intake is recorded. The body is personal data: it is never logged or echoed.',
+            'With `Prefer: respond-async`, a new lead is answered 202 as soon as it is durably queued in ' +
+            'PostgreSQL, even while Temporal is away (a forwarder starts its workflow, retrying until it can), or, ' +
+            'when the queue cannot be reached, once Temporal has started it; `Location` names it, and reading it ' +
+            'shows when the intake is recorded. The body is personal data: it is never logged or echoed.',
           headers: SubmitHeaders,
           body: LeadIntake,
           response: {
             201: json('The intake is durably recorded; `Location` names the lead', LeadReceiptBody),
-            202: json('Temporal holds the new lead (`Prefer: respond-async`); `Location` names it', LeadAcceptedBody),
+            202: json(
+              'The new lead is durably accepted (`Prefer: respond-async`); `Location` names it',
+              LeadAcceptedBody,
+            ),
             400: problems[400],
             413: problems[413],
             415: problems[415],

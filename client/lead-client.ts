@@ -10,7 +10,7 @@ import {
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { type z } from 'zod';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
-import { LeadIntake, type LeadIntakeInput } from '../schemas/intake';
+import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
 import { LeadListFilter, type LeadListQuery, type LeadSummary } from '../schemas/read-model';
 
@@ -45,11 +45,26 @@ export interface LeadReadModel {
   timeline(leadId: string): Promise<TimelineEntry[] | undefined>;
 }
 
+/**
+ * Where leads accepted with `acceptLead` wait until their workflow is started (PostgreSQL in Leadline:
+ * activities/intake-queue.ts; worker/intake-forwarder.ts starts them). `queued`: stored, now or before from the same
+ * intake; `conflict`: waiting with another intake under the same key; `known`: its workflow was started;
+ * `unavailable`: the queue cannot be reached now.
+ */
+export interface LeadIntakeQueue {
+  enqueue(lead: QueuedLead): Promise<'queued' | 'conflict' | 'known' | 'unavailable'>;
+}
+
 export interface LeadClientOptions {
   temporal: Client;
   taskQueue: string;
   policy: SlaPolicy;
   readModel: LeadReadModel;
+  /**
+   * With a queue, `acceptLead` answers once the lead is durably queued, whether or not Temporal can take it now;
+   * without one (or while the queue cannot be reached), once Temporal has started its workflow.
+   */
+  intakeQueue?: LeadIntakeQueue;
   /**
    * Told of every command the lead refused or that could not be delivered, so the audit trail has the
    * attempts as well as the recorded commands (those the event store audits in its own transaction).
@@ -95,6 +110,21 @@ export interface LeadView {
   allowedCommands: string[];
 }
 
+/** A lead's id, its intake's digest and the workflow start that carries it. */
+interface Submission {
+  leadId: string;
+  workflowId: string;
+  intakeDigest: string;
+  input: LeadWorkflowInput & { intake: LeadIntake; submittedBy: { actor: string; commandId: string } };
+  start: {
+    workflowId: string;
+    taskQueue: string;
+    args: [LeadWorkflowInput];
+    workflowIdReusePolicy: 'REJECT_DUPLICATE';
+    typedSearchAttributes: TypedSearchAttributes;
+  };
+}
+
 const LEADLINE_NAMESPACE_UUID = '1b0d6a5e-4f3c-5a7e-9c2d-6e8f0a1b2c3d';
 
 /** A name-based (v5-style) uuid: the same key always names the same lead. */
@@ -127,29 +157,65 @@ export class LeadClient {
   }
 
   /**
-   * Hands a lead to Temporal and answers as soon as Temporal has durably started it, before its intake is
-   * recorded: `{ accepted: true }`. The workflow records the intake from its start input, so nothing is lost
-   * once this resolves; read the lead to see it received. A lead Temporal already knows (the same key again)
-   * gets what `submitLead` answers: its receipt, or IdempotencyConflictError for a different intake.
+   * Accepts a lead and answers before its intake is recorded: `{ accepted: true }` once it is durably queued (with an
+   * intake queue; a forwarder starts its workflow, retrying while Temporal is away), or else once Temporal has
+   * started its workflow, which records the intake from its start input. Nothing is lost once this resolves; read
+   * the lead to see it received. A lead already started (the same key again) gets what `submitLead` answers: its
+   * receipt, or IdempotencyConflictError for a different intake.
    */
   async acceptLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadAcceptance> {
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
       const submission = this.submission(intake, submit);
       const { leadId, workflowId } = submission;
-      try {
-        await this.withDeadline(() =>
-          this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
-            ...submission.start,
-            workflowIdConflictPolicy: 'FAIL',
-          }),
-        );
+      const { input } = submission;
+      const queued =
+        (await this.options.intakeQueue?.enqueue({
+          leadId,
+          intakeDigest: submission.intakeDigest,
+          intake: input.intake,
+          submittedBy: input.submittedBy,
+        })) ?? 'unavailable';
+      if (queued === 'queued') return { accepted: true, leadId, workflowId };
+      if (queued === 'conflict') throw new IdempotencyConflictError(leadId);
+      // No queue here, or PostgreSQL away: Temporal holds the lead, and the workflow records it once PostgreSQL is back.
+      if (queued === 'unavailable' && (await this.startIfNew(submission)))
         return { accepted: true, leadId, workflowId };
-      } catch (error) {
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw this.translate(error, leadId);
-      }
       return { accepted: false, ...(await this.recordSubmission(submission)) };
     });
+  }
+
+  /** Starts the lead's workflow; false when it already exists (or existed: a finished lead keeps its id). */
+  private async startIfNew(submission: Submission): Promise<boolean> {
+    try {
+      await this.withDeadline(() =>
+        this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
+          ...submission.start,
+          workflowIdConflictPolicy: 'FAIL',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+      throw this.translate(error, submission.leadId);
+    }
+  }
+
+  /**
+   * Starts the workflow of a queued lead (the intake forwarder's call). `started`: Temporal holds it, whether this
+   * call or an earlier one started it; `conflict`: its key already names a lead with another intake. Throws what
+   * Temporal answered otherwise (UnavailableError while it cannot be reached): the lead stays queued.
+   */
+  async startQueuedLead(lead: QueuedLead): Promise<'started' | 'conflict'> {
+    const submission = this.startOf(lead.leadId, lead.intake, lead.submittedBy, lead.intakeDigest);
+    if (await this.startIfNew(submission)) return 'started';
+    try {
+      await this.recordSubmission(submission);
+      return 'started';
+    } catch (error) {
+      if (error instanceof IdempotencyConflictError) return 'conflict';
+      throw error;
+    }
   }
 
   private checkedIntake(input: LeadIntakeInput): LeadIntake {
@@ -171,23 +237,31 @@ export class LeadClient {
   }
 
   /** The lead's id (from the caller's key, if any) and the workflow start that carries its intake. */
-  private submission(intake: LeadIntake, submit: SubmitOptions) {
+  private submission(intake: LeadIntake, submit: SubmitOptions): Submission {
     const key =
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
     const leadId = key === undefined ? randomUUID() : leadIdForKey(key);
+    return this.startOf(leadId, intake, { actor: submit.actor, commandId: key ?? leadId }, digestOf(intake));
+  }
+
+  private startOf(
+    leadId: string,
+    intake: LeadIntake,
+    submittedBy: { actor: string; commandId: string },
+    intakeDigest: string,
+  ): Submission {
     const workflowId = leadWorkflowId(leadId);
-    const intakeDigest = digestOf(intake);
-    const workflowInput: LeadWorkflowInput = {
+    const input: LeadWorkflowInput & { intake: LeadIntake; submittedBy: typeof submittedBy } = {
       leadId,
       policy: this.options.policy,
       intake,
-      submittedBy: { actor: submit.actor, commandId: key ?? leadId },
+      submittedBy,
       intakeDigest,
     };
     const start = {
       workflowId,
       taskQueue: this.options.taskQueue,
-      args: [workflowInput] as [LeadWorkflowInput],
+      args: [input] as [LeadWorkflowInput],
       // A finished lead keeps its id: a late duplicate must not start it again.
       workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
       typedSearchAttributes: new TypedSearchAttributes([
@@ -195,10 +269,10 @@ export class LeadClient {
         { key: leadSearchAttributes.source, value: intake.source },
       ]),
     };
-    return { leadId, workflowId, intakeDigest, start };
+    return { leadId, workflowId, intakeDigest, input, start };
   }
 
-  private async recordSubmission(submission: ReturnType<LeadClient['submission']>): Promise<LeadReceipt> {
+  private async recordSubmission(submission: Submission): Promise<LeadReceipt> {
     const { leadId, workflowId, intakeDigest } = submission;
     const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
       ...submission.start,

@@ -79,3 +79,16 @@ export const LeadIntake = z
   .strict();
 export type LeadIntake = z.infer<typeof LeadIntake>;
 export type LeadIntakeInput = z.input<typeof LeadIntake>;
+
+/**
+ * A lead accepted before its workflow exists (POST /leads with `Prefer: respond-async`): what the intake queue keeps
+ * until the workflow is started with it.
+ */
+export const QueuedLead = z.object({
+  leadId: z.uuid(),
+  /** Tells the same submission sent again from another intake under the same key. */
+  intakeDigest: z.string().min(1),
+  intake: LeadIntake,
+  submittedBy: z.object({ actor: z.string(), commandId: z.string() }),
+});
+export type QueuedLead = z.infer<typeof QueuedLead>;

@@ -5,6 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres } from '../activities/db';
 import { createLeadReadModel } from '../activities/read-model';
+import { createIntakeQueue } from '../activities/intake-queue';
 import { recordAudit } from '../activities/event-store';
 import { buildApi } from '../client/http';
 import { LeadClient } from '../client/lead-client';
@@ -13,6 +14,8 @@ import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
+import { startIntakeForwarder } from './intake-forwarder';
+import { pino } from 'pino';
 
 export interface RunningLeadline {
   /** Null when LEADLINE_ROLE is worker. */
@@ -145,11 +148,14 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: { payloadCodecs: [payloadCodec] },
     });
+    const intakeQueue = createIntakeQueue(pool);
     const leads = new LeadClient({
       temporal,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       policy,
       readModel: createLeadReadModel(pool),
+      // Where the API runs, accepted leads wait in PostgreSQL until this process's forwarder starts them.
+      ...(runsApi ? { intakeQueue } : {}),
       maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
       onCommandRefused: (entry) =>
         recordAudit(pool, {
@@ -162,6 +168,14 @@ export async function startLeadline(
     });
     let apiUrl: string | null = null;
     if (runsApi) {
+      const log = pino({ level: cfg.LOG_LEVEL });
+      const forwarder = startIntakeForwarder({
+        queue: intakeQueue,
+        leads,
+        pool,
+        log: (level, message, fields) => log[level](fields, message),
+      });
+      stops.push(() => forwarder.stop());
       const api = await buildApi({
         leads,
         checks: {

@@ -1,0 +1,132 @@
+import type pg from 'pg';
+import { QueuedLead } from '../schemas/intake';
+
+/** What became of a lead offered to the queue. */
+export type EnqueueOutcome =
+  /** Stored now, or stored earlier from the same intake and still waiting. */
+  | 'queued'
+  /** Waiting under the same key with another intake. */
+  | 'conflict'
+  /** Past the queue: its workflow was started (read it from Temporal). */
+  | 'known'
+  /** PostgreSQL cannot be reached (or is refusing connections) now: nothing was stored. */
+  | 'unavailable';
+
+/** What a forwarder took from the queue: the lead, and how many times it has been taken. */
+export interface ClaimedLead {
+  lead: QueuedLead;
+  attempts: number;
+}
+
+export interface IntakeQueue {
+  enqueue(lead: QueuedLead): Promise<EnqueueOutcome>;
+  /** Takes up to `limit` waiting leads, oldest first, for `leaseMs`: no other forwarder takes them meanwhile. */
+  claim(limit: number, leaseMs: number): Promise<ClaimedLead[]>;
+  /** The workflow holds the lead (`started`), or the key named another intake (`conflict`): the intake goes. */
+  settle(leadId: string, outcome: 'started' | 'conflict'): Promise<void>;
+  /** Not forwarded this time: tried again after `retryInMs`. `error` must hold no personal data. */
+  postpone(leadId: string, retryInMs: number, error: string): Promise<void>;
+  /** Leads waiting, and the age of the oldest in seconds (0 when none wait). */
+  backlog(): Promise<{ waiting: number; oldestSeconds: number }>;
+}
+
+export const INTAKE_QUEUE_CHANNEL = 'lead_intake_queue';
+
+/**
+ * The queue of accepted leads in PostgreSQL (`lead_intake_queue`, migrations/0003). A lead the read model already
+ * holds is not queued: it is `known`, and the caller answers from Temporal as for any lead sent again.
+ */
+export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
+  async function enqueue(lead: QueuedLead): Promise<EnqueueOutcome> {
+    // The LeadClient checked the intake; what comes back out is checked in `claim`.
+    const { intake, submittedBy } = lead;
+    const inserted = await pool.query(
+      `INSERT INTO lead_intake_queue (lead_id, intake_digest, submission)
+       SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1)
+       ON CONFLICT (lead_id) DO NOTHING`,
+      [lead.leadId, lead.intakeDigest, JSON.stringify({ intake, submittedBy })],
+    );
+    if (inserted.rowCount === 1) return 'queued';
+    const { rows } = await pool.query<{ intake_digest: string; forwarded: boolean }>(
+      'SELECT intake_digest, forwarded_at IS NOT NULL AS forwarded FROM lead_intake_queue WHERE lead_id = $1',
+      [lead.leadId],
+    );
+    const row = rows[0];
+    if (row === undefined || row.forwarded) return 'known';
+    return row.intake_digest === lead.intakeDigest ? 'queued' : 'conflict';
+  }
+
+  return {
+    async enqueue(lead) {
+      try {
+        return await enqueue(lead);
+      } catch (error) {
+        if (isUnavailable(error)) return 'unavailable';
+        throw error;
+      }
+    },
+
+    async claim(limit, leaseMs) {
+      const { rows } = await pool.query<{
+        lead_id: string;
+        intake_digest: string;
+        submission: unknown;
+        attempts: number;
+      }>(
+        `UPDATE lead_intake_queue q
+            SET attempts = q.attempts + 1, next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+          WHERE q.lead_id IN (
+            SELECT lead_id FROM lead_intake_queue
+             WHERE forwarded_at IS NULL AND next_attempt_at <= now()
+             ORDER BY next_attempt_at, queued_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+        RETURNING q.lead_id, q.intake_digest, q.submission, q.attempts`,
+        [limit, leaseMs],
+      );
+      return rows.map((row) => ({
+        lead: QueuedLead.parse({
+          leadId: row.lead_id,
+          intakeDigest: row.intake_digest,
+          ...(row.submission as object),
+        }),
+        attempts: row.attempts,
+      }));
+    },
+
+    async settle(leadId, outcome) {
+      await pool.query(
+        `UPDATE lead_intake_queue SET forwarded_at = now(), outcome = $2, submission = NULL, last_error = NULL
+          WHERE lead_id = $1 AND forwarded_at IS NULL`,
+        [leadId, outcome],
+      );
+    },
+
+    async postpone(leadId, retryInMs, error) {
+      await pool.query(
+        `UPDATE lead_intake_queue
+            SET next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), last_error = $3
+          WHERE lead_id = $1 AND forwarded_at IS NULL`,
+        [leadId, retryInMs, error.slice(0, 500)],
+      );
+    },
+
+    async backlog() {
+      const { rows } = await pool.query<{ waiting: number; oldest: number }>(
+        `SELECT count(*)::int AS waiting, coalesce(extract(epoch FROM now() - min(queued_at)), 0)::float8 AS oldest
+           FROM lead_intake_queue WHERE forwarded_at IS NULL`,
+      );
+      return { waiting: rows[0]?.waiting ?? 0, oldestSeconds: rows[0]?.oldest ?? 0 };
+    },
+  };
+}
+
+/**
+ * A failure to reach PostgreSQL rather than a mistake in the statement: no SQLSTATE (a socket error), or a
+ * connection exception (08), insufficient resources (53) or operator intervention (57, e.g. shutting down).
+ */
+function isUnavailable(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+  if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith('08') || code.startsWith('53') || code.startsWith('57');
+}

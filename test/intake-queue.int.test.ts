@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, freePort } from '../activities/db';
+import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
+import { createLeadReadModel } from '../activities/read-model';
+import { IdempotencyConflictError, LeadNotFoundError } from '../client/errors';
+import { LeadClient } from '../client/lead-client';
+import type { LeadIntakeInput } from '../schemas/intake';
+import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
+import { sampleIntakeInputs } from './support/lead-fixtures';
+import { startStack, type TestStack } from './support/stack';
+import { startDevServer } from './support/temporal';
+import { waitFor } from './support/wait';
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+let queue: IntakeQueue;
+/** Temporal as a client sees it while the server is away: every call fails as unavailable. */
+let unreachable: Connection;
+const logged: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+const stops: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  env = await startDevServer();
+  stack = await startStack(env);
+  queue = createIntakeQueue(stack.db.pool);
+  unreachable = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
+});
+// Each test's forwarders stop with it, so none takes the next test's leads.
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+afterAll(async () => {
+  await unreachable?.close();
+  await stack?.stop();
+  await env?.teardown();
+});
+
+function uniqueIntake(name: string): LeadIntakeInput {
+  return { ...sampleIntakeInputs()[name]!, externalReference: `${name}-${randomUUID()}` };
+}
+
+/** A LeadClient that queues; `reachable: false` gives it a Temporal that cannot be reached. */
+function queuingClient(reachable: boolean): LeadClient {
+  return new LeadClient({
+    temporal: reachable ? stack.temporal : new Client({ connection: unreachable }),
+    taskQueue: stack.taskQueue,
+    policy: stack.policy,
+    readModel: createLeadReadModel(stack.db.pool),
+    intakeQueue: queue,
+    requestTimeoutMs: 1_000,
+  });
+}
+
+function forwarder(leads: LeadClient, options: { leaseMs?: number } = {}): IntakeForwarder {
+  const started = startIntakeForwarder({
+    queue,
+    leads,
+    pool: stack.db.pool,
+    pollMs: 100,
+    ...options,
+    log: (level, message, fields) => logged.push({ level, message, fields }),
+  });
+  stops.push(() => started.stop());
+  return started;
+}
+
+async function queueRow(leadId: string) {
+  const { rows } = await stack.db.pool.query<{
+    submission: unknown;
+    outcome: string | null;
+    forwarded: boolean;
+    attempts: number;
+    last_error: string | null;
+  }>(
+    `SELECT submission, outcome, forwarded_at IS NOT NULL AS forwarded, attempts, last_error
+       FROM lead_intake_queue WHERE lead_id = $1`,
+    [leadId],
+  );
+  return rows[0];
+}
+
+async function eventTypes(leadId: string): Promise<string[]> {
+  const { rows } = await stack.db.pool.query<{ type: string }>(
+    'SELECT type FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+    [leadId],
+  );
+  return rows.map((r) => r.type);
+}
+
+describe('the intake queue', () => {
+  it('accepts a lead while Temporal is away, and the forwarder starts it once Temporal is back', async () => {
+    const intake = uniqueIntake('newark-interview-request');
+    const accepted = await queuingClient(false).acceptLead(intake, { actor: 'svc:intake-gateway' });
+    expect(accepted).toMatchObject({ accepted: true, leadId: expect.any(String) });
+    const { leadId } = accepted;
+    expect((await queueRow(leadId))?.forwarded).toBe(false);
+    // Until its workflow is started the lead cannot be read: it is not found, rather than half there.
+    await expect(stack.client.getLead(leadId)).rejects.toThrow(LeadNotFoundError);
+
+    // A forwarder that cannot reach Temporal leaves the lead queued, with the reason and no personal data.
+    const away = forwarder(queuingClient(false));
+    await waitFor(async () => ((await queueRow(leadId))?.attempts ?? 0) >= 1, 'a first attempt');
+    await away.stop();
+    const postponed = await queueRow(leadId);
+    expect(postponed).toMatchObject({
+      forwarded: false,
+      outcome: null,
+      last_error: expect.stringMatching(/Unavailable/),
+    });
+    expect(postponed?.last_error).not.toContain(intake.summary);
+    expect(JSON.stringify(logged)).not.toContain(intake.summary);
+
+    forwarder(queuingClient(true));
+    await waitFor(async () => (await stack.client.getLead(leadId).catch(() => undefined))?.state.status === 'assigned');
+    expect(await eventTypes(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+    // The workflow holds the intake now; the queue keeps only the record that the lead was accepted and started.
+    expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'started', submission: null });
+  });
+
+  it('answers a lead sent again as before: the same intake accepted again, another refused, a started one its receipt', async () => {
+    const intake = uniqueIntake('hhs-tipline-minor');
+    const offline = queuingClient(false);
+    const first = await offline.acceptLead(intake, { actor: 'svc:tipline' });
+    const again = await offline.acceptLead(intake, { actor: 'svc:tipline' });
+    expect(again).toEqual(first);
+    await expect(
+      offline.acceptLead({ ...intake, summary: 'Another report.' }, { actor: 'svc:tipline' }),
+    ).rejects.toThrow(IdempotencyConflictError);
+
+    const online = queuingClient(true);
+    const running = forwarder(online);
+    await waitFor(async () => (await queueRow(first.leadId))?.forwarded === true, 'the lead forwarded');
+    await running.idle();
+    const known = await online.acceptLead(intake, { actor: 'svc:tipline' });
+    expect(known).toMatchObject({ accepted: false, leadId: first.leadId, receivedAt: expect.any(String) });
+    await expect(
+      online.acceptLead({ ...intake, summary: 'Another report.' }, { actor: 'svc:tipline' }),
+    ).rejects.toThrow(IdempotencyConflictError);
+    expect(await eventTypes(first.leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+  });
+
+  it('accepts a lead by starting its workflow while PostgreSQL cannot be reached', async () => {
+    const endedPool = createPool(stack.db.appUrl, { max: 1 });
+    await endedPool.end();
+    const awayQueue = createIntakeQueue(endedPool);
+    const intake = uniqueIntake('ngo-farmworkers');
+    await expect(
+      awayQueue.enqueue({
+        leadId: randomUUID(),
+        intakeDigest: 'x',
+        intake: intake as never,
+        submittedBy: { actor: 'a', commandId: 'c' },
+      }),
+    ).resolves.toBe('unavailable');
+    const leads = new LeadClient({
+      temporal: stack.temporal,
+      taskQueue: stack.taskQueue,
+      policy: stack.policy,
+      readModel: createLeadReadModel(stack.db.pool),
+      intakeQueue: awayQueue,
+    });
+    const accepted = await leads.acceptLead(intake, { actor: 'svc:ngo' });
+    expect(accepted).toMatchObject({ accepted: true });
+    // Temporal holds it; the worker (whose own pool is fine) records and routes it.
+    await waitFor(async () => (await eventTypes(accepted.leadId)).includes('LeadAssigned'), 'the lead routed');
+    expect(await queueRow(accepted.leadId)).toBeUndefined();
+  });
+
+  it('starts one workflow for a lead taken twice (two forwarders, or a lease that ran out)', async () => {
+    const { leadId } = await queuingClient(false).acceptLead(uniqueIntake('ngo-farmworkers'), { actor: 'svc:ngo' });
+    // A lease of 0 lets the second claim take what the first took.
+    const [first] = await queue.claim(10, 0);
+    const [second] = await queue.claim(10, 0);
+    expect([first?.lead.leadId, second?.lead.leadId]).toEqual([leadId, leadId]);
+    const online = queuingClient(true);
+    const outcomes = await Promise.all([online.startQueuedLead(first!.lead), online.startQueuedLead(second!.lead)]);
+    expect(outcomes).toEqual(['started', 'started']);
+    await waitFor(async () => (await eventTypes(leadId)).includes('LeadAssigned'), 'the lead routed');
+    expect(await eventTypes(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+    await queue.settle(leadId, 'started');
+  });
+
+  it('settles a queued lead whose key meanwhile started another intake as a conflict, and logs it by id', async () => {
+    const intake = uniqueIntake('public-unknown-jurisdiction');
+    const { leadId } = await queuingClient(false).acceptLead(intake, { actor: 'svc:public' });
+    // The same key, another intake, through the synchronous path while the queued one waits.
+    await stack.client.submitLead({ ...intake, summary: 'A different report under the same key.' }, { actor: 'svc:x' });
+    forwarder(queuingClient(true));
+    await waitFor(async () => (await queueRow(leadId))?.forwarded === true, 'the lead settled');
+    expect(await queueRow(leadId)).toMatchObject({ outcome: 'conflict', submission: null });
+    expect(logged).toContainEqual({
+      level: 'warn',
+      message: expect.stringContaining('another intake'),
+      fields: { leadId },
+    });
+    expect(await eventTypes(leadId)).toEqual(expect.arrayContaining(['LeadReceived']));
+    expect((await eventTypes(leadId)).filter((t) => t === 'LeadReceived')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,127 @@
+import type pg from 'pg';
+import { INTAKE_QUEUE_CHANNEL, type IntakeQueue } from '../activities/intake-queue';
+import type { LeadClient } from '../client/lead-client';
+
+export interface IntakeForwarderOptions {
+  queue: IntakeQueue;
+  leads: Pick<LeadClient, 'startQueuedLead'>;
+  /** For LISTEN: a lead queued by any process wakes this forwarder at once. */
+  pool: pg.Pool;
+  /** Leads taken at a time; each is started by its own call to Temporal. Default 16. */
+  batchSize?: number;
+  /** How long a taken lead is this forwarder's; one it has not settled by then goes to the next taker. Default 60 s. */
+  leaseMs?: number;
+  /** How often the queue is looked at without a notification. Default 1 s. */
+  pollMs?: number;
+  /** Told of each lead not started this time and of each conflict; never given the intake. */
+  log: (level: 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface IntakeForwarder {
+  /** Resolves when the queue had nothing waiting (or due) at one look: for tests and the bench. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const MAX_RETRY_MS = 60_000;
+
+/**
+ * Starts the workflow of every lead in the intake queue: at once when one is queued (LISTEN), and on a poll. A
+ * lead Temporal cannot take now is tried again with backoff (1 s doubling to 60 s), for as long as it takes;
+ * starting is idempotent (the lead's id is its workflow's), so a lead taken twice, by two forwarders or after a
+ * crash, still starts one workflow.
+ */
+export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeForwarder {
+  const batchSize = options.batchSize ?? 16;
+  const leaseMs = options.leaseMs ?? 60_000;
+  const pollMs = options.pollMs ?? 1_000;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  let idleWaiters: (() => void)[] = [];
+  let listener: pg.PoolClient | undefined;
+
+  const nap = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  async function listen() {
+    if (listener !== undefined || stopped) return;
+    try {
+      const client = await options.pool.connect();
+      client.on('notification', () => wake?.());
+      client.on('error', () => {
+        // The connection broke: polling carries on, and the next round listens again.
+        if (listener === client) listener = undefined;
+        client.release(true);
+      });
+      await client.query(`LISTEN ${INTAKE_QUEUE_CHANNEL}`);
+      listener = client;
+    } catch (error) {
+      options.log('warn', 'intake forwarder cannot listen; polling only', { error: String(error) });
+    }
+  }
+
+  async function forward(lead: Awaited<ReturnType<IntakeQueue['claim']>>[number]) {
+    const { leadId } = lead.lead;
+    try {
+      const outcome = await options.leads.startQueuedLead(lead.lead);
+      if (outcome === 'conflict') {
+        options.log('warn', 'queued lead not started: its key names a lead with another intake', { leadId });
+      }
+      await options.queue.settle(leadId, outcome);
+    } catch (error) {
+      const retryInMs = Math.min(MAX_RETRY_MS, 1_000 * 2 ** Math.min(lead.attempts - 1, 6));
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      options.log('warn', 'queued lead not started yet; will try again', {
+        leadId,
+        attempts: lead.attempts,
+        retryInMs,
+      });
+      await options.queue.postpone(leadId, retryInMs, reason).catch(() => undefined);
+    }
+  }
+
+  async function run() {
+    while (!stopped) {
+      await listen();
+      let claimed: Awaited<ReturnType<IntakeQueue['claim']>> = [];
+      try {
+        claimed = await options.queue.claim(batchSize, leaseMs);
+      } catch (error) {
+        options.log('error', 'intake forwarder cannot read the queue', { error: String(error) });
+      }
+      if (claimed.length > 0) {
+        await Promise.all(claimed.map(forward));
+        continue;
+      }
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      waiters.forEach((resolve) => resolve());
+      await nap(pollMs);
+    }
+  }
+
+  const running = run();
+  return {
+    idle: () =>
+      new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        wake?.();
+      }),
+    async stop() {
+      stopped = true;
+      wake?.();
+      await running;
+      idleWaiters.forEach((resolve) => resolve());
+      listener?.release();
+      listener = undefined;
+    },
+  };
+}
