@@ -85,7 +85,7 @@ export interface LeadClientOptions {
   maxSubmissionsInFlight?: number;
 }
 
-/** A lead Temporal has durably started but whose intake may not be recorded yet, or the receipt of one it knew. */
+/** A lead durably accepted (queued, or started by Temporal) whose intake may not be recorded yet, or the receipt of one already known. */
 export type LeadAcceptance =
   { accepted: true; leadId: string; workflowId: string } | ({ accepted: false } & Omit<LeadReceipt, 'intakeDigest'>);
 

@@ -54,7 +54,7 @@ function queuingClient(reachable: boolean): LeadClient {
   });
 }
 
-function forwarder(leads: LeadClient, options: { leaseMs?: number } = {}): IntakeForwarder {
+function forwarder(leads: LeadClient, options: { leaseMs?: number; backlogWarningMs?: number } = {}): IntakeForwarder {
   const started = startIntakeForwarder({
     queue,
     leads,
@@ -101,9 +101,18 @@ describe('the intake queue', () => {
     await expect(stack.client.getLead(leadId)).rejects.toThrow(LeadNotFoundError);
 
     // A forwarder that cannot reach Temporal leaves the lead queued, with the reason and no personal data.
-    const away = forwarder(queuingClient(false));
+    const away = forwarder(queuingClient(false), { backlogWarningMs: 300 });
     await waitFor(async () => ((await queueRow(leadId))?.attempts ?? 0) >= 1, 'a first attempt');
+    // Leads waiting longer than the threshold are reported, by count and age only.
+    await waitFor(
+      () => Promise.resolve(logged.some((l) => l.message === 'accepted leads are waiting for Temporal')),
+      'a backlog warning',
+    );
     await away.stop();
+    expect(logged.find((l) => l.message === 'accepted leads are waiting for Temporal')?.fields).toEqual({
+      waiting: expect.any(Number),
+      oldestSeconds: expect.any(Number),
+    });
     const postponed = await queueRow(leadId);
     expect(postponed).toMatchObject({
       forwarded: false,

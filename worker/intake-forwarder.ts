@@ -13,6 +13,11 @@ export interface IntakeForwarderOptions {
   leaseMs?: number;
   /** How often the queue is looked at without a notification. Default 1 s. */
   pollMs?: number;
+  /**
+   * While the oldest waiting lead is older than this, a warning says how many wait and for how long, at most once
+   * per this interval: Temporal has been away that long. Default 30 s.
+   */
+  backlogWarningMs?: number;
   /** Told of each lead not started this time and of each conflict; never given the intake. */
   log: (level: 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
 }
@@ -35,6 +40,8 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
   const batchSize = options.batchSize ?? 16;
   const leaseMs = options.leaseMs ?? 60_000;
   const pollMs = options.pollMs ?? 1_000;
+  const backlogWarningMs = options.backlogWarningMs ?? 30_000;
+  let lastBacklogCheck = Date.now();
   let stopped = false;
   let wake: (() => void) | undefined;
   let idleWaiters: (() => void)[] = [];
@@ -88,9 +95,22 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
     }
   }
 
+  async function warnOfBacklog() {
+    if (Date.now() - lastBacklogCheck < backlogWarningMs) return;
+    lastBacklogCheck = Date.now();
+    const { waiting, oldestSeconds } = await options.queue.backlog();
+    if (waiting > 0 && oldestSeconds * 1000 >= backlogWarningMs) {
+      options.log('warn', 'accepted leads are waiting for Temporal', {
+        waiting,
+        oldestSeconds: Math.round(oldestSeconds),
+      });
+    }
+  }
+
   async function run() {
     while (!stopped) {
       await listen();
+      await warnOfBacklog().catch(() => undefined);
       let claimed: Awaited<ReturnType<IntakeQueue['claim']>> = [];
       try {
         claimed = await options.queue.claim(batchSize, leaseMs);
