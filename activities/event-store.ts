@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
-import { leadFields, type LeadFields } from './read-model';
+import { leadColumnsOf, leadFields, type LeadFields } from './read-model';
 
 export interface EventMetadata {
   actor: string;
@@ -357,23 +357,7 @@ async function upsertLead(
 
 /** A read-model row by column name, as leadline_put_lead (migrations/0002) takes it. */
 function leadColumns(row: Omit<ReadModelRow, 'version'>) {
-  return {
-    status: row.status,
-    priority: row.priority,
-    source: row.source,
-    kind: row.kind,
-    office: row.office,
-    agent: row.agent,
-    stage: row.stage,
-    stage_deadline: row.stageDeadline,
-    escalation_level: row.escalationLevel,
-    sla_paused: row.slaPaused,
-    case_number: row.caseNumber,
-    closed_reason: row.closedReason,
-    fingerprint: row.fingerprint,
-    received_at: row.receivedAt,
-    state: row.state ?? null,
-  };
+  return { ...leadColumnsOf(row), fingerprint: row.fingerprint, state: row.state ?? null };
 }
 
 /** One row of `audit_log`: who did what to which lead. `detail` holds ids and counts, never personal data. */

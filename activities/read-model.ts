@@ -40,7 +40,7 @@ interface SummaryRow extends LeadColumns {
   overdue: boolean;
 }
 
-/** One mapping of those columns, used by both, so a new column is named in one place. */
+/** One mapping of those columns, used by both, so a new column is named in one place (with its inverse below). */
 export function leadFields<R extends LeadColumns>(
   row: R,
 ): LeadFields & { status: R['status']; priority: R['priority'] } {
@@ -59,6 +59,25 @@ export function leadFields<R extends LeadColumns>(
     closedReason: row.closed_reason,
     receivedAt: row.received_at.toISOString(),
     version: row.version,
+  };
+}
+
+/** The same mapping the other way, for writing a row: `leadFields`' fields by column name (version aside). */
+export function leadColumnsOf(fields: Omit<LeadFields, 'version'>) {
+  return {
+    status: fields.status,
+    priority: fields.priority,
+    source: fields.source,
+    kind: fields.kind,
+    office: fields.office,
+    agent: fields.agent,
+    stage: fields.stage,
+    stage_deadline: fields.stageDeadline,
+    escalation_level: fields.escalationLevel,
+    sla_paused: fields.slaPaused,
+    case_number: fields.caseNumber,
+    closed_reason: fields.closedReason,
+    received_at: fields.receivedAt,
   };
 }
 
