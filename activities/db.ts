@@ -1,4 +1,4 @@
-import { access, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,40 @@ export async function migrate(adminUrl: string): Promise<void> {
     log: () => undefined,
     logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
+}
+
+/** The migrations in `migrations/` that the database has not applied, by name (an unmigrated database: all). */
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  const shipped = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4));
+  const table = await pool.query<{ present: boolean }>(`SELECT to_regclass('pgmigrations') IS NOT NULL AS present`);
+  let rows: { name: string }[] = [];
+  try {
+    if (table.rows[0]?.present) rows = (await pool.query<{ name: string }>('SELECT name FROM pgmigrations')).rows;
+  } catch (error) {
+    // Migrating now, the grant to read the table not yet applied: nothing is confirmed yet.
+    if ((error as { code?: string }).code !== '42501') throw error;
+  }
+  const applied = new Set(rows.map((row) => row.name));
+  return shipped.filter((name) => !applied.has(name)).sort();
+}
+
+/**
+ * Waits until the database carries every migration this code ships: a process that does not migrate (the API
+ * role) may start before the workers that do. Fails after `timeoutMs`, naming what is missing.
+ */
+export async function waitForMigrations(pool: pg.Pool, timeoutMs: number, pollMs = 500): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pending = await pendingMigrations(pool);
+    if (pending.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `the database lacks migrations ${pending.join(', ')}: a worker process (LEADLINE_ROLE=worker or all) ` +
+          'applies them at start; start one first',
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
 
 /**

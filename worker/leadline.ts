@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
-import { createPool, migrate, startEmbeddedPostgres } from '../activities/db';
+import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import { createLeadReadModel } from '../activities/read-model';
 import { createIntakeQueue } from '../activities/intake-queue';
 import { recordAudit } from '../activities/event-store';
@@ -31,6 +31,9 @@ export interface RunningLeadline {
 }
 
 type Say = (line: string) => void;
+
+/** How long an API-only process waits for the workers to migrate the database before it gives up. */
+const SCHEMA_WAIT_MS = 60_000;
 
 /** Brings up the whole system: PostgreSQL, Temporal, the worker and the HTTP API, each embedded unless configured. */
 let runtimeInstalled = false;
@@ -88,6 +91,7 @@ export async function startLeadline(
     }
     const pool = createPool(databaseUrl, { max: 20 });
     stops.push(() => pool.end());
+    if (!runsWorker) await waitForMigrations(pool, SCHEMA_WAIT_MS);
 
     let temporalAddress: string;
     let temporalUiUrl: string | null = null;
