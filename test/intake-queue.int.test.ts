@@ -91,6 +91,25 @@ async function eventTypes(leadId: string): Promise<string[]> {
 }
 
 describe('the intake queue', () => {
+  it('closes its LISTEN connection when stopped, rather than handing it back to the pool', async () => {
+    const pool = createPool(stack.db.appUrl, { max: 3 });
+    const listening = async () => {
+      const { rows } = await stack.db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'LISTEN lead_intake_queue%'`,
+      );
+      return rows[0]?.n ?? 0;
+    };
+    const before = await listening();
+    const started = startIntakeForwarder({ queue, leads: queuingClient(true), pool, pollMs: 50, log: () => undefined });
+    await started.idle();
+    await waitFor(async () => (await listening()) === before + 1, 'the forwarder listening');
+    await started.stop();
+    // Within two seconds: an idle pooled connection would linger for the pool's idle timeout (10 s).
+    await waitFor(async () => (await listening()) === before, 'the LISTEN connection closed', 2_000);
+    await pool.end();
+  });
+
   it('accepts a lead while Temporal is away, and the forwarder starts it once Temporal is back', async () => {
     const intake = uniqueIntake('newark-interview-request');
     const accepted = await queuingClient(false).acceptLead(intake, { actor: 'svc:intake-gateway' });

@@ -60,19 +60,30 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
 
   async function listen() {
     if (listener !== undefined || stopped) return;
+    let client: pg.PoolClient | undefined;
     try {
-      const client = await options.pool.connect();
-      client.on('notification', () => wake?.());
-      client.on('error', () => {
+      client = await options.pool.connect();
+      const connected = client;
+      connected.on('notification', () => wake?.());
+      connected.on('error', () => {
         // The connection broke: polling carries on, and the next round listens again.
-        if (listener === client) listener = undefined;
-        client.release(true);
+        if (listener !== connected) return;
+        listener = undefined;
+        connected.release(true);
       });
-      await client.query(`LISTEN ${INTAKE_QUEUE_CHANNEL}`);
-      listener = client;
+      await connected.query(`LISTEN ${INTAKE_QUEUE_CHANNEL}`);
+      listener = connected;
     } catch (error) {
+      client?.release(true);
       options.log('warn', 'intake forwarder cannot listen; polling only', { error: String(error) });
     }
+  }
+
+  /** A LISTENing connection is closed, not returned to the pool, where another caller would inherit it. */
+  function unlisten() {
+    const connected = listener;
+    listener = undefined;
+    connected?.release(true);
   }
 
   async function forward(lead: Awaited<ReturnType<IntakeQueue['claim']>>[number]) {
@@ -140,8 +151,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
       wake?.();
       await running;
       idleWaiters.forEach((resolve) => resolve());
-      listener?.release();
-      listener = undefined;
+      unlisten();
     },
   };
 }
