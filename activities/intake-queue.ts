@@ -84,14 +84,27 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
         RETURNING q.lead_id, q.intake_digest, q.submission, q.attempts`,
         [limit, leaseMs],
       );
-      return rows.map((row) => ({
-        lead: QueuedLead.parse({
+      const claimed: ClaimedLead[] = [];
+      for (const row of rows) {
+        const parsed = QueuedLead.safeParse({
           leadId: row.lead_id,
           intakeDigest: row.intake_digest,
           ...(row.submission as object),
-        }),
-        attempts: row.attempts,
-      }));
+        });
+        if (parsed.success) {
+          claimed.push({ lead: parsed.data, attempts: row.attempts });
+          continue;
+        }
+        // A row this code cannot read (an intake queued under an older schema) must not hold up the others: it
+        // waits an hour at a time, with the fields named (never their values), until someone looks.
+        const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(row)'))].join(', ');
+        await pool.query(
+          `UPDATE lead_intake_queue SET next_attempt_at = now() + interval '1 hour', last_error = $2
+            WHERE lead_id = $1 AND forwarded_at IS NULL`,
+          [row.lead_id, `unreadable queued lead: ${fields}`.slice(0, 500)],
+        );
+      }
+      return claimed;
     },
 
     async settle(leadId, outcome) {

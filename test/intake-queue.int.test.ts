@@ -10,6 +10,7 @@ import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { withAdmin } from './support/postgres';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
@@ -195,6 +196,28 @@ describe('the intake queue', () => {
     // Temporal holds it; the worker (whose own pool is fine) records and routes it.
     await waitFor(async () => (await eventTypes(accepted.leadId)).includes('LeadAssigned'), 'the lead routed');
     expect(await queueRow(accepted.leadId)).toBeUndefined();
+  });
+
+  it('sets aside a queued lead it cannot read, naming the fields, and forwards the others', async () => {
+    const unreadable = randomUUID();
+    await withAdmin(stack.db.adminUrl, (admin) =>
+      admin.query(
+        `INSERT INTO lead_intake_queue (lead_id, intake_digest, submission)
+         VALUES ($1, 'digest', '{"intake": {"source": "carrier pigeon", "summary": "Planted Victimname"}}')`,
+        [unreadable],
+      ),
+    );
+    const { leadId } = await queuingClient(false).acceptLead(uniqueIntake('hhs-tipline-minor'), { actor: 'svc:x' });
+    const claimed = await queue.claim(10, 60_000);
+    expect(claimed.map((c) => c.lead.leadId)).toEqual([leadId]);
+    const setAside = await queueRow(unreadable);
+    expect(setAside).toMatchObject({
+      forwarded: false,
+      last_error: expect.stringMatching(/^unreadable queued lead: /),
+    });
+    expect(setAside?.last_error).toContain('intake.source');
+    expect(setAside?.last_error).not.toContain('Planted Victimname');
+    await queue.settle(leadId, 'started');
   });
 
   it('starts one workflow for a lead taken twice (two forwarders, or a lease that ran out)', async () => {
