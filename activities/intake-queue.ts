@@ -20,6 +20,8 @@ export interface ClaimedLead {
 
 export interface IntakeQueue {
   enqueue(lead: QueuedLead): Promise<EnqueueOutcome>;
+  /** The intake digest of a lead waiting in the queue; undefined if none waits (or PostgreSQL cannot be reached). */
+  waiting(leadId: string): Promise<string | undefined>;
   /** Takes up to `limit` waiting leads, oldest first, for `leaseMs`: no other forwarder takes them meanwhile. */
   claim(limit: number, leaseMs: number): Promise<ClaimedLead[]>;
   /** The workflow holds the lead (`started`), or the key named another intake (`conflict`): the intake goes. */
@@ -62,6 +64,19 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
         return await enqueue(lead);
       } catch (error) {
         if (isUnavailable(error)) return 'unavailable';
+        throw error;
+      }
+    },
+
+    async waiting(leadId) {
+      try {
+        const { rows } = await pool.query<{ intake_digest: string }>(
+          'SELECT intake_digest FROM lead_intake_queue WHERE lead_id = $1 AND forwarded_at IS NULL',
+          [leadId],
+        );
+        return rows[0]?.intake_digest;
+      } catch (error) {
+        if (isUnavailable(error)) return undefined;
         throw error;
       }
     },

@@ -53,6 +53,8 @@ export interface LeadReadModel {
  */
 export interface LeadIntakeQueue {
   enqueue(lead: QueuedLead): Promise<'queued' | 'conflict' | 'known' | 'unavailable'>;
+  /** The intake digest of the lead if it waits in the queue; undefined if it does not (or cannot be read). */
+  waiting(leadId: string): Promise<string | undefined>;
 }
 
 export interface LeadClientOptions {
@@ -153,7 +155,15 @@ export class LeadClient {
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
     const intake = this.checkedIntake(input);
-    return this.admitted(() => this.recordSubmission(this.submission(intake, submit)));
+    return this.admitted(async () => {
+      const submission = this.submission(intake, submit);
+      // Accepted earlier with another intake and still queued: the key is taken, as it would be once started.
+      const queued = await this.options.intakeQueue?.waiting(submission.leadId);
+      if (queued !== undefined && queued !== submission.intakeDigest) {
+        throw new IdempotencyConflictError(submission.leadId);
+      }
+      return this.recordSubmission(submission);
+    });
   }
 
   /**

@@ -234,6 +234,22 @@ describe('the intake queue', () => {
     await queue.settle(leadId, 'started');
   });
 
+  it('refuses a synchronous submission of another intake under the key of a lead still queued', async () => {
+    const intake = uniqueIntake('newark-interview-request');
+    const { leadId } = await queuingClient(false).acceptLead(intake, { actor: 'svc:gateway' });
+    const online = queuingClient(true);
+    await expect(online.submitLead({ ...intake, summary: 'Another report.' }, { actor: 'svc:x' })).rejects.toThrow(
+      IdempotencyConflictError,
+    );
+    expect(await eventTypes(leadId)).toEqual([]);
+    // The same intake goes ahead; the forwarder then finds the lead started from it.
+    await expect(online.submitLead(intake, { actor: 'svc:x' })).resolves.toMatchObject({ leadId });
+    forwarder(online);
+    await waitFor(async () => (await queueRow(leadId))?.forwarded === true, 'the lead settled');
+    expect(await queueRow(leadId)).toMatchObject({ outcome: 'started', submission: null });
+    expect((await eventTypes(leadId)).filter((t) => t === 'LeadReceived')).toHaveLength(1);
+  });
+
   it('settles a queued lead whose key meanwhile started another intake as a conflict, and logs it by id', async () => {
     const intake = uniqueIntake('public-unknown-jurisdiction');
     const { leadId } = await queuingClient(false).acceptLead(intake, { actor: 'svc:public' });
