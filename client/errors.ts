@@ -12,9 +12,22 @@ export class InvalidInputError extends Error {
 }
 
 export class LeadNotFoundError extends Error {
-  override readonly name = 'LeadNotFoundError';
+  override readonly name: string = 'LeadNotFoundError';
   constructor(readonly leadId: string) {
     super(`no lead ${leadId}`);
+  }
+}
+
+/**
+ * A lead accepted but not readable yet: queued for Temporal, or started with its intake not yet recorded. Not found
+ * for now (callers that treat it as LeadNotFoundError still do the right thing); ask again shortly.
+ */
+export class LeadPendingError extends LeadNotFoundError {
+  override readonly name: string = 'LeadPendingError';
+  readonly retryAfterSeconds = 1;
+  constructor(leadId: string) {
+    super(leadId);
+    this.message = `lead ${leadId} is accepted but its intake is not recorded yet`;
   }
 }
 

@@ -34,6 +34,7 @@ import {
   IdempotencyConflictError,
   InvalidInputError,
   LeadNotFoundError,
+  LeadPendingError,
   OverloadedError,
   UnavailableError,
 } from './errors';
@@ -414,9 +415,11 @@ export class LeadClient {
   async getLead(leadId: string): Promise<LeadView> {
     this.checkLeadId(leadId);
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    let running = false;
     try {
       const description = await handle.describe();
       if (description.status.name === 'RUNNING') {
+        running = true;
         const snapshot = await handle.query(leadStateQuery);
         if (snapshot !== null) {
           return {
@@ -432,7 +435,13 @@ export class LeadClient {
       if (!(error instanceof WorkflowNotFoundError)) throw this.translate(error, leadId);
     }
     const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
-    if (stored === undefined) throw new LeadNotFoundError(leadId);
+    if (stored === undefined) {
+      // Accepted (202) but not recorded yet: its workflow is starting, or it waits in the intake queue.
+      if (running || (await this.options.intakeQueue?.waiting(leadId)) !== undefined) {
+        throw new LeadPendingError(leadId);
+      }
+      throw new LeadNotFoundError(leadId);
+    }
     return {
       leadId,
       from: 'read_model',

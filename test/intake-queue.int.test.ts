@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
 import { createLeadReadModel } from '../activities/read-model';
-import { IdempotencyConflictError, LeadNotFoundError } from '../client/errors';
+import { IdempotencyConflictError, LeadPendingError } from '../client/errors';
+import { buildApi } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
@@ -117,8 +118,21 @@ describe('the intake queue', () => {
     expect(accepted).toMatchObject({ accepted: true, leadId: expect.any(String) });
     const { leadId } = accepted;
     expect((await queueRow(leadId))?.forwarded).toBe(false);
-    // Until its workflow is started the lead cannot be read: it is not found, rather than half there.
-    await expect(stack.client.getLead(leadId)).rejects.toThrow(LeadNotFoundError);
+    // Until its workflow has recorded the intake the lead cannot be read: over HTTP, a 404 that says it is pending.
+    const api = await buildApi({
+      leads: queuingClient(true),
+      checks: { temporal: () => Promise.resolve(), postgres: () => Promise.resolve() },
+      logger: false,
+    });
+    stops.push(() => api.close());
+    const base = (await api.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', 'localhost');
+    const pending = await fetch(`${base}/leads/${leadId}`);
+    expect(pending.status).toBe(404);
+    expect(pending.headers.get('retry-after')).toBe('1');
+    expect(await pending.json()).toMatchObject({ type: 'urn:leadline:problem:lead-pending', leadId });
+    const unknown = await fetch(`${base}/leads/${randomUUID()}`);
+    expect(await unknown.json()).toMatchObject({ type: 'urn:leadline:problem:lead-not-found' });
+    await expect(queuingClient(true).getLead(leadId)).rejects.toThrow(LeadPendingError);
 
     // A forwarder that cannot reach Temporal leaves the lead queued, with the reason and no personal data.
     const away = forwarder(queuingClient(false), { backlogWarningMs: 300 });

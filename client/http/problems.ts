@@ -6,6 +6,7 @@ import {
   IdempotencyConflictError,
   InvalidInputError,
   LeadNotFoundError,
+  LeadPendingError,
   OverloadedError,
   UnavailableError,
 } from '../errors';
@@ -19,6 +20,7 @@ const problemTypes = {
   malformedJson: { type: 'urn:leadline:problem:malformed-json', title: 'Malformed JSON', status: 400 },
   badRequest: { type: 'urn:leadline:problem:bad-request', title: 'Bad request', status: 400 },
   leadNotFound: { type: 'urn:leadline:problem:lead-not-found', title: 'Lead not found', status: 404 },
+  leadPending: { type: 'urn:leadline:problem:lead-pending', title: 'Lead not recorded yet', status: 404 },
   routeNotFound: { type: 'urn:leadline:problem:not-found', title: 'Not found', status: 404 },
   commandRejected: { type: 'urn:leadline:problem:command-rejected', title: 'Command rejected', status: 409 },
   idempotencyConflict: {
@@ -78,6 +80,12 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   if (error instanceof InvalidInputError) {
     return problem('invalidInput', `${error.message}: ${describeIssues(error.issues)}`, request, {
       issues: error.issues,
+    });
+  }
+  if (error instanceof LeadPendingError) {
+    return problem('leadPending', `${error.message}; ask again shortly`, request, {
+      leadId: error.leadId,
+      retryAfterSeconds: error.retryAfterSeconds,
     });
   }
   if (error instanceof LeadNotFoundError) {
