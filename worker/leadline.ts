@@ -5,17 +5,15 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import { createLeadReadModel } from '../activities/read-model';
-import { createIntakeQueue } from '../activities/intake-queue';
-import { recordAudit } from '../activities/event-store';
-import { buildApi } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
-import { startIntakeForwarder } from './intake-forwarder';
-import { pino } from 'pino';
+import { startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
+import type { ApiThreadMessage } from './api-thread-main';
+import { Worker } from 'node:worker_threads';
 
 export interface RunningLeadline {
   /** Null when LEADLINE_ROLE is worker. */
@@ -152,51 +150,23 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: { payloadCodecs: [payloadCodec] },
     });
-    const intakeQueue = createIntakeQueue(pool);
+    // For callers in this process (the bench, scripts); the API side has a client of its own.
     const leads = new LeadClient({
       temporal,
       taskQueue: cfg.LEADLINE_TASK_QUEUE,
       policy,
       readModel: createLeadReadModel(pool),
-      // Where the API runs, accepted leads wait in PostgreSQL until this process's forwarder starts them.
-      ...(runsApi ? { intakeQueue } : {}),
       maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
-      onCommandRefused: (entry) =>
-        recordAudit(pool, {
-          actor: entry.actor,
-          leadId: entry.leadId,
-          action: entry.command,
-          outcome: entry.outcome,
-          detail: { reason: entry.reason },
-        }),
     });
     let apiUrl: string | null = null;
     if (runsApi) {
-      const log = pino({ level: cfg.LOG_LEVEL });
-      const forwarder = startIntakeForwarder({
-        queue: intakeQueue,
-        leads,
-        pool,
-        log: (level, message, fields) => log[level](fields, message),
-      });
-      stops.push(() => forwarder.stop());
-      const api = await buildApi({
-        leads,
-        checks: {
-          temporal: async () => {
-            // A deadline of its own: a call left retrying after the probe gave up outlives the connection.
-            await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
-          },
-          postgres: async () => {
-            await pool.query('SELECT 1');
-          },
-        },
-        ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
-      });
-      const apiAddress = await api.listen({ host: cfg.HOST, port: cfg.PORT });
-      stops.push(() => api.close());
-      apiUrl = apiAddress.replace('[::1]', 'localhost');
-      say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)`);
+      const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, payloadKey: payloadKey.key, policy };
+      // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
+      // worker's activations (intake at 50/s, one process: see README, Performance).
+      const side = runsWorker ? await startApiThread(sideOptions, say) : await startApiSide(sideOptions);
+      stops.push(() => side.stop());
+      apiUrl = side.url;
+      say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)${runsWorker ? ', on a thread of its own' : ''}`);
     } else {
       say(`HTTP API        none here (LEADLINE_ROLE=worker)`);
     }
@@ -216,6 +186,39 @@ export async function startLeadline(
     await stopAll();
     throw error;
   }
+}
+
+/** Runs the API side (worker/api-side.ts) in a worker thread; resolves once it listens. */
+function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
+  const thread = new Worker(new URL('./api-thread.mjs', import.meta.url), { workerData: options });
+  return new Promise((resolve, reject) => {
+    const exitedEarly = (code: number) => reject(new Error(`the API thread exited (code ${code}) before it listened`));
+    thread.once('error', reject);
+    thread.once('exit', exitedEarly);
+    thread.on('message', (message: ApiThreadMessage) => {
+      if (message.type === 'failed') {
+        reject(new Error(message.message));
+        return;
+      }
+      if (message.type !== 'ready') return;
+      thread.off('error', reject);
+      thread.off('exit', exitedEarly);
+      // After start-up a failure of the thread takes the API down: said loudly; /readyz stops answering.
+      thread.on('error', (error) => say(`leadline: the API thread failed: ${error.message}`));
+      resolve({
+        url: message.url,
+        stop: () =>
+          new Promise<void>((stopped) => {
+            const timer = setTimeout(() => void thread.terminate(), 15_000);
+            thread.once('exit', () => {
+              clearTimeout(timer);
+              stopped();
+            });
+            thread.postMessage({ type: 'stop' });
+          }),
+      });
+    });
+  });
 }
 
 function redact(url: string): string {

@@ -1,0 +1,95 @@
+import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { createPool } from '../activities/db';
+import { recordAudit } from '../activities/event-store';
+import { createIntakeQueue } from '../activities/intake-queue';
+import { createLeadReadModel } from '../activities/read-model';
+import { buildApi } from '../client/http';
+import { LeadClient } from '../client/lead-client';
+import { LeadPayloadCodec } from '../client/payload-codec';
+import type { SlaPolicy } from '../schemas/sla-policy';
+import type { LeadlineEnv } from './config';
+import { startIntakeForwarder } from './intake-forwarder';
+
+/** What the API side needs; plain data, so it can be handed to a thread of its own. */
+export interface ApiSideOptions {
+  cfg: LeadlineEnv;
+  databaseUrl: string;
+  temporalAddress: string;
+  payloadKey: Uint8Array;
+  policy: SlaPolicy;
+}
+
+export interface ApiSide {
+  url: string;
+  /** Stops the API, then the intake forwarder, then closes its connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The HTTP API and the intake forwarder, with connections of their own (PostgreSQL, Temporal), so they can run on
+ * an event loop of their own: in an API process (LEADLINE_ROLE=api), or in a thread beside the worker (`all`).
+ */
+export async function startApiSide(options: ApiSideOptions): Promise<ApiSide> {
+  const { cfg } = options;
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const pool = createPool(options.databaseUrl, { max: 10 });
+    stops.push(() => pool.end());
+    const connection = await Connection.connect({ address: options.temporalAddress });
+    stops.push(() => connection.close());
+    const temporal = new Client({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      dataConverter: { payloadCodecs: [new LeadPayloadCodec(Buffer.from(options.payloadKey))] },
+    });
+    const intakeQueue = createIntakeQueue(pool);
+    const leads = new LeadClient({
+      temporal,
+      taskQueue: cfg.LEADLINE_TASK_QUEUE,
+      policy: options.policy,
+      readModel: createLeadReadModel(pool),
+      // Accepted leads wait in PostgreSQL until this side's forwarder starts them.
+      intakeQueue,
+      maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
+      onCommandRefused: (entry) =>
+        recordAudit(pool, {
+          actor: entry.actor,
+          leadId: entry.leadId,
+          action: entry.command,
+          outcome: entry.outcome,
+          detail: { reason: entry.reason },
+        }),
+    });
+    const log = pino({ level: cfg.LOG_LEVEL });
+    const forwarder = startIntakeForwarder({
+      queue: intakeQueue,
+      leads,
+      pool,
+      log: (level, message, fields) => log[level](fields, message),
+    });
+    stops.push(() => forwarder.stop());
+    const api = await buildApi({
+      leads,
+      checks: {
+        temporal: async () => {
+          // A deadline of its own: a call left retrying after the probe gave up outlives the connection.
+          await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
+        },
+        postgres: async () => {
+          await pool.query('SELECT 1');
+        },
+      },
+      ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
+    });
+    const address = await api.listen({ host: cfg.HOST, port: cfg.PORT });
+    stops.push(() => api.close());
+    return { url: address.replace('[::1]', 'localhost'), stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
