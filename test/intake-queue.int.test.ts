@@ -104,7 +104,6 @@ describe('the intake queue', () => {
     };
     const before = await listening();
     const started = startIntakeForwarder({ queue, leads: queuingClient(true), pool, pollMs: 50, log: () => undefined });
-    await started.idle();
     await waitFor(async () => (await listening()) === before + 1, 'the forwarder listening');
     await started.stop();
     // Within two seconds: an idle pooled connection would linger for the pool's idle timeout (10 s).
@@ -174,9 +173,8 @@ describe('the intake queue', () => {
     ).rejects.toThrow(IdempotencyConflictError);
 
     const online = queuingClient(true);
-    const running = forwarder(online);
+    forwarder(online);
     await waitFor(async () => (await queueRow(first.leadId))?.forwarded === true, 'the lead forwarded');
-    await running.idle();
     const known = await online.acceptLead(intake, { actor: 'svc:tipline' });
     expect(known).toMatchObject({ accepted: false, leadId: first.leadId, receivedAt: expect.any(String) });
     await expect(

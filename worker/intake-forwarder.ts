@@ -23,8 +23,6 @@ export interface IntakeForwarderOptions {
 }
 
 export interface IntakeForwarder {
-  /** Resolves when the queue had nothing waiting (or due) at one look: for tests and the bench. */
-  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +42,6 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
   let lastBacklogCheck = Date.now();
   let stopped = false;
   let wake: (() => void) | undefined;
-  let idleWaiters: (() => void)[] = [];
   let listener: pg.PoolClient | undefined;
 
   const nap = (ms: number) =>
@@ -132,25 +129,16 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
         await Promise.all(claimed.map(forward));
         continue;
       }
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      waiters.forEach((resolve) => resolve());
       await nap(pollMs);
     }
   }
 
   const running = run();
   return {
-    idle: () =>
-      new Promise<void>((resolve) => {
-        idleWaiters.push(resolve);
-        wake?.();
-      }),
     async stop() {
       stopped = true;
       wake?.();
       await running;
-      idleWaiters.forEach((resolve) => resolve());
       unlisten();
     },
   };
