@@ -5,7 +5,8 @@ import { recordAudit } from '../activities/event-store';
 import { createIntakeQueue } from '../activities/intake-queue';
 import { createLeadReadModel } from '../activities/read-model';
 import { buildApi } from '../client/http';
-import { LeadClient } from '../client/lead-client';
+import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
+import type pg from 'pg';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import type { LeadlineEnv } from './config';
@@ -24,6 +25,33 @@ export interface ApiSide {
   url: string;
   /** Stops the API, then the intake forwarder, then closes its connections. */
   stop(): Promise<void>;
+}
+
+/** The LeadClient of a Leadline process: its read model and the audit of refused commands in `pool`. */
+export function leadClientFor(deps: {
+  temporal: Client;
+  pool: pg.Pool;
+  cfg: LeadlineEnv;
+  policy: SlaPolicy;
+  intakeQueue?: LeadIntakeQueue;
+}): LeadClient {
+  const { temporal, pool, cfg, policy, intakeQueue } = deps;
+  return new LeadClient({
+    temporal,
+    taskQueue: cfg.LEADLINE_TASK_QUEUE,
+    policy,
+    readModel: createLeadReadModel(pool),
+    ...(intakeQueue === undefined ? {} : { intakeQueue }),
+    maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
+    onCommandRefused: (entry) =>
+      recordAudit(pool, {
+        actor: entry.actor,
+        leadId: entry.leadId,
+        action: entry.command,
+        outcome: entry.outcome,
+        detail: { reason: entry.reason },
+      }),
+  });
 }
 
 /**
@@ -47,23 +75,8 @@ export async function startApiSide(options: ApiSideOptions): Promise<ApiSide> {
       dataConverter: { payloadCodecs: [new LeadPayloadCodec(Buffer.from(options.payloadKey))] },
     });
     const intakeQueue = createIntakeQueue(pool);
-    const leads = new LeadClient({
-      temporal,
-      taskQueue: cfg.LEADLINE_TASK_QUEUE,
-      policy: options.policy,
-      readModel: createLeadReadModel(pool),
-      // Accepted leads wait in PostgreSQL until this side's forwarder starts them.
-      intakeQueue,
-      maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
-      onCommandRefused: (entry) =>
-        recordAudit(pool, {
-          actor: entry.actor,
-          leadId: entry.leadId,
-          action: entry.command,
-          outcome: entry.outcome,
-          detail: { reason: entry.reason },
-        }),
-    });
+    // Accepted leads wait in PostgreSQL until this side's forwarder starts them.
+    const leads = leadClientFor({ temporal, pool, cfg, policy: options.policy, intakeQueue });
     const log = pino({ level: cfg.LOG_LEVEL });
     const forwarder = startIntakeForwarder({
       queue: intakeQueue,

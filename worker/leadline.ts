@@ -4,14 +4,13 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
-import { createLeadReadModel } from '../activities/read-model';
-import { LeadClient } from '../client/lead-client';
+import type { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
-import { startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
+import { leadClientFor, startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
 import type { ApiThreadMessage } from './api-thread-main';
 import { Worker } from 'node:worker_threads';
 
@@ -150,14 +149,8 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: { payloadCodecs: [payloadCodec] },
     });
-    // For callers in this process (the bench, scripts); the API side has a client of its own.
-    const leads = new LeadClient({
-      temporal,
-      taskQueue: cfg.LEADLINE_TASK_QUEUE,
-      policy,
-      readModel: createLeadReadModel(pool),
-      maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
-    });
+    // For callers in this process (scripts/demo.ts); the API side has a client of its own.
+    const leads = leadClientFor({ temporal, pool, cfg, policy });
     let apiUrl: string | null = null;
     if (runsApi) {
       const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, payloadKey: payloadKey.key, policy };
