@@ -164,7 +164,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       async () => {
         const r = await measureThroughput(leadline, { ...tpOptions, noteTargets: targets.leadline });
         say(
-          `   ${r.perSecond} leads/s; lifecycle ${lat(r.lifecycleMs)}; AddNote under load ${lat(r.commandUnderLoadMs)}`,
+          `   ${r.perSecond} leads/s; lifecycle ${lat(r.lifecycleMs)}; AddNote under load ${lat(r.commandUnderLoadMs)}; ` +
+            `${r.pollsPerLifecycle} status queries per lifecycle`,
         );
         say(`   ${cpu(r.cpuPct)}; errors ${r.errors} ${r.firstErrors.join(' | ')}`);
         return r;
@@ -177,7 +178,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       async () => {
         const r = await measureThroughput(baseline, { ...tpOptions, noteTargets: targets.baseline });
         say(
-          `   ${r.perSecond} workflows/s; lifecycle ${lat(r.lifecycleMs)}; note under load ${lat(r.commandUnderLoadMs)}`,
+          `   ${r.perSecond} workflows/s; lifecycle ${lat(r.lifecycleMs)}; note under load ${lat(r.commandUnderLoadMs)}; ` +
+            `${r.pollsPerLifecycle} stage queries per lifecycle`,
         );
         say(`   ${cpu(r.cpuPct)}; errors ${r.errors} ${r.firstErrors.join(' | ')}`);
         return r;

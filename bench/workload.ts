@@ -109,14 +109,14 @@ export async function waitForQuiet(pool: pg.Pool, timeoutMs = 600_000): Promise<
 }
 
 /** Polls the workflow's own state (the validator judges commands by it, not by the read model). */
-export async function waitForStatus(temporal: Client, leadId: string, status: string, pollMs: number): Promise<void> {
+export async function waitForStatus(temporal: Client, leadId: string, status: string, pollMs: number): Promise<number> {
   const handle = temporal.workflow.getHandle(leadWorkflowId(leadId));
   const deadline = Date.now() + 60_000;
-  for (;;) {
+  for (let polls = 1; ; polls++) {
     await sleep(pollMs);
     const snapshot = await handle.query(leadStateQuery);
     const now = snapshot?.state.status;
-    if (now === status) return;
+    if (now === status) return polls;
     if (now === 'closed' || now === 'case_opened') throw new Error(`lead ${leadId} is ${now}, not ${status}`);
     if (Date.now() > deadline) throw new Error(`lead ${leadId} stayed ${String(now)}, never ${status}`);
   }
@@ -130,6 +130,8 @@ export interface Lifecycle {
   prepareTarget(): Promise<string>;
   /** One command that changes nothing but takes one activity: AddNote, or its baseline twin. */
   note(target: string): Promise<void>;
+  /** Queries sent so far while waiting for routing: each is a workflow activation the worker pays for. */
+  polls(): number;
 }
 
 export interface LeadShape extends BaselineShape {
@@ -207,9 +209,11 @@ export async function probeLeadShape(temporal: Client, lifecycle: Lifecycle): Pr
 
 /** submit → automatic validation and routing → RequestInterview → CompleteInterview → OpenCase. */
 export function leadlineLifecycle(leads: LeadClient, temporal: Client, pollMs: number): Lifecycle {
+  let polls = 0;
   const submitAssigned = async (prefix: string) => {
     const { leadId } = await leads.submitLead(routableIntake(prefix), ACTOR);
-    await waitForStatus(temporal, leadId, 'assigned', pollMs);
+    const sent = await waitForStatus(temporal, leadId, 'assigned', pollMs);
+    polls += sent; // not `polls += await …`, which would add to the count read before the wait
     return leadId;
   };
   return {
@@ -230,11 +234,13 @@ export function leadlineLifecycle(leads: LeadClient, temporal: Client, pollMs: n
     async note(leadId) {
       await leads.command(leadId, 'AddNote', { text: 'Benchmark note: partner called back.' }, ACTOR);
     },
+    polls: () => polls,
   };
 }
 
 /** The same updates and activities as a lead (see probeLeadShape) on the minimal workflow of baseline-workflow.ts. */
 export function baselineLifecycle(temporal: Client, shape: BaselineShape, pollMs: number): Lifecycle {
+  let polls = 0;
   const start = async (keepOpen: boolean) => {
     const workflowId = `baseline-${randomUUID()}`;
     await temporal.workflow.executeUpdateWithStart(baselineReceivedUpdate, {
@@ -249,6 +255,7 @@ export function baselineLifecycle(temporal: Client, shape: BaselineShape, pollMs
     const handle = temporal.workflow.getHandle(workflowId);
     for (;;) {
       await sleep(pollMs);
+      polls++;
       if ((await handle.query(baselineStageQuery)) >= ASSIGNED_STAGE) return handle;
     }
   };
@@ -265,5 +272,6 @@ export function baselineLifecycle(temporal: Client, shape: BaselineShape, pollMs
     async note(workflowId) {
       await temporal.workflow.getHandle(workflowId).executeUpdate(baselineNoteUpdate, { updateId: randomUUID() });
     },
+    polls: () => polls,
   };
 }

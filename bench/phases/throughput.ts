@@ -9,6 +9,8 @@ export interface ThroughputResult {
   lifecycleMs: LatencySummary;
   /** Sequential `note` commands sent beside the drivers, during the window. */
   commandUnderLoadMs: LatencySummary;
+  /** Status queries per lifecycle started in the run (warm-up included) while waiting for routing. */
+  pollsPerLifecycle: number;
   errors: number;
   firstErrors: string[];
   cpuPct: CpuPct;
@@ -31,6 +33,8 @@ export async function measureThroughput(
   const firstErrors: string[] = [];
   let errors = 0;
   let completed = 0;
+  let started = 0;
+  const pollsBefore = lifecycle.polls();
   let cpuPct: CpuPct | undefined;
 
   const fail = (error: unknown) => {
@@ -40,6 +44,7 @@ export async function measureThroughput(
   const driver = async () => {
     while (performance.now() < windowEnd) {
       const start = performance.now();
+      started++;
       try {
         await lifecycle.run();
         const end = performance.now();
@@ -80,6 +85,7 @@ export async function measureThroughput(
     perSecond: round(completed / (options.windowMs / 1000), 2),
     lifecycleMs: summarize(durations),
     commandUnderLoadMs: summarize(noteLatencies),
+    pollsPerLifecycle: round((lifecycle.polls() - pollsBefore) / Math.max(1, started), 1),
     errors,
     firstErrors,
     cpuPct: cpuPct ?? { bench: NaN, leadline: NaN, temporal: NaN, postgres: NaN, total: NaN, other: NaN },
