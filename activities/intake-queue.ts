@@ -20,6 +20,11 @@ export interface ClaimedLead {
 
 export interface IntakeQueue {
   enqueue(lead: QueuedLead): Promise<EnqueueOutcome>;
+  /**
+   * Takes the lead's key for a synchronous submission about to start its workflow, so an asynchronous one racing it
+   * under another intake is not queued. `conflict`: queued, not started yet, with another intake.
+   */
+  reserve(lead: Pick<QueuedLead, 'leadId' | 'intakeDigest'>): Promise<'reserved' | 'conflict' | 'unavailable'>;
   /** The intake digest of a lead waiting in the queue; undefined if none waits (or PostgreSQL cannot be reached). */
   waiting(leadId: string): Promise<string | undefined>;
   /** Takes up to `limit` waiting leads, oldest first, for `leaseMs`: no other forwarder takes them meanwhile. */
@@ -58,6 +63,27 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
     return row.intake_digest === lead.intakeDigest ? 'queued' : 'conflict';
   }
 
+  async function reserve({ leadId, intakeDigest }: Pick<QueuedLead, 'leadId' | 'intakeDigest'>) {
+    // Written as already forwarded: no forwarder takes it; an asynchronous submission of the key finds it `known`.
+    const inserted = await pool.query(
+      `INSERT INTO lead_intake_queue (lead_id, intake_digest, forwarded_at, outcome) VALUES ($1, $2, now(), 'direct')
+       ON CONFLICT (lead_id) DO NOTHING`,
+      [leadId, intakeDigest],
+    );
+    if (inserted.rowCount === 1) return 'reserved';
+    // Queued with the same intake: both starts are idempotent. Forwarded or taken: Temporal knows which intake won.
+    const waiting = await waitingDigest(leadId);
+    return waiting !== undefined && waiting !== intakeDigest ? 'conflict' : 'reserved';
+  }
+
+  async function waitingDigest(leadId: string) {
+    const { rows } = await pool.query<{ intake_digest: string }>(
+      'SELECT intake_digest FROM lead_intake_queue WHERE lead_id = $1 AND forwarded_at IS NULL',
+      [leadId],
+    );
+    return rows[0]?.intake_digest;
+  }
+
   return {
     async enqueue(lead) {
       try {
@@ -68,13 +94,18 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
       }
     },
 
+    async reserve(lead) {
+      try {
+        return await reserve(lead);
+      } catch (error) {
+        if (isUnavailable(error)) return 'unavailable';
+        throw error;
+      }
+    },
+
     async waiting(leadId) {
       try {
-        const { rows } = await pool.query<{ intake_digest: string }>(
-          'SELECT intake_digest FROM lead_intake_queue WHERE lead_id = $1 AND forwarded_at IS NULL',
-          [leadId],
-        );
-        return rows[0]?.intake_digest;
+        return await waitingDigest(leadId);
       } catch (error) {
         if (isUnavailable(error)) return undefined;
         throw error;

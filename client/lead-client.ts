@@ -54,6 +54,11 @@ export interface LeadReadModel {
  */
 export interface LeadIntakeQueue {
   enqueue(lead: QueuedLead): Promise<'queued' | 'conflict' | 'known' | 'unavailable'>;
+  /**
+   * Takes the key for a synchronous submission before its workflow is started, so an `enqueue` of the key under
+   * another intake finds it `known` rather than queueing it. `conflict`: waiting with another intake.
+   */
+  reserve(lead: Pick<QueuedLead, 'leadId' | 'intakeDigest'>): Promise<'reserved' | 'conflict' | 'unavailable'>;
   /** The intake digest of the lead if it waits in the queue; undefined if it does not (or cannot be read). */
   waiting(leadId: string): Promise<string | undefined>;
 }
@@ -158,11 +163,12 @@ export class LeadClient {
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
       const submission = this.submission(intake, submit);
-      // Accepted earlier with another intake and still queued: the key is taken, as it would be once started.
-      const queued = await this.options.intakeQueue?.waiting(submission.leadId);
-      if (queued !== undefined && queued !== submission.intakeDigest) {
-        throw new IdempotencyConflictError(submission.leadId);
-      }
+      // Accepted earlier with another intake and still queued: the key is taken, as it would be once started. Else
+      // the key is taken here, before the start: an asynchronous submission racing this one under another intake
+      // must not be queued and answered 202, only to lose to this intake when forwarded. (Queue unreachable: the
+      // asynchronous path cannot queue either, and Temporal arbitrates both.)
+      const reserved = await this.options.intakeQueue?.reserve(submission);
+      if (reserved === 'conflict') throw new IdempotencyConflictError(submission.leadId);
       return this.recordSubmission(submission);
     });
   }

@@ -5,10 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
 import { createLeadReadModel } from '../activities/read-model';
-import { IdempotencyConflictError, LeadPendingError } from '../client/errors';
+import { IdempotencyConflictError, LeadPendingError, UnavailableError } from '../client/errors';
 import { buildApi } from '../client/http';
-import { LeadClient } from '../client/lead-client';
+import { LeadClient, leadIdForKey } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
+import { leadWorkflowId } from '../workflows/messages';
 import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { withAdmin } from './support/postgres';
@@ -260,6 +261,33 @@ describe('the intake queue', () => {
     await waitFor(async () => (await queueRow(leadId))?.forwarded === true, 'the lead settled');
     expect(await queueRow(leadId)).toMatchObject({ outcome: 'started', submission: null });
     expect((await eventTypes(leadId)).filter((t) => t === 'LeadReceived')).toHaveLength(1);
+  });
+
+  it('takes the key for a synchronous submission before its start, so a racing asynchronous one is never answered 202', async () => {
+    const intake = uniqueIntake('ngo-farmworkers');
+    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`);
+    // No worker polls this task queue: the synchronous submission starts the workflow and waits for the intake to
+    // be recorded, as one still starting does, until its deadline; the read model knows nothing of the lead meanwhile.
+    const starting = new LeadClient({
+      temporal: stack.temporal,
+      taskQueue: `unworked-${randomUUID()}`,
+      policy: stack.policy,
+      readModel: createLeadReadModel(stack.db.pool),
+      intakeQueue: queue,
+      requestTimeoutMs: 1_000,
+    });
+    try {
+      await expect(starting.submitLead(intake, { actor: 'svc:direct' })).rejects.toThrow(UnavailableError);
+      expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'direct', submission: null });
+      // Another intake under the same key, asynchronously: not queued (it would lose to the first when forwarded);
+      // Temporal is asked, and answers once the first is recorded (here it cannot, so the caller is told to retry).
+      await expect(
+        starting.acceptLead({ ...intake, summary: 'Another report under the same key.' }, { actor: 'svc:gateway' }),
+      ).rejects.toThrow(UnavailableError);
+      expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'direct', submission: null });
+    } finally {
+      await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).terminate('test over');
+    }
   });
 
   it('settles a queued lead whose key meanwhile started another intake as a conflict, and logs it by id', async () => {
