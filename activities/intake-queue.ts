@@ -54,6 +54,16 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
       [lead.leadId, lead.intakeDigest, JSON.stringify({ intake, submittedBy })],
     );
     if (inserted.rowCount === 1) return 'queued';
+    // Taken by a synchronous submission of this same intake that is not recorded (it may have failed while Temporal
+    // was away): queued after all, so the lead is accepted now; starting it twice is harmless.
+    const requeued = await pool.query(
+      `UPDATE lead_intake_queue
+          SET submission = $3, forwarded_at = NULL, outcome = NULL, next_attempt_at = now(), attempts = 0
+        WHERE lead_id = $1 AND intake_digest = $2 AND outcome = 'direct'
+          AND NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1)`,
+      [lead.leadId, lead.intakeDigest, JSON.stringify({ intake, submittedBy })],
+    );
+    if (requeued.rowCount === 1) return 'queued';
     const { rows } = await pool.query<{ intake_digest: string; forwarded: boolean }>(
       'SELECT intake_digest, forwarded_at IS NOT NULL AS forwarded FROM lead_intake_queue WHERE lead_id = $1',
       [lead.leadId],

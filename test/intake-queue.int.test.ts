@@ -285,6 +285,14 @@ describe('the intake queue', () => {
         starting.acceptLead({ ...intake, summary: 'Another report under the same key.' }, { actor: 'svc:gateway' }),
       ).rejects.toThrow(UnavailableError);
       expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'direct', submission: null });
+      // The same intake, asynchronously, while Temporal is away: the key is this intake's, so it is queued after all
+      // (the synchronous attempt may have failed before its start), and the forwarder starts it idempotently.
+      await expect(queuingClient(false).acceptLead(intake, { actor: 'svc:gateway' })).resolves.toMatchObject({
+        accepted: true,
+        leadId,
+      });
+      expect(await queueRow(leadId)).toMatchObject({ forwarded: false, outcome: null });
+      await queue.settle(leadId, 'started');
     } finally {
       await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).terminate('test over');
     }
