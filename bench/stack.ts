@@ -53,6 +53,8 @@ export interface StackOptions {
 
 const CHILD = fileURLToPath(new URL('./stack-child.ts', import.meta.url));
 const START = fileURLToPath(new URL('../worker/start.ts', import.meta.url));
+/** As `npm start` runs Leadline: tsx in the main thread only (worker/tsx-main-thread.mjs says why). */
+const TSX_MAIN_THREAD = new URL('../worker/tsx-main-thread.mjs', import.meta.url).href;
 
 /** Starts Leadline in a child process on a fresh data dir and free ports, and connects to it. */
 export async function startBenchStack(options: StackOptions): Promise<BenchStack> {
@@ -70,7 +72,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     payloadKey: randomBytes(32).toString('base64'),
   };
   const log = await open(join(dataDir, 'leadline.log'), 'a');
-  const execArgv = ['--import', 'tsx'];
+  const execArgv = ['--import', TSX_MAIN_THREAD];
   if (options.profileDir !== undefined) {
     await mkdir(options.profileDir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
@@ -243,7 +245,10 @@ async function startApiProcess(options: {
     LEADLINE_PAYLOAD_KEY: options.payloadKey,
     LOG_LEVEL: options.logLevel,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', START], { env, stdio: ['ignore', 'pipe', options.log] });
+  const child = spawn(process.execPath, ['--import', TSX_MAIN_THREAD, START], {
+    env,
+    stdio: ['ignore', 'pipe', options.log],
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Its output is read until it says it is ready, then dropped (the request log) rather than let the pipe fill.
   await new Promise<void>((resolve, reject) => {

@@ -40,7 +40,7 @@ interface Started {
 
 /** `npm start`'s command, as a child process; resolves once it says it is ready. */
 async function start(withEnv: NodeJS.ProcessEnv = env): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/start.ts'], {
+  const child = spawn(process.execPath, ['--import', './worker/tsx-main-thread.mjs', 'worker/start.ts'], {
     cwd: root,
     env: withEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
