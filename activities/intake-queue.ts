@@ -95,32 +95,9 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
   }
 
   return {
-    async enqueue(lead) {
-      try {
-        return await enqueue(lead);
-      } catch (error) {
-        if (isUnavailable(error)) return 'unavailable';
-        throw error;
-      }
-    },
-
-    async reserve(lead) {
-      try {
-        return await reserve(lead);
-      } catch (error) {
-        if (isUnavailable(error)) return 'unavailable';
-        throw error;
-      }
-    },
-
-    async waiting(leadId) {
-      try {
-        return await waitingDigest(leadId);
-      } catch (error) {
-        if (isUnavailable(error)) return undefined;
-        throw error;
-      }
-    },
+    enqueue: (lead) => unlessUnavailable(() => enqueue(lead), 'unavailable'),
+    reserve: (lead) => unlessUnavailable(() => reserve(lead), 'unavailable'),
+    waiting: (leadId) => unlessUnavailable(() => waitingDigest(leadId), undefined),
 
     async claim(limit, leaseMs) {
       const { rows } = await pool.query<{
@@ -188,6 +165,16 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
       return { waiting: rows[0]?.waiting ?? 0, oldestSeconds: rows[0]?.oldest ?? 0 };
     },
   };
+}
+
+/** What `work` answers, or `fallback` when PostgreSQL cannot be reached; a mistake in a statement surfaces. */
+async function unlessUnavailable<T, F>(work: () => Promise<T>, fallback: F): Promise<T | F> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUnavailable(error)) return fallback;
+    throw error;
+  }
 }
 
 /**
