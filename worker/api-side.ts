@@ -21,6 +21,12 @@ export interface ApiSideOptions {
   policy: SlaPolicy;
 }
 
+/** What an API side in the process's own thread (LEADLINE_ROLE=api) uses instead of opening a second of each. */
+export interface ApiSideConnections {
+  pool: pg.Pool;
+  connection: Connection;
+}
+
 export interface ApiSide {
   url: string;
   /** Stops the API, then the intake forwarder, then closes its connections. */
@@ -55,20 +61,18 @@ export function leadClientFor(deps: {
 }
 
 /**
- * The HTTP API and the intake forwarder, with connections of their own (PostgreSQL, Temporal), so they can run on
- * an event loop of their own: in an API process (LEADLINE_ROLE=api), or in a thread beside the worker (`all`).
+ * The HTTP API and the intake forwarder. On a thread beside the worker (`all`) they open connections of their own
+ * (PostgreSQL, Temporal), so they run on an event loop of their own; in an API process (LEADLINE_ROLE=api) they use
+ * the process's (`shared`), which they leave open when they stop.
  */
-export async function startApiSide(options: ApiSideOptions): Promise<ApiSide> {
+export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConnections): Promise<ApiSide> {
   const { cfg } = options;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   };
   try {
-    const pool = createPool(options.databaseUrl, { max: 10 });
-    stops.push(() => pool.end());
-    const connection = await Connection.connect({ address: options.temporalAddress });
-    stops.push(() => connection.close());
+    const { pool, connection } = shared ?? (await openConnections(options, stops));
     const temporal = new Client({
       connection,
       namespace: cfg.TEMPORAL_NAMESPACE,
@@ -105,4 +109,12 @@ export async function startApiSide(options: ApiSideOptions): Promise<ApiSide> {
     await stopAll();
     throw error;
   }
+}
+
+async function openConnections(options: ApiSideOptions, stops: (() => Promise<void>)[]): Promise<ApiSideConnections> {
+  const pool = createPool(options.databaseUrl, { max: 10 });
+  stops.push(() => pool.end());
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  stops.push(() => connection.close());
+  return { pool, connection };
 }

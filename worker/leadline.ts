@@ -149,14 +149,16 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: { payloadCodecs: [payloadCodec] },
     });
-    // For callers in this process (scripts/demo.ts); the API side has a client of its own.
+    // For callers in this process (scripts/demo.ts); the API side has a client of its own (with the intake queue).
     const leads = leadClientFor({ temporal, pool, cfg, policy });
     let apiUrl: string | null = null;
     if (runsApi) {
       const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, payloadKey: payloadKey.key, policy };
       // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
       // worker's activations (intake at 50/s, one process: see README, Performance).
-      const side = runsWorker ? await startApiThread(sideOptions, say) : await startApiSide(sideOptions);
+      const side = runsWorker
+        ? await startApiThread(sideOptions, say)
+        : await startApiSide(sideOptions, { pool, connection });
       stops.push(() => side.stop());
       apiUrl = side.url;
       say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)${runsWorker ? ', on a thread of its own' : ''}`);
