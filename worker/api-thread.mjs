@@ -1,5 +1,5 @@
-// The API side's thread (worker/api-side.ts), started by LEADLINE_ROLE=all. Node 20 does not give a worker thread
-// the parent's `--import tsx` for a TypeScript entry, so this plain module registers tsx, then loads the thread.
+// The API side's thread (worker/api-side.ts), started by LEADLINE_ROLE=all. The process registers tsx in its main
+// thread only (worker/tsx-main-thread.mjs), so this plain module registers it here, then loads the thread.
 import { register } from 'tsx/esm/api';
 
 register();

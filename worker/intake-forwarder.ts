@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { INTAKE_QUEUE_CHANNEL, type IntakeQueue } from '../activities/intake-queue';
+import { INTAKE_QUEUE_CHANNEL, type ClaimedLead, type IntakeQueue } from '../activities/intake-queue';
 import type { LeadClient } from '../client/lead-client';
 
 export interface IntakeForwarderOptions {
@@ -83,7 +83,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
     connected?.release(true);
   }
 
-  async function forward(lead: Awaited<ReturnType<IntakeQueue['claim']>>[number]) {
+  async function forward(lead: ClaimedLead) {
     const { leadId } = lead.lead;
     try {
       const outcome = await options.leads.startQueuedLead(lead.lead);
@@ -119,7 +119,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
     while (!stopped) {
       await listen();
       await warnOfBacklog().catch(() => undefined);
-      let claimed: Awaited<ReturnType<IntakeQueue['claim']>> = [];
+      let claimed: ClaimedLead[] = [];
       try {
         claimed = await options.queue.claim(batchSize, leaseMs);
       } catch (error) {
