@@ -1,0 +1,60 @@
+/**
+ * What may be said about a PostgreSQL error. Its `message`, `detail`, `where` and `hint` can quote the row that
+ * failed (a victim's name before a NUL byte, a key's value), so logs and answers keep to the SQLSTATE and the
+ * names of the table and constraint, which are the schema's and never the caller's data.
+ */
+export interface DatabaseErrorDescription {
+  /** Five-character SQLSTATE, e.g. `22P05` or `23505`. */
+  sqlstate: string;
+  table?: string;
+  constraint?: string;
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+// An error the driver wraps (a pool, Temporal's activity failure) keeps the original as `cause`; a few levels suffice.
+const MAX_CAUSE_DEPTH = 5;
+
+function field(error: object, name: string): string | undefined {
+  const value = (error as Record<string, unknown>)[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+/** The SQLSTATE, table and constraint of a PostgreSQL error (or of one it wraps); undefined for anything else. */
+export function describeDatabaseError(error: unknown): DatabaseErrorDescription | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null; depth += 1) {
+    const sqlstate = field(current, 'code');
+    if (sqlstate !== undefined && SQLSTATE.test(sqlstate)) {
+      const description: DatabaseErrorDescription = { sqlstate };
+      const table = field(current, 'table');
+      const constraint = field(current, 'constraint');
+      if (table !== undefined) description.table = table;
+      if (constraint !== undefined) description.constraint = constraint;
+      return description;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * PostgreSQL refused the data itself (class 22 "data exception", class 23 "integrity constraint violation"):
+ * sending the same data again fails the same way, so it is the caller's mistake, not an outage to retry.
+ */
+export function isDataError(error: unknown): boolean {
+  const sqlstate = describeDatabaseError(error)?.sqlstate;
+  return sqlstate !== undefined && (sqlstate.startsWith('22') || sqlstate.startsWith('23'));
+}
+
+/** A log- and answer-safe phrase, e.g. `SQLSTATE 23505 (table lead_events, constraint lead_events_pkey)`. */
+export function formatDatabaseError(error: unknown): string | undefined {
+  const description = describeDatabaseError(error);
+  if (description === undefined) return undefined;
+  const where = [
+    description.table === undefined ? undefined : `table ${description.table}`,
+    description.constraint === undefined ? undefined : `constraint ${description.constraint}`,
+  ].filter((part) => part !== undefined);
+  return where.length === 0
+    ? `SQLSTATE ${description.sqlstate}`
+    : `SQLSTATE ${description.sqlstate} (${where.join(', ')})`;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { describeDatabaseError, formatDatabaseError, isDataError } from '../activities/database-errors';
+
+// Shaped like pg's DatabaseError: its message, detail and where quote the row that failed.
+const pgError = (code: string, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00 near "Maria'), {
+    code,
+    detail: 'Failing row contains (Maria Lopez)',
+    where: "unnamed portal parameter $1 = '...Maria'",
+    ...extra,
+  });
+
+describe('database errors', () => {
+  it('keeps only the SQLSTATE, the table and the constraint', () => {
+    const error = pgError('23505', { table: 'lead_events', constraint: 'lead_events_pkey', schema: 'public' });
+    expect(describeDatabaseError(error)).toEqual({
+      sqlstate: '23505',
+      table: 'lead_events',
+      constraint: 'lead_events_pkey',
+    });
+    expect(formatDatabaseError(error)).toBe('SQLSTATE 23505 (table lead_events, constraint lead_events_pkey)');
+  });
+
+  it('never repeats the message, detail or context', () => {
+    const text = JSON.stringify([describeDatabaseError(pgError('22P05')), formatDatabaseError(pgError('22P05'))]);
+    expect(text).not.toMatch(/Maria|Failing|portal/);
+    expect(formatDatabaseError(pgError('22P05'))).toBe('SQLSTATE 22P05');
+  });
+
+  it('finds a PostgreSQL error wrapped as a cause', () => {
+    const wrapped = new Error('activity failed', { cause: new Error('pool', { cause: pgError('22021') }) });
+    expect(describeDatabaseError(wrapped)?.sqlstate).toBe('22021');
+  });
+
+  it('says nothing of errors that are not PostgreSQL’s', () => {
+    expect(describeDatabaseError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toBeUndefined();
+    expect(describeDatabaseError(new Error('plain'))).toBeUndefined();
+    expect(describeDatabaseError(undefined)).toBeUndefined();
+    expect(describeDatabaseError('22P05')).toBeUndefined();
+    expect(formatDatabaseError(new Error('plain'))).toBeUndefined();
+  });
+
+  it('calls class 22 and 23 the data’s fault, and nothing else', () => {
+    expect(isDataError(pgError('22P05'))).toBe(true);
+    expect(isDataError(pgError('22003'))).toBe(true);
+    expect(isDataError(pgError('23505'))).toBe(true);
+    expect(isDataError(pgError('40001'))).toBe(false);
+    expect(isDataError(pgError('57P01'))).toBe(false);
+    expect(isDataError(pgError('08006'))).toBe(false);
+    expect(isDataError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(false);
+  });
+});
