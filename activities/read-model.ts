@@ -150,7 +150,8 @@ function encodeCursor(offset: number): string {
 function decodeCursor(cursor: string): number {
   try {
     const value = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown }).o;
-    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+    // Past 2^53 an offset is no longer exact, and past 2^63 PostgreSQL refuses it as a bigint: neither was issued here.
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   } catch {
     // fall through to the error below
   }

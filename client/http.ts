@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
+import { text } from '../schemas/text';
 import type { LeadClient } from './lead-client';
 import { LeadlineLogController } from './http/logging';
 import { loggableError, pathOf, problem, problemFor, PROBLEM_CONTENT_TYPE, sendProblem } from './http/problems';
@@ -336,7 +337,7 @@ function commandBody(type: ExternalCommandType) {
     .object({
       data: acceptsEmpty ? data.prefault({}) : data,
       /** Idempotency key for the command; one is made up when left out, so a retry without it may record twice. */
-      commandId: z.string().trim().min(1).max(200).optional(),
+      commandId: text(200).optional(),
     })
     .strict();
 }

@@ -13,6 +13,7 @@ import { commandData, type CommandRequest, type ExternalCommandType } from '../s
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
 import { LeadListFilter, type LeadListQuery, type LeadSummary } from '../schemas/read-model';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
 
 export { LeadListFilter, type LeadSummary };
 import type { SlaPolicy } from '../schemas/sla-policy';
@@ -145,6 +146,17 @@ export function leadIdForKey(key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/**
+ * Who sent it and its keys are stored (the audit, the log, Temporal's ids) like the data itself, so they are held
+ * to the same rule at this entry point too, for callers that do not come through the HTTP API's schemas.
+ */
+function checkStorable(message: string, fields: Record<string, string | undefined>) {
+  const issues = Object.entries(fields)
+    .filter(([, value]) => value !== undefined && !isStorableText(value))
+    .map(([path]) => ({ path, message: UNSTORABLE_TEXT_MESSAGE }));
+  if (issues.length > 0) throw new InvalidInputError(message, issues);
+}
+
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
@@ -160,6 +172,7 @@ export class LeadClient {
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
+    checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
       const submission = this.submission(intake, submit);
@@ -181,6 +194,7 @@ export class LeadClient {
    * receipt, or IdempotencyConflictError for a different intake.
    */
   async acceptLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadAcceptance> {
+    checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
       const submission = this.submission(intake, submit);
@@ -326,6 +340,7 @@ export class LeadClient {
     metadata: CommandBy,
   ): Promise<LeadSnapshot> {
     this.checkLeadId(leadId);
+    checkStorable(`${type} is not valid`, { actor: metadata.actor, commandId: metadata.commandId });
     const parsed = commandData[type].safeParse(data);
     if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
     const commandId = metadata.commandId ?? randomUUID();

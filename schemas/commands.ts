@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LeadIntake } from './intake';
+import { storableString, text } from './text';
 import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority } from './lead';
 import { commandTypes, type CommandType, type ExternalCommandType } from './vocabulary';
 
@@ -7,43 +8,47 @@ export { commandTypes, externalCommandTypes, type CommandType, type ExternalComm
 
 export const CommandMetadata = z.object({
   /** Who asked: a user id, a service name, or `system:<step>` for the workflow itself. */
-  actor: z.string().trim().min(1).max(200),
+  actor: text(200),
   /** When the workflow accepted the command (workflow time, so replay sees the same value). */
   at: Iso,
   /** Idempotency key: a command id seen before is recorded once. */
-  commandId: z.string().trim().min(1).max(200),
+  commandId: text(200),
 });
 export type CommandMetadata = z.infer<typeof CommandMetadata>;
 
-const reason = z.string().trim().min(1).max(1000);
+const reason = text(1000);
 
 /** Commands' data, one schema per command type; the single source the union, updates and API routes come from. */
 export const commandData = {
   ReceiveLead: z.object({ leadId: LeadId, intake: LeadIntake }),
   ValidateLead: z.discriminatedUnion('outcome', [
-    z.object({ outcome: z.literal('valid'), fingerprint: z.string().min(1) }),
-    z.object({ outcome: z.literal('invalid'), fingerprint: z.string().min(1), problems: z.array(z.string()).min(1) }),
-    z.object({ outcome: z.literal('duplicate'), fingerprint: z.string().min(1), duplicateOf: LeadId }),
+    z.object({ outcome: z.literal('valid'), fingerprint: storableString().min(1) }),
+    z.object({
+      outcome: z.literal('invalid'),
+      fingerprint: storableString().min(1),
+      problems: z.array(storableString()).min(1),
+    }),
+    z.object({ outcome: z.literal('duplicate'), fingerprint: storableString().min(1), duplicateOf: LeadId }),
   ]),
   AssignLead: z.object({ office: OfficeId, agent: AgentId.optional(), routed: z.boolean().default(false) }),
   ReassignLead: z.object({ office: OfficeId, agent: AgentId.optional(), reason }),
   RequestInterview: z.object({
     scheduledFor: Iso,
-    place: z.string().trim().min(1).max(300),
-    interpreterLanguage: z.string().trim().min(1).max(50).optional(),
+    place: text(300),
+    interpreterLanguage: text(50).optional(),
     victimSpecialist: z.boolean(),
   }),
-  RescheduleInterview: z.object({ scheduledFor: Iso, place: z.string().trim().min(1).max(300).optional(), reason }),
+  RescheduleInterview: z.object({ scheduledFor: Iso, place: text(300).optional(), reason }),
   CompleteInterview: z.object({ outcome: InterviewOutcome }),
   OpenCase: z.object({
-    caseNumber: z.string().regex(/^[A-Z0-9][A-Z0-9-]{3,40}$/, 'case number must be like HSI-NWK-2026-0001'),
+    caseNumber: storableString().regex(/^[A-Z0-9][A-Z0-9-]{3,40}$/, 'case number must be like HSI-NWK-2026-0001'),
   }),
-  CloseLead: z.object({ reason: CloseReason, note: z.string().trim().min(1).max(2000).optional() }),
+  CloseLead: z.object({ reason: CloseReason, note: text(2000).optional() }),
   PauseSla: z.object({ justification: reason }),
   ResumeSla: z.object({}),
-  AcknowledgeEscalation: z.object({ note: z.string().trim().min(1).max(1000).optional() }),
+  AcknowledgeEscalation: z.object({ note: text(1000).optional() }),
   ChangePriority: z.object({ priority: Priority, reason }),
-  AddNote: z.object({ text: z.string().trim().min(1).max(5000) }),
+  AddNote: z.object({ text: text(5000) }),
   /** Internal: the workflow's timer fired. */
   CheckSla: z.object({}),
 } as const satisfies Record<CommandType, z.ZodType>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableString, text } from './text';
 
 /** Where a lead came from, as listed in the ICE TIPS memo. */
 export const leadSources = [
@@ -20,8 +21,6 @@ export type LeadSource = z.infer<typeof LeadSource>;
 export const LeadKind = z.enum(['interview_request', 'victim_information']);
 export type LeadKind = z.infer<typeof LeadKind>;
 
-const text = (max: number) => z.string().trim().min(1).max(max);
-
 export const PotentialVictim = z.object({
   /** Name or alias as the partner gave it: personal data. */
   name: text(200).optional(),
@@ -35,9 +34,10 @@ export const PotentialVictim = z.object({
 export type PotentialVictim = z.infer<typeof PotentialVictim>;
 
 /** ISO 3166-2 style jurisdiction code, e.g. `US-NJ`. */
-export const JurisdictionCode = z
-  .string()
-  .regex(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/, 'jurisdiction must look like US-NJ (ISO 3166-2)');
+export const JurisdictionCode = storableString().regex(
+  /^[A-Z]{2}(-[A-Z0-9]{1,3})?$/,
+  'jurisdiction must look like US-NJ (ISO 3166-2)',
+);
 
 export const LeadLocation = z.object({
   jurisdiction: JurisdictionCode,
@@ -87,8 +87,8 @@ export type LeadIntakeInput = z.input<typeof LeadIntake>;
 export const QueuedLead = z.object({
   leadId: z.uuid(),
   /** Tells the same submission sent again from another intake under the same key. */
-  intakeDigest: z.string().min(1),
+  intakeDigest: storableString().min(1),
   intake: LeadIntake,
-  submittedBy: z.object({ actor: z.string(), commandId: z.string() }),
+  submittedBy: z.object({ actor: storableString(), commandId: storableString() }),
 });
 export type QueuedLead = z.infer<typeof QueuedLead>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LeadKind, LeadSource } from './intake';
 import { leadStatuses } from './vocabulary';
+import { storableString, text } from './text';
 
 export { leadStatuses, terminalStatuses, isTerminal } from './vocabulary';
 export const LeadStatus = z.enum(leadStatuses);
@@ -14,10 +15,11 @@ export const slaStages = ['validation', 'assignment', 'interview_request', 'inte
 export const SlaStage = z.enum(slaStages);
 export type SlaStage = z.infer<typeof SlaStage>;
 
-export const OfficeId = z
-  .string()
-  .regex(/^[A-Z0-9][A-Z0-9-]{1,39}$/, 'office must be an upper-case office id such as HSI-NEWARK');
-export const AgentId = z.string().trim().min(1).max(100);
+export const OfficeId = storableString().regex(
+  /^[A-Z0-9][A-Z0-9-]{1,39}$/,
+  'office must be an upper-case office id such as HSI-NEWARK',
+);
+export const AgentId = text(100);
 export const Iso = z.iso.datetime({ offset: true });
 export const LeadId = z.uuid();
 

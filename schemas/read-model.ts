@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { LeadStatus, Priority } from './lead';
+import { storableString } from './text';
 
 /** `true`/`false` as query strings carry them; `z.coerce.boolean` would read 'false' as true. */
 const booleanParam = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
@@ -29,13 +30,13 @@ export const LeadListFilter = z.object({
   status: z
     .enum(['received', 'validated', 'assigned', 'interview_requested', 'interview_completed', 'case_opened', 'closed'])
     .optional(),
-  office: z.string().optional(),
+  office: storableString().optional(),
   priority: z.enum(['standard', 'urgent']).optional(),
   escalated: booleanParam.optional(),
   overdue: booleanParam.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** Opaque cursor from the previous page. */
-  cursor: z.string().optional(),
+  cursor: storableString().optional(),
 });
 export type LeadListFilter = z.input<typeof LeadListFilter>;
 export type LeadListQuery = z.output<typeof LeadListFilter>;

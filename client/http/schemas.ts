@@ -4,6 +4,7 @@ import { eventTypes } from '../../schemas/events';
 import { LeadIntake } from '../../schemas/intake';
 import { Iso, LeadId, LeadState, LeadStatus, Priority } from '../../schemas/lead';
 import { LeadListFilter, type LeadSummary } from '../../schemas/read-model';
+import { text } from '../../schemas/text';
 import type { TimelineEntry } from '../../domain/timeline';
 import type { LeadReceipt, LeadSnapshot } from '../../workflows/messages';
 import type { LeadView } from '../lead-client';
@@ -102,10 +103,10 @@ export const LeadIdParams = z.object({ id: LeadId });
 /** Headers the API reads; the rest pass through untouched. */
 export const ActorHeaders = z.looseObject({
   /** Who is acting; the API trusts it, so it must sit behind a proxy that authenticates the caller. */
-  'x-actor': z.string().trim().min(1).max(200).optional(),
+  'x-actor': text(200).optional(),
 });
 export const SubmitHeaders = ActorHeaders.extend({
-  'idempotency-key': z.string().trim().min(1).max(200).optional(),
+  'idempotency-key': text(200).optional(),
   prefer: z
     .string()
     .optional()
