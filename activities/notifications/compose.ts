@@ -16,6 +16,10 @@ export interface NotificationFacts {
   priority?: string;
   /** ISO 8601. */
   deadline?: string;
+  /** For `lead_healed`: what Temporal showed of the lead's workflow before it was restarted (`TERMINATED`, `missing`). */
+  workflowWas?: string;
+  /** For `lead_healed`: how many events of the log the restarted workflow carries. */
+  version?: number;
 }
 
 export interface ComposeOptions {
@@ -48,7 +52,7 @@ export function composeNotification(
   options: ComposeOptions = {},
 ): Notification {
   // Fields are copied one by one so that a caller passing a richer object cannot widen what is sent.
-  const { causationId, leadId, kind, office, level, stage, status, priority, deadline } = facts;
+  const { causationId, leadId, kind, office, level, stage, status, priority, deadline, workflowWas, version } = facts;
   const link = options.linkBase === undefined ? undefined : `${options.linkBase.replace(/\/+$/, '')}/leads/${leadId}`;
   const lines = [
     `Lead: ${leadId}`,
@@ -58,6 +62,8 @@ export function composeNotification(
     priority === undefined ? undefined : `Priority: ${priority}`,
     deadline === undefined ? undefined : `Stage deadline: ${deadline}`,
     level === undefined ? undefined : `Escalation level: ${level}`,
+    workflowWas === undefined ? undefined : `Workflow before the restart: ${workflowWas}`,
+    version === undefined ? undefined : `Events in its log: ${version}`,
     '',
     'Leadline notifications carry no personal data. Open the lead in Leadline to see its details.',
   ].filter((line): line is string => line !== undefined);
@@ -73,7 +79,7 @@ export function composeNotification(
     ...(status === undefined ? {} : { status }),
     ...(deadline === undefined ? {} : { deadline }),
     recipient: { ...recipient },
-    subject: subjectFor(kind, leadId, office, level, stage),
+    subject: subjectFor(kind, leadId, office, level, stage, workflowWas),
     text: lines.join('\n'),
     ...(link === undefined ? {} : { link }),
   };
@@ -85,6 +91,7 @@ function subjectFor(
   office: string,
   level: number | undefined,
   stage: string | undefined,
+  workflowWas: string | undefined,
 ): string {
   const where = stage === undefined ? '' : ` (${stage})`;
   switch (kind) {
@@ -94,6 +101,8 @@ function subjectFor(
       return `[Leadline] Escalation level ${level ?? '?'}: lead ${leadId}${where} is overdue`;
     case 'assignment':
       return `[Leadline] Lead ${leadId} assigned to ${office}`;
+    case 'lead_healed':
+      return `[Leadline] Lead ${leadId} (${office}) restarted from its event log: its workflow was ${workflowWas ?? 'not running'}`;
     default:
       return `[Leadline] ${kind}: lead ${leadId}`;
   }

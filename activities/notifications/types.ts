@@ -1,6 +1,7 @@
 export type NotificationChannel = 'log' | 'webhook' | 'email';
 
-export type NotificationKind = 'sla_warning' | 'escalation' | 'assignment' | (string & {});
+/** `lead_healed`: HQ is told that a lead's workflow had stopped and was restarted from its event log. */
+export type NotificationKind = 'sla_warning' | 'escalation' | 'assignment' | 'lead_healed' | (string & {});
 
 export interface NotificationRecipient {
   /** Directory role: `assignee`, `supervisor`, `sac` or `hq`. */
