@@ -405,6 +405,24 @@ function buildProgram(io: CliIo): Command {
       'rebuild the leads read model from the event log and compare it with the live rows; exit 1 on any difference',
     )
     .action(admin('runRebuild'));
+  program
+    .command('recover')
+    .description(
+      "restart a lead's workflow from its event log if it is not running (terminated, failed, missing); " +
+        'says what it found; connects as verify does',
+    )
+    .argument('<leadId>', 'lead id')
+    .action(async (leadId: string) => {
+      // Loaded on use, as verify's tools are: the healing needs pg and the worker's modules.
+      const { runRecover } = await import('../worker/recover');
+      const code = await runRecover(
+        io.env ?? process.env,
+        { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
+        leadId,
+        { actor: program.opts<{ actor: string }>().actor },
+      );
+      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `recover exited with ${code}`);
+    });
 
   return program;
 }
