@@ -51,6 +51,13 @@ export const LeadlineEnv = z.object({
     .string()
     .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
     .optional(),
+  /**
+   * Seconds between the reconciler's passes (worker/reconciler.ts): each restarts, from its event log, every open
+   * lead whose workflow Temporal no longer runs. `off`: this process runs no reconciler (another worker's does).
+   */
+  LEADLINE_RECONCILE_INTERVAL: z
+    .union([z.literal('off'), z.coerce.number().positive()], { error: 'must be a number of seconds above 0, or off' })
+    .default(60),
   /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */

@@ -9,6 +9,7 @@ import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
+import { startWorkerReconciler } from './reconciler';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 import { leadClientFor, startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
 import type { ApiThreadMessage } from './api-thread-main';
@@ -149,6 +150,18 @@ export async function startLeadline(
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: { payloadCodecs: [payloadCodec] },
     });
+    if (runsWorker && cfg.LEADLINE_RECONCILE_INTERVAL !== 'off') {
+      const interval = cfg.LEADLINE_RECONCILE_INTERVAL;
+      const reconciler = await startWorkerReconciler({
+        pool,
+        client: temporal,
+        cfg,
+        policy,
+        intervalSeconds: interval,
+      });
+      stops.push(() => reconciler.stop());
+      say(`Reconciler      every ${interval} s: open leads whose workflow is not running restart from their log`);
+    }
     // For callers in this process (scripts/demo.ts); the API side has a client of its own (with the intake queue).
     const leads = leadClientFor({ temporal, pool, cfg, policy });
     let apiUrl: string | null = null;
