@@ -60,6 +60,14 @@ export class OverloadedError extends Error {
   }
 }
 
+/** The command id was already used on this lead for another command or other data: the command was not recorded. */
+export class CommandIdConflictError extends Error {
+  override readonly name = 'CommandIdConflictError';
+  constructor(readonly leadId: string) {
+    super('the commandId was already used on this lead for another command or other data');
+  }
+}
+
 /** An idempotency key already names a lead whose intake differs from this one. */
 export class IdempotencyConflictError extends Error {
   override readonly name = 'IdempotencyConflictError';

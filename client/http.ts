@@ -138,7 +138,9 @@ const problems = {
   409: problemResponse("The lead's status does not allow the command; `leadStatus` and `allowed` say what does"),
   413: problemResponse('The body is larger than the API accepts'),
   415: problemResponse('The body is not JSON'),
-  422: problemResponse('The idempotency key already names a lead submitted with a different intake'),
+  422: problemResponse(
+    'The idempotency key already names a lead submitted with a different intake, or the commandId a different command',
+  ),
   429: problemResponse(
     'Too many submissions are being recorded; nothing was started. Retry after `Retry-After` seconds',
   ),
@@ -301,7 +303,8 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
             summary: commandSummaries[type],
             description:
               'Answers with the lead after the command is durably recorded. Send the same `commandId` to retry ' +
-              'safely: a command id seen before is recorded once.',
+              'safely: a command id seen before with the same command and data is recorded once; with another ' +
+              'command or other data it is refused (422).',
             headers: ActorHeaders,
             params: LeadIdParams,
             body: commandBody(type),
@@ -312,6 +315,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
               409: problems[409],
               413: problems[413],
               415: problems[415],
+              422: problems[422],
               503: problems[503],
             },
           },

@@ -31,6 +31,7 @@ import {
   type LeadWorkflowInput,
 } from '../workflows/messages';
 import {
+  CommandIdConflictError,
   CommandRejectedError,
   IdempotencyConflictError,
   InvalidInputError,
@@ -356,7 +357,10 @@ export class LeadClient {
     } catch (error) {
       const translated = await this.translateCommandError(error, leadId, type);
       if (this.options.onCommandRefused !== undefined && !(translated instanceof LeadNotFoundError)) {
-        const refused = translated instanceof CommandRejectedError || translated instanceof InvalidInputError;
+        const refused =
+          translated instanceof CommandRejectedError ||
+          translated instanceof InvalidInputError ||
+          translated instanceof CommandIdConflictError;
         await this.options
           .onCommandRefused({
             actor: metadata.actor,
@@ -526,12 +530,20 @@ export class LeadClient {
     if (error instanceof WorkflowUpdateFailedError) {
       const cause = error.cause;
       if (cause instanceof ApplicationFailure) {
-        const detail = (cause.details?.[0] ?? {}) as { status?: string | null; allowed?: string[]; issues?: string[] };
+        const detail = (cause.details?.[0] ?? {}) as {
+          code?: string;
+          status?: string | null;
+          allowed?: string[];
+          issues?: string[];
+        };
         if (cause.type === 'InvalidCommand') {
           throw new InvalidInputError(
             cause.message,
             (detail.issues ?? []).map((m) => ({ path: 'data', message: m })),
           );
+        }
+        if (cause.type === 'LeadRuleViolation' && detail.code === 'command_id_reused') {
+          return new CommandIdConflictError(leadId);
         }
         if (cause.type === 'LeadRuleViolation') {
           return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);

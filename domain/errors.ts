@@ -5,7 +5,7 @@ import type { LeadStatus } from '../schemas/lead';
 export class LeadRuleViolation extends Error {
   override readonly name = 'LeadRuleViolation';
   constructor(
-    readonly code: 'command_not_allowed' | 'lead_exists' | 'lead_missing' | 'invalid_command',
+    readonly code: 'command_not_allowed' | 'lead_exists' | 'lead_missing' | 'invalid_command' | 'command_id_reused',
     message: string,
     readonly status: LeadStatus | null,
     readonly allowed: readonly CommandType[],

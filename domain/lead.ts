@@ -4,6 +4,7 @@ import type { LeadIntake } from '../schemas/intake';
 import type { LeadState, LeadStatus } from '../schemas/lead';
 import { isTerminal } from '../schemas/vocabulary';
 import type { SlaPolicy } from '../schemas/sla-policy';
+import { commandDigest, eventCommandDigest } from './command-digest';
 import { LeadRuleViolation } from './errors';
 import {
   idleClock,
@@ -90,7 +91,22 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
     });
   }
   if (state === undefined) return reject(state, command);
-  if (state.recentCommandIds.includes(metadata.commandId)) return emit();
+  const seen = state.recentCommandIds.lastIndexOf(metadata.commandId);
+  if (seen !== -1) {
+    const earlier = state.recentCommandDigests?.[seen] ?? '';
+    // A retry is recorded once; an id whose request is unknown (carried from an older run) is taken as a retry.
+    if (earlier === '' || earlier === commandDigest(command)) return emit();
+    return {
+      ok: false,
+      error: new LeadRuleViolation(
+        'command_id_reused',
+        // Neither the id nor the data is quoted: a submission's id can be the partner's own reference.
+        'the commandId was already used on this lead for another command or other data; send a new commandId for a new command',
+        state.status,
+        allowedCommands(state),
+      ),
+    };
+  }
   const allowedNow = command.type === 'CheckSla' ? byStatus[state.status] : allowedCommands(state);
   if (!allowedNow.includes(command.type)) return reject(state, command);
   const budgetFor = (status: LeadStatus, priority = state.priority) => {
@@ -249,10 +265,21 @@ function slaEventsDue(state: LeadState, policy: SlaPolicy, command: LeadCommandO
   return events;
 }
 
-function remember(ids: string[], commandId: string): string[] {
-  if (ids.includes(commandId)) return ids;
-  const next = [...ids, commandId];
-  return next.length > RECENT_COMMANDS_KEPT ? next.slice(next.length - RECENT_COMMANDS_KEPT) : next;
+function remember(state: LeadState, event: LeadEvent): Pick<LeadState, 'recentCommandIds' | 'recentCommandDigests'> {
+  const ids = state.recentCommandIds;
+  // A command's later events (several SLA rungs at once) keep what its first event remembered.
+  if (ids.includes(event.metadata.commandId)) {
+    return state.recentCommandDigests === undefined
+      ? { recentCommandIds: ids }
+      : { recentCommandIds: ids, recentCommandDigests: state.recentCommandDigests };
+  }
+  // Digests unknown for ids carried from an older run are '' so both lists stay aligned.
+  const known = state.recentCommandDigests ?? [];
+  const digests = ids.map((_, i) => known[i] ?? '');
+  const nextIds = [...ids, event.metadata.commandId];
+  const nextDigests = [...digests, eventCommandDigest(event)];
+  const drop = Math.max(0, nextIds.length - RECENT_COMMANDS_KEPT);
+  return { recentCommandIds: nextIds.slice(drop), recentCommandDigests: nextDigests.slice(drop) };
 }
 
 /** Starts the lead's state from its first event. */
@@ -286,6 +313,7 @@ export function initialState(event: LeadEvent): LeadState {
     noteCount: 0,
     sla: startStage(idleClock, 'validation', data.slaBudgetMs, metadata.at),
     recentCommandIds: [metadata.commandId],
+    recentCommandDigests: [eventCommandDigest(event)],
   };
 }
 
@@ -299,7 +327,7 @@ function evolveOne(state: LeadState, event: LeadEvent): LeadState {
     ...state,
     version: state.version + 1,
     updatedAt: at,
-    recentCommandIds: remember(state.recentCommandIds, event.metadata.commandId),
+    ...remember(state, event),
   };
   switch (event.type) {
     case 'LeadReceived':

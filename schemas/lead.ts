@@ -89,5 +89,10 @@ export const LeadState = z.object({
   sla: SlaClock,
   /** Recent command ids, so a command delivered twice is recorded once. */
   recentCommandIds: z.array(z.string()),
+  /**
+   * Beside each recent command id, a short digest of what it asked for, so the id reused for another request is
+   * refused rather than ignored. '' where it is not known: a state carried over from a run before digests were kept.
+   */
+  recentCommandDigests: z.array(z.string()).optional(),
 });
 export type LeadState = z.infer<typeof LeadState>;

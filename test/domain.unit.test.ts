@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { allowedCommands, decide, evolve, nextSlaAction, stageDeadline } from '../domain';
+import { commandDigest, eventCommandDigest } from '../domain/command-digest';
 import type { LeadCommand, CommandType } from '../schemas/commands';
-import type { LeadEvent } from '../schemas/events';
+import { eventTypes, type LeadEvent } from '../schemas/events';
 import { LeadState, leadStatuses, type LeadStatus } from '../schemas/lead';
 import { defaultSlaPolicy } from '../schemas/sla-policy';
 import { sampleIntake } from './support/lead-fixtures';
@@ -278,4 +279,126 @@ describe('every command the state does not allow is refused, naming the status a
       LeadState.parse(scenario.state);
     });
   }
+});
+
+describe('a command id names one request', () => {
+  const withId = (command: LeadCommand, commandId: string, hours = 6): LeadCommand => ({
+    ...command,
+    metadata: { ...command.metadata, commandId, at: new Date(T0 + hours * H).toISOString() },
+  });
+  const note = (text: string) => cmd('AddNote', { text }, 5);
+
+  it('the same command with the same data under the same id is recorded once', () => {
+    given(...toStatus.assigned(), withId(note('called the partner'), 'X', 5))
+      .when(withId(note('called the partner'), 'X'))
+      .thenEvents();
+  });
+  it('the id of a note reused for a priority change is refused, and nothing is recorded', () => {
+    const { state } = given(...toStatus.assigned(), withId(note('called the partner'), 'X', 5));
+    const decision = decide(
+      withId(cmd('ChangePriority', { priority: 'urgent', reason: 'new information' }), 'X'),
+      state,
+      policy,
+    );
+    expect(decision.ok).toBe(false);
+    if (decision.ok) return;
+    expect(decision.error.code).toBe('command_id_reused');
+    expect(decision.error.message).toMatch(/commandId was already used on this lead/);
+    expect(decision.error.status).toBe('assigned');
+    // Neither the id nor the earlier data is quoted.
+    expect(decision.error.message).not.toMatch(/X|partner/);
+  });
+  it('the same id with other data is refused', () => {
+    given(...toStatus.assigned(), withId(note('called the partner'), 'X', 5))
+      .when(withId(note('called the partner twice'), 'X'))
+      .thenRefused(/commandId was already used/);
+  });
+  it("the submission's id reused for a command is refused", () => {
+    const history = toStatus.assigned();
+    const submissionId = history[0]?.metadata.commandId ?? '';
+    given(...history)
+      .when(withId(note('a note'), submissionId))
+      .thenRefused(/commandId was already used/);
+  });
+  it('a retry is still recorded once after other commands came between', () => {
+    given(...toStatus.assigned(), withId(note('first'), 'X', 5), withId(note('second'), 'Y', 5.5))
+      .when(withId(note('first'), 'X'))
+      .thenEvents();
+  });
+  it('an id carried from a run that kept no digests is taken as a retry, as before', () => {
+    const { state } = given(...toStatus.assigned(), withId(note('called the partner'), 'X', 5));
+    if (state === undefined) throw new Error('no state');
+    const { recentCommandDigests: _dropped, ...older } = state;
+    const decision = decide(withId(cmd('ChangePriority', { priority: 'urgent', reason: 'r' }), 'X'), older, policy);
+    expect(decision).toEqual({ ok: true, events: [] });
+    // Evolving it further keeps both lists aligned, the old ids unknown.
+    const next = evolve(older, {
+      type: 'NoteAdded',
+      data: { text: 'n' },
+      metadata: { actor: 'a', at: new Date(T0 + 7 * H).toISOString(), commandId: 'Z' },
+    });
+    expect(next.recentCommandDigests?.length).toBe(next.recentCommandIds.length);
+    expect(next.recentCommandDigests?.slice(0, -1).every((d) => d === '')).toBe(true);
+    expect(LeadState.parse(older)).toEqual(older);
+  });
+  it('the state keeps a short digest of each request, never its text', () => {
+    const { state } = given(...toStatus.assigned(), withId(note('Maria Lopez was seen at the motel'), 'X', 5));
+    expect(state?.recentCommandDigests).toHaveLength(state?.recentCommandIds.length ?? -1);
+    expect(state?.recentCommandDigests?.every((d) => /^[0-9a-f]{8}$/.test(d))).toBe(true);
+    expect(JSON.stringify(state)).not.toMatch(/Maria|motel/);
+  });
+  it('the digest read back from the events equals the digest of the command that caused them', () => {
+    const original = '0d5a7a4e-7d44-4b41-8a0b-1f6f9b1a2c3d';
+    const cases: [LeadCommand[], LeadCommand][] = [
+      [[], receive()],
+      [[receive()], validate()],
+      [[receive()], cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['no contact', 'x'] })],
+      [[receive()], cmd('ValidateLead', { outcome: 'duplicate', fingerprint: 'f', duplicateOf: original })],
+      [toStatus.validated(), assign()],
+      [toStatus.validated(), cmd('AssignLead', { office: 'HSI-MIAMI', agent: 'agent:lee', routed: false })],
+      [toStatus.assigned(), cmd('ReassignLead', { office: 'HSI-NEWARK', reason: 'closer' })],
+      [toStatus.assigned(), cmd('ReassignLead', { office: 'HSI-MIAMI', agent: 'agent:lee', reason: 'r' })],
+      [toStatus.assigned(), requestInterview()],
+      [
+        toStatus.assigned(),
+        cmd('RequestInterview', {
+          scheduledFor: '2026-11-04T15:00:00.000Z',
+          place: 'shelter',
+          interpreterLanguage: 'es',
+          victimSpecialist: false,
+        }),
+      ],
+      [
+        toStatus.interview_requested(),
+        cmd('RescheduleInterview', { scheduledFor: '2026-11-05T15:00:00.000Z', reason: 'r' }),
+      ],
+      [
+        toStatus.interview_requested(),
+        cmd('RescheduleInterview', { scheduledFor: '2026-11-05T15:00:00.000Z', place: 'p', reason: 'r' }),
+      ],
+      [toStatus.interview_requested(), completeInterview()],
+      [toStatus.interview_completed(), cmd('OpenCase', { caseNumber: 'HSI-MIA-2026-0001' }, 4)],
+      [toStatus.assigned(), cmd('CloseLead', { reason: 'other' })],
+      [toStatus.assigned(), cmd('CloseLead', { reason: 'other', note: 'n' })],
+      [toStatus.assigned(), cmd('PauseSla', { justification: 'j' }, 2)],
+      [[...toStatus.assigned(), cmd('PauseSla', { justification: 'j' }, 2)], cmd('ResumeSla', {}, 3)],
+      [toStatus.assigned(), cmd('ChangePriority', { priority: 'urgent', reason: 'r' }, 2)],
+      [toStatus.assigned(), note('n')],
+      [toStatus.received(), cmd('CheckSla', {}, 100)],
+      [[...toStatus.received(), cmd('CheckSla', {}, 100)], cmd('AcknowledgeEscalation', {}, 101)],
+      [[...toStatus.received(), cmd('CheckSla', {}, 100)], cmd('AcknowledgeEscalation', { note: 'n' }, 101)],
+    ];
+    const covered = new Set<string>();
+    for (const [history, command] of cases) {
+      const scenario = given(...history);
+      const decision = decide(command, scenario.state, policy);
+      if (!decision.ok) throw new Error(`${command.type} refused: ${decision.error.message}`);
+      expect(decision.events.length, command.type).toBeGreaterThan(0);
+      for (const event of decision.events) {
+        covered.add(event.type);
+        expect(eventCommandDigest(event), `${command.type} -> ${event.type}`).toBe(commandDigest(command));
+      }
+    }
+    expect([...covered].sort()).toEqual([...eventTypes].sort());
+  });
 });

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
 import {
+  CommandIdConflictError,
   CommandRejectedError,
   IdempotencyConflictError,
   InvalidInputError,
@@ -97,6 +98,11 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   }
   if (error instanceof IdempotencyConflictError) {
     return problem('idempotencyConflict', `${error.message}; use a new key for a new lead`, request, {
+      leadId: error.leadId,
+    });
+  }
+  if (error instanceof CommandIdConflictError) {
+    return problem('idempotencyConflict', `${error.message}; use a new commandId for a new command`, request, {
       leadId: error.leadId,
     });
   }

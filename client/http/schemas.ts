@@ -49,10 +49,13 @@ export const LeadPage = z.object({
   nextCursor: z.string().nullable(),
 });
 
+/** The state as published: the digests of past requests stay inside (a note's digest could confirm a guess at it). */
+export const LeadStateBody = LeadState.omit({ recentCommandDigests: true });
+
 export const LeadViewBody = z.object({
   leadId: LeadId,
   from: z.enum(['workflow', 'read_model']),
-  state: LeadState,
+  state: LeadStateBody,
   stageDeadline: Iso.nullable(),
   allowedCommands: z.array(z.string()),
 }) satisfies z.ZodType<LeadView>;
@@ -63,7 +66,7 @@ const SlaActionBody = z.discriminatedUnion('kind', [
 ]);
 
 export const LeadSnapshotBody = z.object({
-  state: LeadState,
+  state: LeadStateBody,
   stageDeadline: Iso.nullable(),
   nextSlaAction: SlaActionBody.nullable(),
   allowedCommands: z.array(z.enum(commandTypes)),
@@ -122,7 +125,7 @@ export function prefersAsync(prefer: string | undefined): boolean {
 export function componentSchemas(): [z.ZodType, string][] {
   return [
     [LeadIntake, 'LeadIntake'],
-    [LeadState, 'LeadState'],
+    [LeadStateBody, 'LeadState'],
     [LeadReceiptBody, 'LeadReceipt'],
     [LeadAcceptedBody, 'LeadAccepted'],
     [LeadSummaryBody, 'LeadSummary'],
