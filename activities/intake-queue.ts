@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { QueuedLead } from '../schemas/intake';
+import { describeDatabaseError } from './database-errors';
 
 /** What became of a lead offered to the queue. */
 export type EnqueueOutcome =
@@ -182,7 +183,7 @@ async function unlessUnavailable<T, F>(work: () => Promise<T>, fallback: F): Pro
  * connection exception (08), insufficient resources (53) or operator intervention (57, e.g. shutting down).
  */
 function isUnavailable(error: unknown): boolean {
-  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
-  if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  const code = describeDatabaseError(error)?.sqlstate;
+  if (code === undefined) return true;
   return code.startsWith('08') || code.startsWith('53') || code.startsWith('57');
 }

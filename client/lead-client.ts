@@ -9,6 +9,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { type z } from 'zod';
+import { formatDatabaseError, isDataError } from '../activities/database-errors';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
@@ -201,13 +202,18 @@ export class LeadClient {
       const submission = this.submission(intake, submit);
       const { leadId, workflowId } = submission;
       const { input } = submission;
-      const queued =
-        (await this.options.intakeQueue?.enqueue({
-          leadId,
-          intakeDigest: submission.intakeDigest,
-          intake: input.intake,
-          submittedBy: input.submittedBy,
-        })) ?? 'unavailable';
+      let queued: Awaited<ReturnType<LeadIntakeQueue['enqueue']>>;
+      try {
+        queued =
+          (await this.options.intakeQueue?.enqueue({
+            leadId,
+            intakeDigest: submission.intakeDigest,
+            intake: input.intake,
+            submittedBy: input.submittedBy,
+          })) ?? 'unavailable';
+      } catch (error) {
+        throw databaseFailure(error, 'the intake queue cannot be reached');
+      }
       if (queued === 'queued') return { accepted: true, leadId, workflowId };
       if (queued === 'conflict') throw new IdempotencyConflictError(leadId);
       // No queue here, or PostgreSQL away: Temporal holds the lead, and the workflow records it once PostgreSQL is back.
@@ -522,7 +528,7 @@ export class LeadClient {
       return await read();
     } catch (error) {
       if (error instanceof InvalidInputError) throw error;
-      throw new UnavailableError(`the read model cannot be reached: ${(error as Error).message}`);
+      throw databaseFailure(error, 'the read model cannot be reached');
     }
   }
 
@@ -568,6 +574,24 @@ export class LeadClient {
     if (error instanceof WorkflowNotFoundError) return new LeadNotFoundError(leadId);
     return new UnavailableError(`Temporal did not accept the request: ${(error as Error).message ?? String(error)}`);
   }
+}
+
+/**
+ * What a caller is told of a database failure. PostgreSQL's message and detail can quote the row, so only the
+ * SQLSTATE, table and constraint are said; data it refused (class 22, 23) is the caller's mistake, not an outage.
+ */
+function databaseFailure(error: unknown, unavailable: string): Error {
+  const said = formatDatabaseError(error);
+  if (isDataError(error)) {
+    return new InvalidInputError('the database refused the request', [
+      { path: '(request)', message: `refused by PostgreSQL (${said ?? 'a data error'})` },
+    ]);
+  }
+  if (said !== undefined) return new UnavailableError(`${unavailable} (${said})`);
+  // Not PostgreSQL's own answer: a socket error or the like, whose name and code say enough.
+  const code = (error as { code?: unknown } | null)?.code;
+  const name = error instanceof Error ? error.name : typeof error;
+  return new UnavailableError(`${unavailable} (${typeof code === 'string' ? `${name} ${code}` : name})`);
 }
 
 /** A stable digest of the parsed intake: key order does not matter, content does. */

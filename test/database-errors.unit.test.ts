@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { FastifyRequest } from 'fastify';
 import { describeDatabaseError, formatDatabaseError, isDataError } from '../activities/database-errors';
+import { loggableError, problemFor } from '../client/http/problems';
 
 // Shaped like pg's DatabaseError: its message, detail and where quote the row that failed.
 const pgError = (code: string, extra: Record<string, unknown> = {}) =>
@@ -48,5 +50,22 @@ describe('database errors', () => {
     expect(isDataError(pgError('57P01'))).toBe(false);
     expect(isDataError(pgError('08006'))).toBe(false);
     expect(isDataError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(false);
+  });
+});
+
+describe('the API on a database error that reached it', () => {
+  const request = { url: '/leads?office=x', id: 'req-1' } as FastifyRequest;
+
+  it('logs the SQLSTATE, table and constraint, never the message', () => {
+    const logged = loggableError(pgError('22P05', { table: 'lead_intake_queue' }));
+    expect(logged).toEqual({ type: 'Error', database: 'SQLSTATE 22P05 (table lead_intake_queue)' });
+  });
+
+  it('answers data it refused as the caller’s mistake, anything else as an outage, quoting neither', () => {
+    const refused = problemFor(pgError('22P05'), request);
+    expect(refused.status).toBe(400);
+    const outage = problemFor(pgError('57P01'), request);
+    expect(outage.status).toBe(503);
+    expect(JSON.stringify([refused, outage])).not.toMatch(/Maria|Failing|portal/);
   });
 });

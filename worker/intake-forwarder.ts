@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { INTAKE_QUEUE_CHANNEL, type ClaimedLead, type IntakeQueue } from '../activities/intake-queue';
+import { formatDatabaseError } from '../activities/database-errors';
 import type { LeadClient } from '../client/lead-client';
 
 export interface IntakeForwarderOptions {
@@ -72,7 +73,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
       listener = connected;
     } catch (error) {
       client?.release(true);
-      options.log('warn', 'intake forwarder cannot listen; polling only', { error: String(error) });
+      options.log('warn', 'intake forwarder cannot listen; polling only', { error: safeReason(error) });
     }
   }
 
@@ -93,7 +94,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
       await options.queue.settle(leadId, outcome);
     } catch (error) {
       const retryInMs = Math.min(MAX_RETRY_MS, 1_000 * 2 ** Math.min(lead.attempts - 1, 6));
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const reason = safeReason(error);
       options.log('warn', 'queued lead not started yet; will try again', {
         leadId,
         attempts: lead.attempts,
@@ -123,7 +124,7 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
       try {
         claimed = await options.queue.claim(batchSize, leaseMs);
       } catch (error) {
-        options.log('error', 'intake forwarder cannot read the queue', { error: String(error) });
+        options.log('error', 'intake forwarder cannot read the queue', { error: safeReason(error) });
       }
       if (claimed.length > 0) {
         await Promise.all(claimed.map(forward));
@@ -142,4 +143,11 @@ export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeFor
       unlisten();
     },
   };
+}
+
+/** An error as it may be logged or kept: PostgreSQL's by SQLSTATE, table and constraint, for its text quotes rows. */
+function safeReason(error: unknown): string {
+  const database = formatDatabaseError(error);
+  if (database !== undefined) return database;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

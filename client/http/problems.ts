@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
+import { formatDatabaseError, isDataError } from '../../activities/database-errors';
 import {
   CommandIdConflictError,
   CommandRejectedError,
@@ -112,6 +113,13 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   if (error instanceof UnavailableError) {
     return problem('unavailable', error.message, request);
   }
+  const database = formatDatabaseError(error);
+  if (database !== undefined) {
+    // Reached here only if a caller let PostgreSQL's error through: say what it was, never what it quoted.
+    return isDataError(error)
+      ? problem('invalidInput', `PostgreSQL refused the request's data (${database})`, request)
+      : problem('unavailable', `PostgreSQL did not complete the request (${database})`, request);
+  }
   if (isFastifyError(error)) {
     switch (error.code) {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -140,6 +148,9 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
 /** What may be logged about an error: its class and code, and its message only when it cannot quote the body. */
 export function loggableError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { type: typeof error };
+  // PostgreSQL's message, detail and context can quote the row it refused.
+  const database = formatDatabaseError(error);
+  if (database !== undefined) return { type: error.name, database };
   const code = (error as Partial<FastifyError>).code;
   const logged: Record<string, unknown> = { type: error.name, ...(code === undefined ? {} : { code }) };
   if (!(error instanceof SyntaxError)) logged.message = error.message;
