@@ -14,6 +14,26 @@ export interface RecordEventsInput {
    * the workflow does not run zod itself, and nothing malformed may reach the log.
    */
   command?: { type: CommandType; data: unknown };
+  /** The workflow run that appends; kept beside each event so events from another run can be told apart. */
+  writer?: string;
+}
+
+export interface RecordEventsResult {
+  version: number;
+  duplicate: boolean;
+  /**
+   * This worker's clock once the append committed (ms since the epoch). Appends recorded before it existed
+   * lack it.
+   */
+  committedAt?: number;
+  /**
+   * Present when the log did not take the proposed events as they were: it already held events from
+   * `expectedVersion` on (an earlier attempt of this workflow task committed them before a crash, or, in
+   * error, another writer did). These are the log's events from there to its end; the workflow folds them
+   * instead of its proposal, because the log is the record. `foreignWriter` is true when any of them was
+   * written by another workflow run.
+   */
+  adopted?: { events: RecordedEvent[]; foreignWriter: boolean };
 }
 
 export interface EscalationNotice {
@@ -42,13 +62,11 @@ export interface AssignmentNotice {
 
 /** What the workflow may ask of the outside world; the worker wires the implementations. */
 export interface LeadActivities {
-  /**
-   * `committedAt` is this worker's clock once the append committed (ms since the epoch). Appends recorded before
-   * it existed lack it.
-   */
-  recordEvents(input: RecordEventsInput): Promise<{ version: number; duplicate: boolean; committedAt?: number }>;
+  recordEvents(input: RecordEventsInput): Promise<RecordEventsResult>;
   validateLead(input: { leadId: string; intake: LeadIntake }): Promise<z.input<(typeof commandData)['ValidateLead']>>;
   routeLead(input: { leadId: string; jurisdiction: string }): Promise<{ office: string } | null>;
   notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;
   notifyAssignment(notice: AssignmentNotice): Promise<{ delivered: number; failed: number }>;
+  /** Audits a cancellation request the workflow refused (a lead ends only by its own commands). */
+  recordCancellationRefused(input: { leadId: string; runId: string; requestedAt: string }): Promise<void>;
 }

@@ -34,9 +34,18 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
+/** An event as the log holds it: its position, and which workflow run wrote it (null when none recorded it). */
+export interface LoggedEvent extends EventEnvelope {
+  seq: number;
+  writtenBy: string | null;
+}
+
 export interface EventStore {
-  append(leadId: string, expectedVersion: number, events: EventEnvelope[]): Promise<AppendResult>;
+  /** `writer` names the workflow run that appends (kept beside each event, so a foreign writer can be told). */
+  append(leadId: string, expectedVersion: number, events: EventEnvelope[], writer?: string): Promise<AppendResult>;
   readEvents(leadId: string): Promise<EventEnvelope[]>;
+  /** The events after `version`, oldest first. */
+  readEventsAfter(leadId: string, version: number): Promise<LoggedEvent[]>;
   readLead(leadId: string): Promise<ReadModelRow | undefined>;
 }
 
@@ -76,6 +85,8 @@ const eventRowSchema = z.object({
   metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.string() }),
 });
 
+const loggedRowSchema = eventRowSchema.extend({ written_by: z.string().nullable() });
+
 /** A `leads` row as pg returns it. */
 export const leadRowSchema = z.object({
   status: z.string(),
@@ -100,7 +111,12 @@ const LEAD_COLUMNS = `status, priority, source, kind, office, agent, stage, stag
   case_number, closed_reason, fingerprint, received_at, version, state`;
 
 export function createEventStore(pool: pg.Pool, project: Projection): EventStore {
-  async function append(leadId: string, expectedVersion: number, events: EventEnvelope[]): Promise<AppendResult> {
+  async function append(
+    leadId: string,
+    expectedVersion: number,
+    events: EventEnvelope[],
+    writer?: string,
+  ): Promise<AppendResult> {
     assertUuid(leadId, 'lead id');
     if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
       throw new RangeError(`lead ${leadId}: expected version must be a non-negative integer`);
@@ -109,7 +125,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
     const newVersion = expectedVersion + events.length;
 
     try {
-      if (events.length > 0 && (await appendInOneStatement(leadId, expectedVersion, events))) {
+      if (events.length > 0 && (await appendInOneStatement(leadId, expectedVersion, events, writer))) {
         return { version: newVersion, duplicate: false };
       }
       // The careful path: a retry of an append already committed, a stale writer, or an empty append.
@@ -130,7 +146,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         }
         if (events.length === 0) return { version: expectedVersion, duplicate: false };
 
-        await insertEvents(client, leadId, expectedVersion, events);
+        await insertEvents(client, leadId, expectedVersion, events, writer);
         const row = project(previous.rows[0]?.state, events);
         await upsertLead(client, leadId, newVersion, row);
         await insertAudit(client, appendAudit(leadId, expectedVersion, events));
@@ -159,7 +175,12 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
    * has none), then write events, row and audit in one statement that takes the lead's lock and writes only if
    * the lead is still at `expectedVersion`. False when it wrote nothing; the careful path then decides why.
    */
-  async function appendInOneStatement(leadId: string, expectedVersion: number, events: EventEnvelope[]) {
+  async function appendInOneStatement(
+    leadId: string,
+    expectedVersion: number,
+    events: EventEnvelope[],
+    writer: string | undefined,
+  ) {
     let previousState: unknown;
     if (expectedVersion > 0) {
       const { rows } = await pool.query<{ version: number; state: unknown }>(
@@ -183,7 +204,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         leadId,
         leadId,
         expectedVersion,
-        JSON.stringify(eventRows(expectedVersion, events)),
+        JSON.stringify(eventRows(expectedVersion, events, writer)),
         JSON.stringify(leadColumns(row)),
         JSON.stringify(appendAudit(leadId, expectedVersion, events)),
       ],
@@ -200,6 +221,19 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
     return result.rows.map((row) => toEnvelope(eventRowSchema.parse(row)));
   }
 
+  async function readEventsAfter(leadId: string, version: number): Promise<LoggedEvent[]> {
+    assertUuid(leadId, 'lead id');
+    const result = await pool.query(
+      `SELECT seq, event_id, type, data, metadata, written_by FROM lead_events
+        WHERE lead_id = $1 AND seq > $2 ORDER BY seq`,
+      [leadId, version],
+    );
+    return result.rows.map((row) => {
+      const parsed = loggedRowSchema.parse(row);
+      return { ...toEnvelope(parsed), seq: parsed.seq, writtenBy: parsed.written_by };
+    });
+  }
+
   async function readLead(leadId: string): Promise<ReadModelRow | undefined> {
     assertUuid(leadId, 'lead id');
     const result = await pool.query<Record<string, unknown>>(`SELECT ${LEAD_COLUMNS} FROM leads WHERE lead_id = $1`, [
@@ -209,7 +243,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
     return row === undefined ? undefined : toReadModelRow(leadRowSchema.parse(row));
   }
 
-  return { append, readEvents, readLead };
+  return { append, readEvents, readEventsAfter, readLead };
 }
 
 export interface RebuildResult {
@@ -310,18 +344,21 @@ async function insertEvents(
   leadId: string,
   expectedVersion: number,
   events: EventEnvelope[],
+  writer: string | undefined,
 ): Promise<void> {
   await client.query(
-    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata)
-     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata
-     FROM jsonb_to_recordset($2::jsonb) AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb)`,
-    [leadId, JSON.stringify(eventRows(expectedVersion, events))],
+    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata, written_by)
+     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata, e.written_by
+     FROM jsonb_to_recordset($2::jsonb)
+       AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb, written_by text)`,
+    [leadId, JSON.stringify(eventRows(expectedVersion, events, writer))],
   );
 }
 
 /** `lead_events` rows for an append at `expectedVersion`, as jsonb_to_recordset reads them. */
-function eventRows(expectedVersion: number, events: EventEnvelope[]) {
+function eventRows(expectedVersion: number, events: EventEnvelope[], writer: string | undefined) {
   return events.map((event, index) => ({
+    written_by: writer ?? null,
     seq: expectedVersion + index + 1,
     event_id: event.eventId,
     type: event.type,

@@ -1,14 +1,15 @@
 import { createHmac } from 'node:crypto';
 import type pg from 'pg';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log, metricMeter } from '@temporalio/activity';
 import { evolve, stageDeadline } from '../domain';
 import type { z } from 'zod';
 import { commandData, type CommandType } from '../schemas/commands';
-import type { LeadEvent } from '../schemas/events';
+import type { LeadEvent, RecordedEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
 import type { AssignmentNotice, EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
-import { ConcurrencyError, type EventEnvelope, type EventStore, type ReadModelRow } from './event-store';
+import { formatDatabaseError, isDataError } from './database-errors';
+import { ConcurrencyError, recordAudit, type EventEnvelope, type EventStore, type ReadModelRow } from './event-store';
 import { composeNotifications } from './notifications/compose';
 import type { NotificationDelivery } from './notifications/deliver';
 import {
@@ -69,6 +70,24 @@ function refuseMalformed(command: { type: CommandType; data: unknown }) {
   });
 }
 
+/** The log's events after `version`, as the workflow folds them, and whether another workflow run wrote any. */
+async function adoptFrom(store: EventStore, leadId: string, version: number, writer: string | undefined) {
+  const logged = await store.readEventsAfter(leadId, version);
+  const foreignWriter = logged.some((event) => event.writtenBy !== null && event.writtenBy !== writer);
+  const events = logged.map(
+    ({ eventId, type, data, metadata }) => ({ eventId, type, data, metadata }) as unknown as RecordedEvent,
+  );
+  // Healing always raises an alarm: a counter on the worker's /metrics and a log line, with ids and counts only
+  // (the events themselves carry victims' data).
+  metricMeter
+    .createCounter('leadline_log_adoptions', 'events', 'Appends that found the log ahead and adopted its events')
+    .add(events.length, { foreign_writer: String(foreignWriter) });
+  const fields = { leadId, fromVersion: version, events: events.length };
+  if (foreignWriter) log.error('lead log written by another workflow run: the workflow adopts it', fields);
+  else log.warn('the workflow adopts events an earlier attempt of its task recorded', fields);
+  return { events, foreignWriter };
+}
+
 export interface LeadActivityDeps {
   pool: pg.Pool;
   store: EventStore;
@@ -89,16 +108,41 @@ const rolesForRung: Record<EscalationNotice['level'], ContactRole[]> = {
 };
 
 export function createActivities(deps: LeadActivityDeps): LeadActivities {
+  const adopt = (leadId: string, version: number, writer: string | undefined) =>
+    adoptFrom(deps.store, leadId, version, writer);
   return {
-    async recordEvents({ leadId, expectedVersion, events, command }: RecordEventsInput) {
+    async recordEvents({ leadId, expectedVersion, events, command, writer }: RecordEventsInput) {
       if (command !== undefined) refuseMalformed(command);
       try {
-        const appended = await deps.store.append(leadId, expectedVersion, events);
+        const appended = await deps.store.append(leadId, expectedVersion, events, writer);
+        // A retry of an append that committed: the log's copy may differ from this proposal (a re-run task has a
+        // new clock), and it is the log's copy that stands.
+        if (appended.duplicate) return { ...appended, adopted: await adopt(leadId, expectedVersion, writer) };
         return { ...appended, committedAt: Date.now() };
       } catch (error) {
+        if (error instanceof ConcurrencyError && error.actualVersion > error.expectedVersion) {
+          // The log is ahead of the workflow: an earlier attempt of this workflow task committed before it was
+          // lost (a worker killed between the commit and the task's completion). The workflow adopts the log.
+          const adopted = await adopt(leadId, expectedVersion, writer);
+          return { version: error.actualVersion, duplicate: false, adopted };
+        }
         if (error instanceof ConcurrencyError) {
+          // The log is behind the workflow: events the workflow saw recorded are gone (a database restored from
+          // an older backup). Nothing here can repair that; the lead fails loudly and is restarted from its log.
           throw ApplicationFailure.create({ type: 'ConcurrencyError', message: error.message, nonRetryable: true });
         }
+        if (isDataError(error)) {
+          // PostgreSQL refused the data itself: the same data fails the same way on every retry.
+          throw ApplicationFailure.create({
+            type: 'UnstorableData',
+            message: `the log refused this append's data: ${formatDatabaseError(error)}`,
+            nonRetryable: true,
+          });
+        }
+        // Anything else is infrastructure and is retried; its message may quote the data, so only the SQLSTATE
+        // goes into the failure Temporal records and the worker logs.
+        const described = formatDatabaseError(error);
+        if (described !== undefined) throw new Error(`the append failed: ${described}`);
         throw error;
       }
     },
@@ -152,6 +196,19 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         { linkBase: deps.linkBase },
       );
       return deliverAll(deps, notifications);
+    },
+
+    async recordCancellationRefused({ leadId, runId, requestedAt }) {
+      // Temporal does not tell the workflow who asked; its history does (the request's identity), so the row
+      // points there by run id.
+      await recordAudit(deps.pool, {
+        actor: 'temporal:cancel-request',
+        leadId,
+        action: 'CancelWorkflow',
+        outcome: 'refused',
+        detail: { runId, requestedAt, reason: 'a lead ends only by its own commands (CloseLead, OpenCase)' },
+      });
+      log.warn('cancellation of a lead workflow refused', { leadId, runId });
     },
 
     async notifyAssignment(notice: AssignmentNotice) {

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { LeadActivities } from '../activities/contract';
+import type { LeadActivities, RecordEventsResult } from '../activities/contract';
 import {
   allowedCommands,
   decide,
@@ -28,6 +28,7 @@ import {
 } from '../domain';
 import type { LeadCommand, CommandRequest } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
+import type { LeadIntake } from '../schemas/intake';
 import type { LeadState } from '../schemas/lead';
 import { externalCommandTypes, isTerminal, type ExternalCommandType } from '../schemas/vocabulary';
 import {
@@ -113,7 +114,37 @@ const releases = ['leadline-v7', 'leadline-v6'] as const;
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
+const audit = proxyActivities<Pick<LeadActivities, 'recordCancellationRefused'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/**
+ * A lead ends only by its own commands (CloseLead, OpenCase). A cancellation request (the Temporal UI's
+ * "Request Cancellation", `temporal workflow cancel`) would otherwise end the workflow while the read model still
+ * shows the lead open and nothing escalates it again: the lead runs in a scope that cancellation does not reach,
+ * and the request is audited and logged instead. (A terminate cannot be refused; the reconciler restarts the lead
+ * from its log.)
+ */
 export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapshot> {
+  const refusals = new Set<Promise<void>>();
+  CancellationScope.current().cancelRequested.catch(() => {
+    log.warn('cancellation request refused: a lead ends only by its own commands', { leadId: input.leadId });
+    const recorded = CancellationScope.nonCancellable(() =>
+      audit.recordCancellationRefused({
+        leadId: input.leadId,
+        runId: workflowInfo().runId,
+        requestedAt: new Date(Date.now()).toISOString(),
+      }),
+    ).finally(() => refusals.delete(recorded));
+    refusals.add(recorded);
+  });
+  const result = await CancellationScope.nonCancellable(() => runLead(input));
+  await Promise.allSettled([...refusals]);
+  return result;
+}
+
+async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   // Every patch a lead records costs it two history events (a marker, and the SDK's TemporalChangeVersion
   // search attribute). A lead begun on this version records one, and takes every change named below; leads
   // begun earlier lack it and replay change by change, as they were recorded.
@@ -144,9 +175,12 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
 
   /** Serialises state changes: each decision sees the state its predecessor recorded. */
   async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
-    while (busy) await condition(() => !busy);
-    busy = true;
-    return held(fn);
+    // Update handlers run in the workflow's root scope, which a cancellation request reaches; the lead refuses it.
+    return CancellationScope.nonCancellable(async () => {
+      while (busy) await condition(() => !busy);
+      busy = true;
+      return held(fn);
+    });
   }
   async function held<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -157,46 +191,69 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   }
 
   async function execute(command: LeadCommand): Promise<LeadEvent[]> {
-    const decision = decide(command, state, policy);
-    if (!decision.ok) {
-      const { error } = decision;
-      throw ApplicationFailure.create({
-        type: error.name,
-        message: error.message,
-        nonRetryable: true,
-        details: [{ code: error.code, status: error.status, allowed: error.allowed }],
-      });
-    }
-    if (decision.events.length === 0) return [];
-    const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
-    const expectedVersion = state?.version ?? 0;
-    const append = {
-      leadId: input.leadId,
-      expectedVersion,
-      events: recorded,
-      command: { type: command.type, data: command.data },
-    };
-    try {
-      // Leads that began with server-side appends replay them that way.
-      const appended = await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
-      if (appended.committedAt !== undefined) appendClock = Math.max(appendClock, appended.committedAt);
-    } catch (error) {
-      // A command whose data its schema refuses fails as the caller's mistake, not as an outage.
-      if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
-        if (error.cause.type === 'InvalidCommand') throw error.cause;
+    // Each pass decides against the state the log last showed; a pass that finds the log ahead adopts it and
+    // decides again, so the command is recorded once, after whatever the log already holds.
+    for (;;) {
+      const decision = decide(command, state, policy);
+      if (!decision.ok) {
+        const { error } = decision;
+        throw ApplicationFailure.create({
+          type: error.name,
+          message: error.message,
+          nonRetryable: true,
+          details: [{ code: error.code, status: error.status, allowed: error.allowed }],
+        });
       }
-      throw error;
+      if (decision.events.length === 0) return [];
+      const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
+      const expectedVersion = state?.version ?? 0;
+      const append = {
+        leadId: input.leadId,
+        expectedVersion,
+        events: recorded,
+        command: { type: command.type, data: command.data },
+        writer: workflowInfo().runId,
+      };
+      let appended: RecordEventsResult;
+      try {
+        // Leads that began with server-side appends replay them that way.
+        appended = await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
+      } catch (error) {
+        // A command whose data its schema (or PostgreSQL) refuses fails as the caller's mistake, not as an outage.
+        if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+          if (error.cause.type === 'InvalidCommand' || error.cause.type === 'UnstorableData') throw error.cause;
+        }
+        throw error;
+      }
+      if (appended.committedAt !== undefined) appendClock = Math.max(appendClock, appended.committedAt);
+      if (appended.adopted === undefined) {
+        fold(expectedVersion, recorded);
+        return decision.events;
+      }
+      // The log already held events from here on (an earlier attempt of this task committed them before it was
+      // lost): the lead's state, clocks and timeline are the log's, never this attempt's proposal.
+      const { events: adopted, foreignWriter } = appended.adopted;
+      if (foreignWriter) log.error('lead log written by another run; adopted', { leadId: input.leadId });
+      else log.warn('adopted events recorded by an earlier attempt', { leadId: input.leadId, events: adopted.length });
+      fold(expectedVersion, adopted);
+      const mine = adopted.filter((event) => event.metadata.commandId === command.metadata.commandId);
+      if (mine.length > 0) return mine;
+      // The log already holds this lead's intake, under another command id: it was received all the same.
+      if (command.type === 'ReceiveLead') return adopted.filter((event) => event.type === 'LeadReceived');
     }
-    recorded.forEach((event, i) => {
+  }
+
+  /** Folds events the log holds from `fromVersion` on into the lead, and acts on them once. */
+  function fold(fromVersion: number, events: RecordedEvent[]) {
+    events.forEach((event, i) => {
       state = evolve(state, event);
-      timeline.push(timelineEntry(expectedVersion + i + 1, event));
+      timeline.push(timelineEntry(fromVersion + i + 1, event));
     });
     publishSearchAttributes();
-    for (const event of recorded) {
+    for (const event of events) {
       notifyIfEscalation(event);
       notifyIfAssigned(event);
     }
-    return decision.events;
   }
 
   function notifyIfEscalation(event: RecordedEvent) {
@@ -345,7 +402,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   }
 
   setHandler(leadReceivedUpdate, async () => {
-    await condition(() => state !== undefined);
+    await CancellationScope.nonCancellable(() => condition(() => state !== undefined));
     const received = current();
     if (received === undefined) throw ApplicationFailure.nonRetryable('the lead was never received');
     const intakeDigest = input.intakeDigest ?? input.carried?.intakeDigest;
@@ -393,6 +450,47 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
   // Handlers change `state` behind the compiler's back; read it through a function so narrowing stays honest.
   const current = (): LeadState | undefined => state;
 
+  /** `resumed`: a run restarted from the log, which checks only what its lead has not passed yet. */
+  const intakeSteps = async (intakeData: LeadIntake, resumed = false) => {
+    // Leads that began with server-side checks replay them that way.
+    const checks = hasChange('intake-checks-locally') ? localIntake : intake;
+    if (!resumed || current()?.status === 'received') {
+      const validation = await checks.validateLead({ leadId: input.leadId, intake: intakeData });
+      await exclusively(async () => {
+        // A supervisor may have validated or closed the lead while the check ran.
+        if (current()?.status === 'received')
+          await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
+      });
+    }
+    const validated = current();
+    if (validated?.status === 'validated') {
+      const route = await checks.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
+      await exclusively(async () => {
+        if (route !== null && current()?.status === 'validated') {
+          await execute(
+            commandFrom('AssignLead', {
+              data: { office: route.office, routed: true },
+              metadata: system(SYSTEM.routing),
+            }),
+          );
+        }
+      });
+    }
+  };
+  // The SLA clock runs while validation and routing do, so a check that hangs still escalates.
+  const intakeStepsBeside = (intakeData: LeadIntake, resumed = false) => {
+    intakeRunning = true;
+    void intakeSteps(intakeData, resumed).then(
+      () => {
+        intakeRunning = false;
+      },
+      (error: unknown) => {
+        intakeFailure = error instanceof Error ? error : new Error(String(error));
+        intakeRunning = false;
+      },
+    );
+  };
+
   if (state === undefined) {
     const intakeData = input.intake;
     if (intakeData === undefined) throw ApplicationFailure.nonRetryable('a new lead workflow needs its intake');
@@ -405,48 +503,16 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
         metadata: { ...submittedBy, at: nowIso() },
       }),
     );
-    const intakeSteps = async () => {
-      // Leads that began with server-side checks replay them that way.
-      const checks = hasChange('intake-checks-locally') ? localIntake : intake;
-      const validation = await checks.validateLead({ leadId: input.leadId, intake: intakeData });
-      await exclusively(async () => {
-        // A supervisor may have validated or closed the lead while the check ran.
-        if (current()?.status === 'received')
-          await execute(commandFrom('ValidateLead', { data: validation, metadata: system(SYSTEM.validation) }));
-      });
-      const validated = current();
-      if (validated?.status === 'validated') {
-        const route = await checks.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
-        await exclusively(async () => {
-          if (route !== null && current()?.status === 'validated') {
-            await execute(
-              commandFrom('AssignLead', {
-                data: { office: route.office, routed: true },
-                metadata: system(SYSTEM.routing),
-              }),
-            );
-          }
-        });
-      }
-    };
-    // The SLA clock runs while validation and routing do, so a check that hangs still escalates. Leads
-    // received before this ran the steps first and replay that way.
-    if (hasChange('sla-clock-during-intake')) {
-      intakeRunning = true;
-      void intakeSteps().then(
-        () => {
-          intakeRunning = false;
-        },
-        (error: unknown) => {
-          intakeFailure = error instanceof Error ? error : new Error(String(error));
-          intakeRunning = false;
-        },
-      );
-    } else {
-      await intakeSteps();
-    }
+    // Leads received before the clock ran beside the checks ran the steps first and replay that way.
+    if (hasChange('sla-clock-during-intake')) intakeStepsBeside(intakeData);
+    else await intakeSteps(intakeData);
   } else {
     publishSearchAttributes();
+    // A lead restarted from its log before its checks finished (its intake comes from the log) finishes them.
+    const status = current()?.status;
+    if (input.intake !== undefined && (status === 'received' || status === 'validated')) {
+      intakeStepsBeside(input.intake, true);
+    }
   }
 
   // Leads whose loop restarted the timer on every change replay that way.
@@ -477,7 +543,8 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
       await exclusively(async () => {
         if (current()?.version !== seen) return;
         const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
-        if (fired.length === 0) {
+        // Nothing fired because the log already held this rung (adopted after a crash) is no fault.
+        if (fired.length === 0 && current()?.version === seen) {
           // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
           log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
           await condition(changed, '1 minute');

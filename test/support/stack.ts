@@ -28,6 +28,8 @@ export interface TestStack {
   taskQueue: string;
   notices: string[];
   policy: SlaPolicy;
+  /** Starts the worker, when `deferWorker` held it back. */
+  startWorker(): void;
   /** Stops the worker, then drops the database. */
   stop(): Promise<void>;
 }
@@ -40,6 +42,10 @@ export async function startStack(
     adapters?: NotificationAdapter[];
     /** Wraps the real activities, e.g. to fail one after its work is done. */
     wrapActivities?: (activities: LeadActivities) => LeadActivities;
+    /** The payload key (32 bytes); unset: a random one. */
+    payloadKey?: Buffer;
+    /** Leaves the worker stopped until `startWorker()`, e.g. for another process to work the leads first. */
+    deferWorker?: boolean;
   } = {},
 ): Promise<TestStack> {
   const db = await freshDatabase();
@@ -56,7 +62,7 @@ export async function startStack(
   });
   const activities = options.wrapActivities ? options.wrapActivities(real) : real;
   const taskQueue = `leads-${randomUUID()}`;
-  const payloadCodec = new LeadPayloadCodec(randomBytes(32));
+  const payloadCodec = new LeadPayloadCodec(options.payloadKey ?? randomBytes(32));
   const temporal = new Client({
     connection: env.connection,
     namespace: env.namespace ?? 'default',
@@ -84,8 +90,13 @@ export async function startStack(
         detail: { reason: entry.reason },
       }),
   });
-  const running = worker.run();
+  let running: Promise<void> | undefined;
+  const startWorker = () => {
+    running ??= worker.run();
+  };
+  if (options.deferWorker !== true) startWorker();
   return {
+    startWorker,
     db,
     worker,
     client,
@@ -95,8 +106,10 @@ export async function startStack(
     notices,
     policy,
     async stop() {
-      worker.shutdown();
-      await running;
+      if (running !== undefined) {
+        worker.shutdown();
+        await running;
+      }
       await db.drop();
     },
   };

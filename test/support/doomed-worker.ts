@@ -1,0 +1,59 @@
+/**
+ * A real worker in a child process, for tests that kill it with SIGKILL at a chosen moment: once an append whose
+ * events include `LEADLINE_HANG_AFTER` has committed, it prints `committed <types>` and never answers, so the
+ * workflow task that made the append can never complete. The test then kills this process, exactly as a worker
+ * crash between the commit and the task's completion looks to Temporal and to the log.
+ *
+ * Environment: DATABASE_URL, TEMPORAL_ADDRESS, LEADLINE_TASK_QUEUE, LEADLINE_PAYLOAD_KEY (base64),
+ * LEADLINE_HANG_AFTER (an event type).
+ */
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { createPool } from '../../activities/db';
+import { loadDirectory } from '../../activities/directory';
+import { createEventStore } from '../../activities/event-store';
+import { createActivities, projectLead } from '../../activities/lead-activities';
+import { createNotificationDelivery } from '../../activities/notifications/deliver';
+import { createLogAdapter } from '../../activities/notifications/log';
+import { LeadPayloadCodec } from '../../client/payload-codec';
+import { createLeadWorker } from '../../worker/worker';
+
+const need = (name: string): string => {
+  const value = process.env[name];
+  if (value === undefined || value === '') throw new Error(`doomed worker: ${name} is not set`);
+  return value;
+};
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const pool = createPool(need('DATABASE_URL'), { max: 3 });
+const hangAfter = need('LEADLINE_HANG_AFTER');
+const adapter = createLogAdapter({ write: () => undefined });
+const real = createActivities({
+  pool,
+  store: createEventStore(pool, projectLead),
+  directory: await loadDirectory(),
+  delivery: createNotificationDelivery({ pool, adapters: [adapter] }),
+  channels: [adapter.channel],
+  fingerprintKey: 'test-fingerprint-key',
+});
+let hung = false;
+const worker = await createLeadWorker({
+  connection: await NativeConnection.connect({ address: need('TEMPORAL_ADDRESS') }),
+  namespace: 'default',
+  taskQueue: need('LEADLINE_TASK_QUEUE'),
+  payloadCodec: new LeadPayloadCodec(Buffer.from(need('LEADLINE_PAYLOAD_KEY'), 'base64')),
+  activities: {
+    ...real,
+    async recordEvents(input) {
+      if (hung) return new Promise<never>(() => undefined);
+      const result = await real.recordEvents(input);
+      if (input.events.some((event) => event.type === hangAfter)) {
+        hung = true;
+        process.stdout.write(`committed ${input.events.map((event) => event.type).join(',')}\n`);
+        return new Promise<never>(() => undefined);
+      }
+      return result;
+    },
+  },
+});
+process.stdout.write('polling\n');
+await worker.run();
