@@ -16,7 +16,14 @@ import type { LeadEvent } from '../schemas/events';
 import type { LeadState } from '../schemas/lead';
 import { defaultSlaPolicy } from '../schemas/sla-policy';
 import { leadStateQuery, leadWorkflowId } from '../workflows/messages';
-import { reconcileOnce, startReconciler, type Reconciler, type ReconcilerOptions } from '../worker/reconciler';
+import {
+  RECONCILER_ACTOR,
+  reconcileOnce,
+  startReconciler,
+  type PassReport,
+  type Reconciler,
+  type ReconcilerOptions,
+} from '../worker/reconciler';
 import { createHealer, type Healer } from '../worker/recover';
 import { sampleIntake, sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
@@ -52,7 +59,7 @@ beforeAll(async () => {
     }),
     counter: { add: (_value, tags) => healed.push(tags ?? {}) },
     log: (level, message, fields) => logLines.push({ level, message, fields }),
-    actor: 'system:reconciler',
+    actor: RECONCILER_ACTOR,
   });
   reconcilerOptions = {
     pool: stack.db.pool,
@@ -188,7 +195,7 @@ describe('clocks after a restart', () => {
     expect((await logOf(leadId)).map((e) => e.type)).toEqual(['LeadReceived', 'LeadValidated']);
 
     const passStarted = Date.now();
-    const report = await reconcileOnce(reconcilerOptions);
+    const report = await passUntil((r) => r.restarted.length > 0);
     expect(report.restarted.map((r) => r.leadId)).toEqual([leadId]);
     // The lead keeps the policy its first run was given, not the worker's.
     expect(report.restarted[0]?.policyVersion).toBe(policy.version);
@@ -250,6 +257,30 @@ describe('leadline recover', () => {
     expect(`${first.out}${first.err}${second.out}${second.err}`).not.toMatch(PERSONAL);
   });
 
+  it('a lead that keeps stopping is left alone after 3 restarts in an hour; leadline recover still restarts it', async () => {
+    const { leadId } = await stack.client.submitLead(
+      { ...sampleIntakeInputs()['newark-interview-request']!, externalReference: 'REC-FLAPPING' },
+      { actor: 'svc:test' },
+    );
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned', 'assigned');
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    for (let restart = 1; restart <= 3; restart++) {
+      await handle.terminate(`test: stop ${restart}`);
+      expect((await passUntil((r) => r.restarted.length > 0)).restarted.map((r) => r.leadId)).toEqual([leadId]);
+    }
+    await handle.terminate('test: stop 4');
+    const held = await passUntil((r) => r.heldBack.length > 0);
+    expect(held).toMatchObject({ restarted: [], heldBack: [leadId] });
+    expect((await handle.describe()).status.name).toBe('TERMINATED');
+    expect(
+      logLines.some((l) => l.level === 'error' && (l.fields.leadIds as string[] | undefined)?.includes(leadId)),
+    ).toBe(true);
+
+    const byHand = await recoverCli(leadId);
+    expect(byHand.out).toMatch(new RegExp(`^lead ${leadId}: restarted from \\d+ events \\(workflow was TERMINATED`));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+  });
+
   it('says when a lead has no events, and refuses an id that is not one without echoing it', async () => {
     const unknown = randomUUID();
     expect(await recoverCli(unknown)).toMatchObject({
@@ -264,6 +295,13 @@ describe('leadline recover', () => {
 });
 
 // Helpers ---------------------------------------------------------------------------------------------------
+
+/** Passes until one satisfies `done` (visibility may still list a run terminated a moment ago as running). */
+async function passUntil(done: (report: PassReport) => boolean): Promise<PassReport> {
+  let last: PassReport | undefined;
+  await waitFor(async () => done((last = await reconcileOnce(reconcilerOptions))), 'a pass', 10_000);
+  return last!;
+}
 
 async function logOf(leadId: string): Promise<LeadEvent[]> {
   return (await createEventStore(stack.db.pool, projectLead).readEvents(leadId)) as unknown as LeadEvent[];

@@ -29,6 +29,9 @@ import { notificationAdapters } from './worker';
  * and only those not running are read from the log and restarted.
  */
 
+/** Who the audit log names for the reconciler's healings. */
+export const RECONCILER_ACTOR = 'system:reconciler';
+
 /** Namespace of pg_advisory_lock(int, int) keys; the event store's lead locks use 0x4c4c_0001. */
 const RECONCILER_LOCK_NAMESPACE = 0x4c4c_0002;
 const RECONCILER_LOCK_KEY = 1;
@@ -49,6 +52,12 @@ export interface ReconcilerOptions {
   concurrency?: number;
   /** At most this many leads are looked at in one pass; the rest wait for the next. Default 1,000. */
   maxPerPass?: number;
+  /**
+   * A lead the reconciler restarted this many times in the last hour is left alone until the hour has moved on
+   * (`leadline recover` still restarts it): a run that stops again at once has a cause a restart does not fix, and
+   * HQ would get a notice every pass. Default 3.
+   */
+  maxRestartsPerHour?: number;
 }
 
 export interface PassReport {
@@ -63,11 +72,13 @@ export interface PassReport {
   restarted: Extract<RecoverResult, { outcome: 'restarted' }>[];
   /** Leads whose recovery failed (logged); tried again on the next pass. */
   failed: number;
+  /** Leads left alone this pass: restarted `maxRestartsPerHour` times in the last hour already. */
+  heldBack: string[];
 }
 
 /** One pass, if no other process is running one. */
 export async function reconcileOnce(options: ReconcilerOptions): Promise<PassReport> {
-  const idle: PassReport = { ran: false, open: 0, running: 0, candidates: 0, restarted: [], failed: 0 };
+  const idle: PassReport = { ran: false, open: 0, running: 0, candidates: 0, restarted: [], failed: 0, heldBack: [] };
   const session = await options.pool.connect();
   let broken = false;
   try {
@@ -99,7 +110,15 @@ async function pass(options: ReconcilerOptions): Promise<PassReport> {
       ORDER BY updated_at`,
     [terminalStatuses, (options.quietMs ?? 5_000) / 1000],
   );
-  const candidates = rows.map((r) => r.lead_id).filter((id) => !running.has(id));
+  const notListed = rows.map((r) => r.lead_id).filter((id) => !running.has(id));
+  const heldBack = await restartedTooOften(options, notListed);
+  if (heldBack.size > 0) {
+    options.log('error', 'leads that stopped again after restarts are left alone for now: see leadline recover', {
+      leadIds: [...heldBack],
+      maxRestartsPerHour: options.maxRestartsPerHour ?? 3,
+    });
+  }
+  const candidates = notListed.filter((id) => !heldBack.has(id));
   const maxPerPass = options.maxPerPass ?? 1_000;
   if (candidates.length > maxPerPass) {
     options.log('warn', 'more open leads than one pass looks at are not listed as running', {
@@ -114,6 +133,7 @@ async function pass(options: ReconcilerOptions): Promise<PassReport> {
     candidates: Math.min(candidates.length, maxPerPass),
     restarted: [],
     failed: 0,
+    heldBack: [...heldBack],
   };
   const queue = candidates.slice(0, maxPerPass);
   const lane = async () => {
@@ -132,6 +152,19 @@ async function pass(options: ReconcilerOptions): Promise<PassReport> {
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, lane));
   return report;
+}
+
+/** The leads among `leadIds` that the reconciler restarted `maxRestartsPerHour` times in the last hour. */
+async function restartedTooOften(options: ReconcilerOptions, leadIds: string[]): Promise<Set<string>> {
+  if (leadIds.length === 0) return new Set();
+  const { rows } = await options.pool.query<{ lead_id: string }>(
+    `SELECT lead_id FROM audit_log
+      WHERE lead_id = ANY($1::uuid[]) AND action = 'RecoverLead' AND outcome = 'restarted'
+        AND actor = $3 AND at > now() - interval '1 hour'
+      GROUP BY lead_id HAVING count(*) >= $2`,
+    [leadIds, options.maxRestartsPerHour ?? 3, RECONCILER_ACTOR],
+  );
+  return new Set(rows.map((r) => r.lead_id));
 }
 
 /** Every lead workflow visibility lists as running, on any task queue: a lead another worker pool runs is running. */
@@ -175,7 +208,7 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
       .catch((error: unknown) => {
         // Temporal or PostgreSQL away: nothing is lost by waiting for the next pass.
         options.log('warn', 'reconciler pass failed; the next one tries again', { error: errorName(error) });
-        return { ran: false, open: 0, running: 0, candidates: 0, restarted: [], failed: 0 };
+        return { ran: false, open: 0, running: 0, candidates: 0, restarted: [], failed: 0, heldBack: [] };
       })
       .finally(() => {
         current = undefined;
@@ -240,7 +273,7 @@ export async function startWorkerReconciler(deps: WorkerReconcilerDeps): Promise
       'Open leads whose workflow was not running, restarted from their event log',
     ),
     log,
-    actor: 'system:reconciler',
+    actor: RECONCILER_ACTOR,
   });
   return startReconciler({ pool, client, healer, log, intervalMs: deps.intervalSeconds * 1000 });
 }
