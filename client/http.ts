@@ -38,8 +38,11 @@ import {
 
 export interface ApiOptions {
   leads: LeadClient;
-  /** Each throws when its dependency cannot be reached. */
-  checks: { temporal(): Promise<void>; postgres(): Promise<void> };
+  /**
+   * Each throws when its dependency cannot be reached; `workers` (see client/readiness.ts) when no worker polls the
+   * lead task queue, so a lead sent now would be accepted but neither recorded nor escalated.
+   */
+  checks: { temporal(): Promise<void>; postgres(): Promise<void>; workers?(): Promise<void> };
   logger?: pino.Logger | false; // default: pino JSON at info to stdout
   bodyLimit?: number; // default 256 KiB
 }
@@ -169,21 +172,38 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
         schema: {
           tags: ['operations'],
           operationId: 'readyz',
-          summary: 'Readiness: Temporal and PostgreSQL both answer',
-          response: { 200: json('Temporal and PostgreSQL both answer', ReadyBody), 503: problems[503] },
+          summary: 'Readiness: Temporal and PostgreSQL answer, and a worker polls the lead task queue',
+          response: {
+            200: json('Temporal and PostgreSQL answer, and a worker polls the lead task queue', ReadyBody),
+            503: problems[503],
+          },
         },
       },
       async (request, reply) => {
-        const [temporal, postgres] = await Promise.all([
+        const [temporal, postgres, workers] = await Promise.all([
           probe('temporal', () => checks.temporal(), request),
           probe('postgres', () => checks.postgres(), request),
+          checks.workers === undefined ? undefined : probe('workers', () => checks.workers?.(), request),
         ]);
-        if (temporal && postgres) return { status: 'ok' as const, checks: { temporal: 'ok', postgres: 'ok' } as const };
-        const failed = [temporal ? [] : ['Temporal'], postgres ? [] : ['PostgreSQL']].flat();
+        if (temporal && postgres && workers !== false) {
+          const polled = workers === undefined ? {} : { workers: 'ok' as const };
+          return { status: 'ok' as const, checks: { temporal: 'ok' as const, postgres: 'ok' as const, ...polled } };
+        }
+        const polled = workers === undefined ? {} : { workers: workers ? 'ok' : 'none polling' };
+        const unreachable = [temporal ? [] : ['Temporal'], postgres ? [] : ['PostgreSQL']].flat();
+        const reasons = [
+          ...(unreachable.length > 0 ? [`${unreachable.join(' and ')} cannot be reached`] : []),
+          // With Temporal away its pollers cannot be asked; that reason is already given.
+          ...(workers === false && temporal ? ['no worker polls the lead task queue'] : []),
+        ];
         return sendProblem(
           reply,
-          problem('notReady', `${failed.join(' and ')} cannot be reached`, request, {
-            checks: { temporal: temporal ? 'ok' : 'unreachable', postgres: postgres ? 'ok' : 'unreachable' },
+          problem('notReady', reasons.join('; '), request, {
+            checks: {
+              temporal: temporal ? 'ok' : 'unreachable',
+              postgres: postgres ? 'ok' : 'unreachable',
+              ...polled,
+            },
           }),
         );
       },
@@ -346,7 +366,7 @@ function commandBody(type: ExternalCommandType) {
     .strict();
 }
 
-async function probe(name: string, check: () => Promise<void>, request: FastifyRequest): Promise<boolean> {
+async function probe(name: string, check: () => Promise<void> | undefined, request: FastifyRequest): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);

@@ -8,6 +8,7 @@ import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
 import { LeadPayloadCodec } from '../client/payload-codec';
+import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import type { LeadlineEnv } from './config';
 import { startIntakeForwarder } from './intake-forwarder';
@@ -99,6 +100,11 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
         postgres: async () => {
           await pool.query('SELECT 1');
         },
+        workers: workerPollingCheck({
+          connection,
+          namespace: cfg.TEMPORAL_NAMESPACE,
+          taskQueue: cfg.LEADLINE_TASK_QUEUE,
+        }),
       },
       ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
     });

@@ -98,7 +98,7 @@ export type ProblemBody = z.infer<typeof ProblemBody>;
 export const HealthBody = z.object({ status: z.literal('ok') });
 export const ReadyBody = z.object({
   status: z.literal('ok'),
-  checks: z.object({ temporal: z.literal('ok'), postgres: z.literal('ok') }),
+  checks: z.object({ temporal: z.literal('ok'), postgres: z.literal('ok'), workers: z.literal('ok').optional() }),
 });
 
 export const LeadIdParams = z.object({ id: LeadId });
