@@ -17,7 +17,15 @@ import { LeadIntake } from '../schemas/intake';
 import { text } from '../schemas/text';
 import type { LeadClient } from './lead-client';
 import { LeadlineLogController } from './http/logging';
-import { loggableError, pathOf, problem, problemFor, PROBLEM_CONTENT_TYPE, sendProblem } from './http/problems';
+import {
+  answerClientError,
+  loggableError,
+  pathOf,
+  problem,
+  problemFor,
+  PROBLEM_CONTENT_TYPE,
+  sendProblem,
+} from './http/problems';
 import {
   ActorHeaders,
   componentSchemas,
@@ -62,6 +70,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     logController: new LeadlineLogController(),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: requestIdOf,
+    clientErrorHandler: answerClientError,
     // Every route is GET or POST by design; HEAD twins would only blur the contract the OpenAPI document states.
     exposeHeadRoutes: false,
   });

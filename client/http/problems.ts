@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
@@ -159,6 +161,49 @@ export function loggableError(error: unknown): Record<string, unknown> {
     logged.issues = error.cause.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   }
   return logged;
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/**
+ * Node's HTTP parser refuses a header value with a NUL (or another control character) before any route sees the
+ * request. Fastify's own answer names nothing; this one is a problem document naming the header, found from where
+ * the parser stopped. The value is never quoted, and nothing is logged or started.
+ */
+export function answerClientError(
+  error: Error & { code?: string; bytesParsed?: number; rawPacket?: Buffer },
+  socket: Socket,
+): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const header = status === 400 ? headerAt(error.rawPacket, error.bytesParsed) : undefined;
+  const message = 'holds a character a header may not carry (such as a NUL byte)';
+  const body =
+    header === undefined
+      ? { ...problemTypes.badRequest, status, detail: 'the request is not valid HTTP' }
+      : {
+          ...problemTypes.invalidInput,
+          detail: `the request header is not valid: header.${header}: ${message}`,
+          issues: [{ path: `header.${header}`, message }],
+        };
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+}
+
+/** The name of the header whose value the parser stopped in, if it stopped in one. */
+function headerAt(raw: Buffer | undefined, offset: number | undefined): string | undefined {
+  if (raw === undefined || offset === undefined) return undefined;
+  const head = raw.subarray(0, offset).toString('latin1');
+  const line = head.slice(head.lastIndexOf('\r\n') + 2);
+  const colon = line.indexOf(':');
+  const name = colon === -1 ? '' : line.slice(0, colon);
+  return HEADER_NAME.test(name) ? name.toLowerCase() : undefined;
 }
 
 function describeIssues(issues: readonly { path: string; message: string }[]): string {
