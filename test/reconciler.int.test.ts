@@ -7,6 +7,7 @@ import { projectLead } from '../activities/lead-activities';
 import { createNotificationDelivery } from '../activities/notifications/deliver';
 import { createHealingNotifier } from '../activities/notifications/healing';
 import { createLogAdapter } from '../activities/notifications/log';
+import type { NotificationAdapter } from '../activities/notifications/types';
 import { createLeadReadModel } from '../activities/read-model';
 import { runCli } from '../client/cli';
 import { LeadClient } from '../client/lead-client';
@@ -24,7 +25,7 @@ import {
   type Reconciler,
   type ReconcilerOptions,
 } from '../worker/reconciler';
-import { createHealer, type Healer } from '../worker/recover';
+import { createHealer, type Healer, type HealerDeps } from '../worker/recover';
 import { sampleIntake, sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
@@ -33,6 +34,7 @@ import { waitFor } from './support/wait';
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
 let healer: Healer;
+let healerDeps: HealerDeps;
 let reconcilerOptions: ReconcilerOptions;
 /** What the counter was given, the log lines and HQ's notices, as the test wires them. */
 const healed: Record<string, string>[] = [];
@@ -47,7 +49,7 @@ beforeAll(async () => {
   env = await startDevServer();
   stack = await startStack(env);
   const adapters = [createLogAdapter({ write: (line) => hqNotices.push(line) })];
-  healer = createHealer({
+  healerDeps = {
     pool: stack.db.pool,
     client: stack.temporal,
     taskQueue: stack.taskQueue,
@@ -60,7 +62,8 @@ beforeAll(async () => {
     counter: { add: (_value, tags) => healed.push(tags ?? {}) },
     log: (level, message, fields) => logLines.push({ level, message, fields }),
     actor: RECONCILER_ACTOR,
-  });
+  };
+  healer = createHealer(healerDeps);
   reconcilerOptions = {
     pool: stack.db.pool,
     client: stack.temporal,
@@ -162,6 +165,48 @@ describe('the reconciler restarts open leads whose workflow is not running', () 
       expect(await reconcileOnce(reconcilerOptions)).toMatchObject({ ran: true });
     } finally {
       other.release();
+    }
+  });
+
+  it("a notice HQ's channel refused for a while is sent on a later pass, once", async () => {
+    let down = true;
+    const sent: string[] = [];
+    const flaky: NotificationAdapter = {
+      channel: 'log',
+      send(notification) {
+        if (down) return Promise.reject(new Error('the channel is down'));
+        sent.push(notification.idempotencyKey);
+        return Promise.resolve();
+      },
+    };
+    const notifier = createHealingNotifier({
+      directory: await loadDirectory(),
+      delivery: createNotificationDelivery({ pool: stack.db.pool, adapters: [flaky] }),
+      channels: ['log'],
+      resendAfterMs: 0,
+    });
+    const flakyHealer = createHealer({ ...healerDeps, notifier });
+    const { leadId } = await stack.client.submitLead(
+      { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: 'REC-NOTICE' },
+      { actor: 'svc:test' },
+    );
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned', 'assigned');
+    await reconciler.stop();
+    try {
+      await stack.temporal.workflow.getHandle(leadWorkflowId(leadId)).terminate('test: channel down');
+      expect(await flakyHealer.recover(leadId)).toMatchObject({ outcome: 'restarted' });
+      expect(await noticeCount(leadId)).toBe(0);
+      expect(logLines.some((l) => l.message === 'HQ was not told of a healed lead' && l.fields.leadId === leadId)).toBe(
+        true,
+      );
+
+      down = false;
+      expect(await flakyHealer.resendNotices()).toBe(1);
+      expect(await flakyHealer.resendNotices()).toBe(0);
+      expect(sent).toHaveLength(1);
+      expect(await noticeCount(leadId)).toBe(1);
+    } finally {
+      reconciler = startReconciler(reconcilerOptions);
     }
   });
 

@@ -39,7 +39,7 @@ const RECONCILER_LOCK_KEY = 1;
 export interface ReconcilerOptions {
   pool: pg.Pool;
   client: Client;
-  healer: Pick<Healer, 'recover'>;
+  healer: Healer;
   log: HealingLog;
   /** Time between the end of one pass and the start of the next. */
   intervalMs: number;
@@ -103,6 +103,10 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<PassRep
 }
 
 async function pass(options: ReconcilerOptions): Promise<PassReport> {
+  // HQ's notices of earlier healings that a channel left undelivered go first: they are alarms too.
+  await options.healer.resendNotices().catch((error: unknown) => {
+    options.log('warn', 'healing notices left pending could not be sent again', { error: errorName(error) });
+  });
   const running = await runningLeads(options.client);
   const { rows } = await options.pool.query<{ lead_id: string }>(
     `SELECT lead_id FROM leads

@@ -83,6 +83,8 @@ export interface HealerDeps {
 }
 
 export interface Healer {
+  /** Sends again the healing notices a channel left pending; how many went out now. */
+  resendNotices(): Promise<number>;
   /**
    * Restarts the lead's workflow from its log if it is not running. `audit: 'always'` writes an audit row whatever
    * was found (a person asked); otherwise only a restart is audited.
@@ -251,7 +253,7 @@ export function createHealer(deps: HealerDeps): Healer {
     }
   }
 
-  return { recover };
+  return { recover, resendNotices: () => deps.notifier.resendPending(deps.pool) };
 }
 
 /** Validation or routing had not finished: the run that was lost held the intake for them, the restarted one needs it. */

@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import { z } from 'zod';
 import { recipientsFor, type Directory } from '../directory';
 import { composeNotifications } from './compose';
 import type { NotificationDelivery } from './deliver';
@@ -27,11 +29,18 @@ export interface HealingNotifierDeps {
   /** Channels that really send; a contact reachable only on others is logged instead. */
   channels: readonly NotificationChannel[];
   linkBase?: string;
+  /** How long a pending notice is left before `resendPending` takes it, so a send under way is not doubled. Default 60 s. */
+  resendAfterMs?: number;
 }
 
 export interface HealingNotifier {
   /** Resolves with what was delivered; throws when a channel failed in a way a retry may fix. */
   notify(notice: HealingNotice): Promise<{ delivered: number; failed: number }>;
+  /**
+   * Tries again the healing notices a channel left pending (down when the healing ran, or the process stopped
+   * mid-send), each at most once per call; resolves with how many were delivered now.
+   */
+  resendPending(pool: pg.Pool): Promise<number>;
 }
 
 /**
@@ -75,7 +84,61 @@ export function createHealingNotifier(deps: HealingNotifierDeps): HealingNotifie
       if (transient !== undefined) throw transient;
       return { delivered, failed };
     },
+
+    async resendPending(pool) {
+      // The row keeps what was composed (no personal data in it) and the channel; the HQ contact comes from the
+      // directory, as it did the first time.
+      const { rows } = await pool.query<{
+        idempotency_key: string;
+        lead_id: string;
+        channel: string;
+        payload: unknown;
+      }>(
+        `SELECT idempotency_key, lead_id, channel, payload FROM notifications
+          WHERE kind = 'lead_healed' AND status = 'pending'
+            AND coalesce(last_attempt_at, created_at) < now() - make_interval(secs => $1)
+          ORDER BY id LIMIT 100`,
+        [(deps.resendAfterMs ?? 60_000) / 1000],
+      );
+      const hq = recipientsFor(deps.directory, undefined, ['hq'])[0];
+      let delivered = 0;
+      for (const row of rows) {
+        const channel = row.channel as NotificationChannel;
+        const payload = StoredNotice.safeParse(row.payload);
+        if (hq === undefined || !payload.success) continue;
+        try {
+          await deps.delivery.deliver({
+            idempotencyKey: row.idempotency_key,
+            leadId: row.lead_id,
+            channel,
+            kind: 'lead_healed',
+            recipient: reachable(hq, [channel]),
+            ...definedFields(payload.data),
+          });
+          delivered++;
+        } catch {
+          // Still down, or refused for good (the row says which): the next call tries the pending ones again.
+        }
+      }
+      return delivered;
+    },
   };
+}
+
+/** What `deliver` keeps of a notification in `notifications.payload`. */
+const StoredNotice = z.object({
+  office: z.string(),
+  subject: z.string(),
+  text: z.string(),
+  level: z.number().optional(),
+  stage: z.string().optional(),
+  status: z.string().optional(),
+  deadline: z.string().optional(),
+  link: z.string().optional(),
+});
+
+function definedFields(notice: z.infer<typeof StoredNotice>) {
+  return Object.fromEntries(Object.entries(notice).filter(([, v]) => v !== undefined)) as z.infer<typeof StoredNotice>;
 }
 
 /** The recipient with only the addresses of channels that really send (the others fall back to the log). */
