@@ -149,6 +149,30 @@ describe('the reconciler restarts open leads whose workflow is not running', () 
     await expectHealedOnce(leadId, 'missing');
   });
 
+  it('a lead lost before its intake checks ran is restarted with its intake, to finish them', async () => {
+    const leadId = randomUUID();
+    await reconciler.stop();
+    try {
+      await appendWithoutWorkflow(leadId, [receive(leadId, 'ngo-farmworkers', Date.now() - 60_000)]);
+      const result = await healer.recover(leadId);
+      expect(result).toMatchObject({
+        outcome: 'restarted',
+        workflowWas: 'missing',
+        status: 'received',
+        withIntake: true,
+      });
+      const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+      // Whether the run finishes the checks (a workflow that resumes them) or waits for a person, it holds the log.
+      await waitFor(
+        async () =>
+          JSON.stringify((await handle.query(leadStateQuery))?.state) === JSON.stringify(fold(await logOf(leadId))),
+        'the workflow holds the log',
+      );
+    } finally {
+      reconciler = startReconciler(reconcilerOptions);
+    }
+  });
+
   it('a pass after the healings finds nothing to do', async () => {
     const counted = healed.length;
     const report = await reconciler.passNow();
