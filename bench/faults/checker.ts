@@ -82,10 +82,15 @@ export async function runChecks(ctx: CheckContext, scope: CheckScope = {}): Prom
     detail: `${lost.unrecorded.length} of ${acknowledged.size} leads answered 2xx missing from leads/lead_events${lost.unrecorded.length ? `: ${first(lost.unrecorded)}` : ''}`,
   });
   const notRunning = [...lost.notRunning.entries()];
+  const byStatus: Record<string, number> = {};
+  for (const [, status] of notRunning) {
+    const name = status.split(' ')[0] ?? status;
+    byStatus[name] = (byStatus[name] ?? 0) + 1;
+  }
   checks.push({
     name: 'open-leads-running',
     pass: notRunning.length === 0,
-    detail: `${notRunning.length} open or acknowledged leads without a running workflow after ${figures.healed_after_s} s${
+    detail: `${notRunning.length} open or acknowledged leads without a running workflow after ${figures.healed_after_s} s ${JSON.stringify(byStatus)}${
       notRunning.length
         ? `: ${notRunning
             .slice(0, 3)

@@ -190,7 +190,7 @@ async function main(): Promise<number> {
   say(
     `faults ${tag}: ${options.faults.join(', ')}; load ${options.submitRate} submissions/s + ${options.commandRate} commands/s; ` +
       `SLA ${options.slaSeconds} s a stage (rungs at ${options.slaSeconds * 0.75}/${options.slaSeconds}/${options.slaSeconds * 1.5}/${options.slaSeconds * 2} s); ` +
-      `reconciler ${reconcile.configurable ? `every ${reconcile.intervalMs / 1000} s (LEADLINE_RECONCILE_INTERVAL)` : 'interval not configurable here'}, healing given ${graceMs / 1000} s; folder ${dir}`,
+      `reconciler LEADLINE_RECONCILE_INTERVAL=${reconcile.env.LEADLINE_RECONCILE_INTERVAL ?? '(not read by this code)'}, healing given ${graceMs / 1000} s; folder ${dir}`,
   );
   const t0 = Date.now();
   const results: FaultResult[] = [];
