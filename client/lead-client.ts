@@ -18,6 +18,7 @@ import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
 
 export { LeadListFilter, type LeadSummary };
 import type { SlaPolicy } from '../schemas/sla-policy';
+import { commandDigest } from '../domain/command-digest';
 import type { TimelineEntry } from '../domain/timeline';
 import {
   LEAD_WORKFLOW_TYPE,
@@ -357,7 +358,9 @@ export class LeadClient {
       return await this.withDeadline(() =>
         handle.executeUpdate(update, {
           args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
-          updateId: commandId,
+          // Temporal answers an update id it has seen with that update's result, never asking the lead: the id
+          // carries the request's digest, so only a true retry is answered so, and a reuse reaches the lead's rule.
+          updateId: `${commandId}:${commandDigest({ type, data: parsed.data })}`,
         }),
       );
     } catch (error) {

@@ -171,7 +171,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
  * the parser stopped. The value is never quoted, and nothing is logged or started.
  */
 export function answerClientError(
-  error: Error & { code?: string; bytesParsed?: number; rawPacket?: Buffer },
+  error: Error & { code?: string; bytesParsed?: number; rawPacket?: unknown },
   socket: Socket,
 ): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -197,8 +197,8 @@ export function answerClientError(
 }
 
 /** The name of the header whose value the parser stopped in, if it stopped in one. */
-function headerAt(raw: Buffer | undefined, offset: number | undefined): string | undefined {
-  if (raw === undefined || offset === undefined) return undefined;
+function headerAt(raw: unknown, offset: number | undefined): string | undefined {
+  if (!Buffer.isBuffer(raw) || offset === undefined) return undefined;
   const head = raw.subarray(0, offset).toString('latin1');
   const line = head.slice(head.lastIndexOf('\r\n') + 2);
   const colon = line.indexOf(':');
