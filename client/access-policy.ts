@@ -1,0 +1,107 @@
+/**
+ * Who may see and do what: every decision about a caller is made here, over (caller, action, lead), and nowhere
+ * else. A lead outside the caller's offices does not exist for it (404, never 403), so a probe learns nothing.
+ * The README's role matrix is this table.
+ */
+import type { Caller, Role } from '../schemas/caller';
+import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocabulary';
+
+/** What a caller may do without naming a lead. */
+export type SystemAction = 'submit' | 'list' | 'readAudit' | 'administer' | 'decodePayloads';
+/** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
+export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
+
+const interviewWork: LeadAction[] = ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'];
+const officeRun: LeadAction[] = [
+  'read',
+  'readIntake',
+  ...interviewWork,
+  'ValidateLead',
+  'AssignLead',
+  'ReassignLead',
+  'AcknowledgeEscalation',
+  'PauseSla',
+  'ResumeSla',
+  'ChangePriority',
+  'CloseLead',
+  'OpenCase',
+];
+
+export const leadActionsOf: Record<Role, readonly LeadAction[]> = {
+  intake: [],
+  agent: ['read', 'readIntake', ...interviewWork],
+  supervisor: officeRun,
+  sac: officeRun,
+  hq: ['read', 'readIntake', ...externalCommandTypes],
+  auditor: [],
+  admin: [],
+};
+
+export const systemActionsOf: Record<Role, readonly SystemAction[]> = {
+  intake: ['submit'],
+  agent: ['list'],
+  supervisor: ['list'],
+  sac: ['list'],
+  hq: ['submit', 'list', 'decodePayloads'],
+  auditor: ['readAudit'],
+  admin: ['administer', 'decodePayloads'],
+};
+
+export type Decision = { allowed: true } | { allowed: false; status: 403 | 404; reason: string };
+
+const allow: Decision = { allowed: true };
+
+export function mayDo(caller: Caller, action: SystemAction): Decision {
+  if (caller.roles.some((role) => systemActionsOf[role].includes(action))) return allow;
+  return { allowed: false, status: 403, reason: `${describeRoles(caller)} may not ${systemWords[action]}` };
+}
+
+/** The offices whose leads the caller may list: every office, or these. */
+export function listScope(caller: Caller): 'all' | readonly string[] {
+  if (caller.roles.includes('hq')) return 'all';
+  return caller.offices;
+}
+
+/**
+ * A lead the caller has no business with is not found; one it may see but not act on this way is forbidden.
+ * `target` is the office a ReassignLead or AssignLead moves the lead to: moving a lead out of the caller's offices is
+ * HQ's alone.
+ */
+export function mayDoToLead(
+  caller: Caller,
+  action: LeadAction,
+  lead: { office: string | null },
+  target?: { office?: string },
+): Decision {
+  const inScope = (role: Role) =>
+    role === 'hq' || (lead.office !== null && caller.offices.includes(lead.office) && leadActionsOf[role].length > 0);
+  const seeing = caller.roles.filter((role) => inScope(role) && leadActionsOf[role].includes('read'));
+  if (seeing.length === 0) return { allowed: false, status: 404, reason: 'no such lead' };
+  const acting = seeing.filter((role) => leadActionsOf[role].includes(action));
+  if (acting.length === 0) {
+    return { allowed: false, status: 403, reason: `${describeRoles(caller)} may not ${leadWords(action)}` };
+  }
+  const movesTo = target?.office;
+  if (movesTo !== undefined && !acting.includes('hq') && !caller.offices.includes(movesTo)) {
+    return { allowed: false, status: 403, reason: 'only HQ HSTU may move a lead to an office outside your own' };
+  }
+  return allow;
+}
+
+const systemWords: Record<SystemAction, string> = {
+  submit: 'submit leads',
+  list: 'list leads',
+  readAudit: 'read the audit log',
+  administer: 'administer Leadline',
+  decodePayloads: "decode Temporal's payloads",
+};
+
+function leadWords(action: LeadAction): string {
+  if (action === 'read') return 'read this lead';
+  if (action === 'readIntake') return "read this lead's intake";
+  return `send ${action}`;
+}
+
+function describeRoles(caller: Caller): string {
+  return caller.roles.length === 0 ? 'a caller without a Leadline role' : `the role ${caller.roles.join(', ')}`;
+}

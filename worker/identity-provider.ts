@@ -1,0 +1,286 @@
+/**
+ * The development OpenID provider `npm start` runs on loopback, so that the two set-up commands give a system
+ * where every caller signs in, exactly as in production, where LEADLINE_OIDC_ISSUER names the agency's provider.
+ * It is `oidc-provider` (a certified implementation) with the sign-ins of config/dev-identities.json: people sign
+ * in with the authorization-code flow and PKCE, services with the client-credentials grant; access tokens are
+ * JWTs (`at+jwt`) for the Leadline API's audience, carrying `leadline_roles` and `leadline_offices`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type Configuration } from 'oidc-provider';
+import { z } from 'zod';
+import type { Directory } from '../activities/directory';
+import { Role } from '../schemas/caller';
+
+/** The claims the API reads roles and offices from (LEADLINE_OIDC_ROLES_CLAIM, LEADLINE_OIDC_OFFICES_CLAIM). */
+export const DEFAULT_ROLES_CLAIM = 'leadline_roles';
+export const DEFAULT_OFFICES_CLAIM = 'leadline_offices';
+/** The public client the CLI (and, later, the console) signs people in with. */
+export const CLI_CLIENT_ID = 'leadline-cli';
+export const CLI_REDIRECT_URI = 'http://127.0.0.1/leadline/signed-in';
+
+const identitiesSchema = z.object({
+  password: z.string().min(8),
+  users: z.array(
+    z.object({ login: z.string().min(1), name: z.string(), roles: z.array(Role), offices: z.array(z.string()) }),
+  ),
+  perOffice: z.array(z.object({ suffix: z.string().min(1), name: z.string(), roles: z.array(Role) })),
+  services: z.array(
+    z.object({
+      clientId: z.string().min(1),
+      secret: z.string().min(16),
+      name: z.string(),
+      roles: z.array(Role),
+      offices: z.array(z.string()),
+    }),
+  ),
+});
+
+export const DEFAULT_IDENTITIES_PATH = new URL('../config/dev-identities.json', import.meta.url);
+
+export interface DevPerson {
+  login: string;
+  name: string;
+  roles: Role[];
+  offices: string[];
+}
+export interface DevService extends DevPerson {
+  secret: string;
+}
+export interface DevIdentities {
+  password: string;
+  people: DevPerson[];
+  services: DevService[];
+}
+
+/** The configured sign-ins, with a supervisor, an agent and a SAC for every office of the directory. */
+export async function loadDevIdentities(
+  directory: Directory,
+  path: string | URL = DEFAULT_IDENTITIES_PATH,
+): Promise<DevIdentities> {
+  const parsed = identitiesSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ');
+    throw new Error(`development identities ${String(path)} are not valid: ${issues}`);
+  }
+  const { password, users, perOffice, services } = parsed.data;
+  const people: DevPerson[] = [...users];
+  for (const office of directory.offices) {
+    for (const template of perOffice) {
+      people.push({
+        login: `${office.id.toLowerCase()}.${template.suffix}`,
+        name: `${office.name}: ${template.name}`,
+        roles: template.roles,
+        offices: [office.id],
+      });
+    }
+  }
+  return {
+    password,
+    people,
+    services: services.map(({ clientId, ...rest }) => ({ login: clientId, ...rest })),
+  };
+}
+
+export interface DevIdentityProvider {
+  issuer: string;
+  audience: string;
+  identities: DevIdentities;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the provider on loopback. `port` 0 takes a free one; the issuer is `http://127.0.0.1:<port>`.
+ * Signing keys live as long as the process: a restart signs tokens again, which is all a development setup needs.
+ */
+export async function startDevIdentityProvider(options: {
+  identities: DevIdentities;
+  audience: string;
+  port?: number;
+  host?: string;
+  /** Access-token lifetime in seconds. */
+  tokenTtl?: number;
+}): Promise<DevIdentityProvider> {
+  const host = options.host ?? '127.0.0.1';
+  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
+    throw new Error('the development OpenID provider serves loopback only; use a real identity provider elsewhere');
+  }
+  const { identities, audience } = options;
+  const ttl = options.tokenTtl ?? 3600;
+  const people = new Map(identities.people.map((p) => [p.login, p]));
+  const services = new Map(identities.services.map((s) => [s.login, s]));
+
+  // The issuer URL needs the port, so the server listens first and is handed its requests once the provider exists
+  // (nobody knows the port before that).
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const signingKey = {
+    ...(await exportJWK(privateKey)),
+    kid: randomBytes(8).toString('hex'),
+    alg: 'ES256',
+    use: 'sig',
+  };
+
+  const claimsOf = (roles: Role[], offices: string[]) => ({
+    [DEFAULT_ROLES_CLAIM]: roles,
+    [DEFAULT_OFFICES_CLAIM]: offices,
+  });
+
+  const configuration: Configuration = {
+    clients: [
+      {
+        client_id: CLI_CLIENT_ID,
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [CLI_REDIRECT_URI],
+      },
+      ...identities.services.map((s) => ({
+        client_id: s.login,
+        client_secret: s.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      })),
+    ],
+    clientDefaults: { id_token_signed_response_alg: 'ES256' },
+    jwks: { keys: [signingKey] },
+    cookies: { keys: [randomBytes(32).toString('hex')] },
+    scopes: ['openid'],
+    claims: { openid: ['sub'], profile: ['name'] },
+    pkce: { required: () => true },
+    ttl: { AccessToken: ttl, ClientCredentials: ttl, Interaction: 600, Session: 3600, Grant: 3600 },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => audience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => {
+          if (resource !== audience) throw new Error(`unknown resource ${resource}`);
+          return { scope: 'leads', audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+        },
+      },
+    },
+    findAccount: (_ctx, sub) => {
+      const person = people.get(sub);
+      if (person === undefined) return undefined;
+      return { accountId: sub, claims: () => ({ sub, name: person.name }) };
+    },
+    extraTokenClaims: (_ctx, token) => {
+      if (token.kind === 'ClientCredentials') {
+        const service = services.get(token.clientId ?? '');
+        return service === undefined ? undefined : claimsOf(service.roles, service.offices);
+      }
+      const person = people.get((token as { accountId?: string }).accountId ?? '');
+      return person === undefined ? undefined : claimsOf(person.roles, person.offices);
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'application/json';
+      ctx.body = out;
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+  const oidc = provider.callback();
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', issuer);
+    const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(url.pathname);
+    if (match === null) {
+      void Promise.resolve(oidc(req, res));
+      return;
+    }
+    interaction(req, res, match[1] ?? '', match[2] !== undefined).catch(() => {
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' }).end('sign-in failed');
+    });
+  });
+
+  /** The sign-in page: a plain form, and its POST, which checks the development password. */
+  async function interaction(req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean) {
+    const details = await provider.interactionDetails(req, res);
+    if (details.uid !== uid) throw new Error('no sign-in is pending here');
+    if (details.prompt.name === 'consent') {
+      // First-party clients only: signing in is the consent, so the grant covers what the client asked for.
+      const accountId = details.session?.accountId;
+      const clientId = details.params.client_id;
+      if (accountId === undefined || typeof clientId !== 'string') throw new Error('consent without a sign-in');
+      const grant = new provider.Grant({ accountId, clientId });
+      const missing = details.prompt.details as {
+        missingOIDCScope?: string[];
+        missingOIDCClaims?: string[];
+        missingResourceScopes?: Record<string, string[]>;
+      };
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(resource, scopes.join(' '));
+      }
+      const grantId = await grant.save();
+      await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+      return;
+    }
+    if (details.prompt.name !== 'login') throw new Error('no sign-in is pending here');
+    if (!submitted) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(signInPage(uid));
+      return;
+    }
+    const form = new URLSearchParams(await body(req));
+    const login = form.get('login') ?? '';
+    const accepted = people.has(login) && form.get('password') === identities.password;
+    if (!accepted) {
+      res.writeHead(401, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(signInPage(uid, 'Unknown user or wrong password.'));
+      return;
+    }
+    await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+  }
+
+  return {
+    issuer,
+    audience,
+    identities,
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+    },
+  };
+}
+
+async function body(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 16_384) throw new Error('sign-in form too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function signInPage(uid: string, problem?: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to Leadline (development)</title></head>
+<body><main>
+<h1>Sign in to Leadline</h1>
+<p>Development sign-in: the users are listed in config/dev-identities.json.</p>
+${problem === undefined ? '' : `<p role="alert">${problem}</p>`}
+<form method="post" action="/interaction/${encodeURIComponent(uid)}/login">
+<label for="login">User</label> <input id="login" name="login" autocomplete="username" required>
+<label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+</main></body></html>`;
+}
