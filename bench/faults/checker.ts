@@ -43,6 +43,8 @@ export interface CheckScope {
   poison?: { operations: readonly PoisonOperation[]; logFiles: string[]; tag: string };
   /** Leads the nemesis cancelled or terminated: they must run again. */
   targets?: readonly string[];
+  /** Leads Temporal ended for good (terminated): each must be healed, and each healing told to HQ. */
+  healed?: readonly string[];
 }
 
 export interface CheckReport {
@@ -108,6 +110,20 @@ export async function runChecks(ctx: CheckContext, scope: CheckScope = {}): Prom
     });
   }
 
+  if (scope.healed !== undefined) {
+    // Every healing is an alarm: HQ is told, once per healing (a notification of kind lead_healed).
+    const { rows } = await ctx.pool.query<{ lead_id: string }>(
+      `SELECT DISTINCT lead_id FROM notifications WHERE kind = 'lead_healed' AND lead_id = ANY($1::uuid[])`,
+      [scope.healed],
+    );
+    const told = new Set(rows.map((r) => r.lead_id));
+    const silent = scope.healed.filter((id) => !told.has(id));
+    checks.push({
+      name: 'healing-alarmed',
+      pass: silent.length === 0,
+      detail: `${scope.healed.length - silent.length} of ${scope.healed.length} terminated leads with a lead_healed notice to HQ${silent.length ? `; none for ${first(silent)}` : ''}`,
+    });
+  }
   checks.push(await checkDuplicates(ctx, figures));
   checks.push(await checkCommandsDurable(ctx));
   checks.push(await checkVerify(ctx));
@@ -326,8 +342,9 @@ function checkRungs(ctx: CheckContext, data: RungData, figures: Record<string, n
 
 /** Each rung recorded is notified (rows delivered); no notice for an event the log does not hold. */
 async function checkNotified(ctx: CheckContext, data: RungData): Promise<Check> {
+  // A healing's notice to HQ (kind lead_healed) is caused by the healing, not by an event: it has its own check.
   const { rows } = await ctx.pool.query<{ cause: string; status: string }>(
-    `SELECT split_part(idempotency_key, ':', 1) AS cause, status FROM notifications`,
+    `SELECT split_part(idempotency_key, ':', 1) AS cause, status FROM notifications WHERE kind <> 'lead_healed'`,
   );
   const events = await ctx.pool.query<{ event_id: string }>(
     `SELECT event_id FROM lead_events WHERE event_id::text = ANY($1)`,

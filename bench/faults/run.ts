@@ -256,6 +256,7 @@ async function main(): Promise<number> {
         scope.onTimeMs = 5_000;
       }
       if (fault === 'cancel' || fault === 'terminate') scope.targets = injected.window.targets ?? [];
+      if (fault === 'terminate') scope.healed = injected.window.targets ?? [];
       if (injected.poison !== undefined) {
         scope.poison = { operations: injected.poison, logFiles: cluster.logFiles(), tag };
       }
