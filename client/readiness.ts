@@ -11,6 +11,8 @@ const TASK_QUEUE_TYPE_WORKFLOW = 1;
 export const DEFAULT_POLLER_RECENT_MS = 75_000;
 /** Readiness is probed often (load balancers, Kubernetes); one DescribeTaskQueue per few seconds answers them all. */
 export const DEFAULT_POLLER_CACHE_MS = 5_000;
+/** A "not ready" is kept for less, so a worker back from an outage is seen within a second. */
+const FAILURE_CACHE_MS = 1_000;
 const DESCRIBE_TIMEOUT_MS = 2_000;
 
 /** No worker has polled the lead task queue recently: leads are accepted but nothing records or escalates them. */
@@ -36,13 +38,14 @@ export interface WorkerPollingCheckOptions {
 
 /**
  * A readiness check that throws NoWorkerPollingError while no worker polls the lead task queue's workflow tasks
- * (DescribeTaskQueue's pollers). Its answer, either way, is reused for `cacheMs`, and concurrent probes share one call.
+ * (DescribeTaskQueue's pollers). A ready answer is reused for `cacheMs`, a not-ready one for up to a second, and
+ * concurrent probes share one call.
  */
 export function workerPollingCheck(options: WorkerPollingCheckOptions): () => Promise<void> {
   const recentMs = options.recentMs ?? DEFAULT_POLLER_RECENT_MS;
   const cacheMs = options.cacheMs ?? DEFAULT_POLLER_CACHE_MS;
   const now = options.now ?? Date.now;
-  let cached: { at: number; answer: Promise<void> } | undefined;
+  let cached: { at: number; answer: Promise<void>; failed: boolean } | undefined;
 
   async function ask(): Promise<void> {
     const { connection } = options;
@@ -59,11 +62,14 @@ export function workerPollingCheck(options: WorkerPollingCheckOptions): () => Pr
 
   return () => {
     const at = now();
-    if (cached === undefined || at - cached.at >= cacheMs) {
-      const answer = ask();
+    const keptMs = cached?.failed === true ? Math.min(cacheMs, FAILURE_CACHE_MS) : cacheMs;
+    if (cached === undefined || at - cached.at >= keptMs) {
+      const entry = { at, answer: ask(), failed: false };
       // Kept for the next probes whatever it says; this caller gets the rejection, later ones theirs.
-      answer.catch(() => undefined);
-      cached = { at, answer };
+      entry.answer.catch(() => {
+        entry.failed = true;
+      });
+      cached = entry;
     }
     return cached.answer;
   };

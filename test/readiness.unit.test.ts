@@ -53,15 +53,17 @@ describe('the worker polling check', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('keeps a failure for the cache period too', async () => {
+  it('keeps a failure for a second only, so a worker back from an outage is seen at once', async () => {
     let now = T;
     let seen: number[] = [];
     const { connection, calls } = fakeConnection(() => seen);
     const check = workerPollingCheck({ connection, namespace: 'ns', taskQueue: 'leads', now: () => now });
     await expect(check()).rejects.toBeInstanceOf(NoWorkerPollingError);
     seen = [now];
+    now += 500;
     await expect(check()).rejects.toBeInstanceOf(NoWorkerPollingError);
-    now += 5_000;
+    expect(calls).toHaveLength(1);
+    now += 500;
     await expect(check()).resolves.toBeUndefined();
     expect(calls).toHaveLength(2);
   });
