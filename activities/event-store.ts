@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { fieldCryptoFor, openEvent, openState, sealEvent, sealState, type FieldCrypto } from './field-crypto';
 import { leadColumnsOf, leadFields, type LeadFields } from './read-model';
 
 export interface EventMetadata {
@@ -85,7 +86,12 @@ const eventRowSchema = z.object({
   metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.string() }),
 });
 
-const loggedRowSchema = eventRowSchema.extend({ written_by: z.string().nullable() });
+/** A row as PostgreSQL holds it: sensitive fields and the command id sealed (activities/field-crypto.ts). */
+const storedEventRowSchema = eventRowSchema.extend({
+  metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.unknown() }),
+});
+
+const loggedRowSchema = storedEventRowSchema.extend({ written_by: z.string().nullable() });
 
 /** A `leads` row as pg returns it. */
 export const leadRowSchema = z.object({
@@ -110,7 +116,15 @@ export const leadRowSchema = z.object({
 const LEAD_COLUMNS = `status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level, sla_paused,
   case_number, closed_reason, fingerprint, received_at, version, state`;
 
-export function createEventStore(pool: pg.Pool, project: Projection): EventStore {
+/**
+ * The event store of `pool`'s database. `crypto` seals what is written and opens what is read (by default the keyring
+ * bound to the pool at start), so callers see plain events and PostgreSQL holds no personal data readable.
+ */
+export function createEventStore(
+  pool: pg.Pool,
+  project: Projection,
+  crypto: FieldCrypto = fieldCryptoFor(pool),
+): EventStore {
   async function append(
     leadId: string,
     expectedVersion: number,
@@ -146,10 +160,10 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         }
         if (events.length === 0) return { version: expectedVersion, duplicate: false };
 
-        await insertEvents(client, leadId, expectedVersion, events, writer);
-        const row = project(previous.rows[0]?.state, events);
-        await upsertLead(client, leadId, newVersion, row);
-        await insertAudit(client, appendAudit(leadId, expectedVersion, events));
+        await insertEvents(client, crypto, leadId, expectedVersion, events, writer);
+        const row = project(openState(crypto, leadId, previous.rows[0]?.state), events);
+        await upsertLead(client, leadId, newVersion, storedRow(crypto, leadId, row, freshIds(events)));
+        await insertAudit(client, appendAudit(crypto, leadId, expectedVersion, events));
         return { version: newVersion, duplicate: false };
       });
     } catch (error) {
@@ -188,7 +202,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         [leadId],
       );
       if (rows[0]?.version !== expectedVersion) return false;
-      previousState = rows[0].state;
+      previousState = openState(crypto, leadId, rows[0].state);
     }
     let row: Omit<ReadModelRow, 'version'>;
     try {
@@ -204,9 +218,9 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
         leadId,
         leadId,
         expectedVersion,
-        JSON.stringify(eventRows(expectedVersion, events, writer)),
-        JSON.stringify(leadColumns(row)),
-        JSON.stringify(appendAudit(leadId, expectedVersion, events)),
+        JSON.stringify(eventRows(crypto, leadId, expectedVersion, events, writer)),
+        JSON.stringify(leadColumns(storedRow(crypto, leadId, row, freshIds(events)))),
+        JSON.stringify(appendAudit(crypto, leadId, expectedVersion, events)),
       ],
     );
     return rows[0]?.version === expectedVersion + events.length;
@@ -218,7 +232,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
       'SELECT seq, event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq',
       [leadId],
     );
-    return result.rows.map((row) => toEnvelope(eventRowSchema.parse(row)));
+    return result.rows.map((row) => openRow(crypto, leadId, row));
   }
 
   async function readEventsAfter(leadId: string, version: number): Promise<LoggedEvent[]> {
@@ -230,7 +244,7 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
     );
     return result.rows.map((row) => {
       const parsed = loggedRowSchema.parse(row);
-      return { ...toEnvelope(parsed), seq: parsed.seq, writtenBy: parsed.written_by };
+      return { ...openRow(crypto, leadId, parsed), seq: parsed.seq, writtenBy: parsed.written_by };
     });
   }
 
@@ -240,7 +254,9 @@ export function createEventStore(pool: pg.Pool, project: Projection): EventStore
       leadId,
     ]);
     const row = result.rows[0];
-    return row === undefined ? undefined : toReadModelRow(leadRowSchema.parse(row));
+    if (row === undefined) return undefined;
+    const lead = toReadModelRow(leadRowSchema.parse(row));
+    return { ...lead, state: openState(crypto, leadId, lead.state) };
   }
 
   return { append, readEvents, readEventsAfter, readLead };
@@ -258,8 +274,9 @@ export interface RebuildResult {
 export async function rebuildReadModel(
   pool: pg.Pool,
   project: Projection,
-  options: { actor?: string } = {},
+  options: { actor?: string; crypto?: FieldCrypto } = {},
 ): Promise<RebuildResult> {
+  const crypto = options.crypto ?? fieldCryptoFor(pool);
   return transaction(pool, async (client) => {
     await client.query('LOCK TABLE leads IN EXCLUSIVE MODE');
     const leadIds = await client.query<{ lead_id: string }>(
@@ -273,9 +290,9 @@ export async function rebuildReadModel(
         'SELECT seq, event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ORDER BY seq',
         [leadId],
       );
-      const events = result.rows.map((row) => toEnvelope(eventRowSchema.parse(row)));
+      const events = result.rows.map((row) => openRow(crypto, leadId, row));
       eventCount += events.length;
-      await upsertLead(client, leadId, events.length, project(undefined, events));
+      await upsertLead(client, leadId, events.length, storedRow(crypto, leadId, project(undefined, events), 'all'));
     }
     const counts = { leads: leadIds.rows.length, events: eventCount };
     await insertAudit(client, {
@@ -341,34 +358,81 @@ async function isCommittedRetry(
 
 async function insertEvents(
   client: pg.PoolClient,
+  crypto: FieldCrypto,
   leadId: string,
   expectedVersion: number,
   events: EventEnvelope[],
   writer: string | undefined,
 ): Promise<void> {
   await client.query(
-    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata, written_by)
-     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata, e.written_by
+    `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata, written_by, key_id)
+     SELECT $1, e.seq, e.event_id, e.type, e.data, e.metadata, e.written_by, e.key_id
      FROM jsonb_to_recordset($2::jsonb)
-       AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb, written_by text)`,
-    [leadId, JSON.stringify(eventRows(expectedVersion, events, writer))],
+       AS e(seq integer, event_id uuid, type text, data jsonb, metadata jsonb, written_by text, key_id text)`,
+    [leadId, JSON.stringify(eventRows(crypto, leadId, expectedVersion, events, writer))],
   );
 }
 
-/** `lead_events` rows for an append at `expectedVersion`, as jsonb_to_recordset reads them. */
-function eventRows(expectedVersion: number, events: EventEnvelope[], writer: string | undefined) {
-  return events.map((event, index) => ({
-    written_by: writer ?? null,
-    seq: expectedVersion + index + 1,
-    event_id: event.eventId,
-    type: event.type,
-    data: event.data ?? null,
-    metadata: { actor: event.metadata.actor, at: event.metadata.at, commandId: event.metadata.commandId },
-  }));
+/**
+ * `lead_events` rows for an append at `expectedVersion`, as jsonb_to_recordset reads them: sensitive fields and the
+ * command id sealed under the current key, whose id the row keeps (`key_id`) so a start can tell which keys the log
+ * needs without opening anything.
+ */
+function eventRows(
+  crypto: FieldCrypto,
+  leadId: string,
+  expectedVersion: number,
+  events: EventEnvelope[],
+  writer: string | undefined,
+) {
+  const keyId = crypto.currentKeyId;
+  return events.map((event, index) => {
+    const { data, metadata } = sealEvent(crypto, leadId, { ...event, data: event.data ?? null });
+    return {
+      written_by: writer ?? null,
+      seq: expectedVersion + index + 1,
+      event_id: event.eventId,
+      type: event.type,
+      data,
+      metadata,
+      key_id: keyId,
+    };
+  });
 }
 
-/** The audit row of an append: who recorded which events, by id and type only. */
-function appendAudit(leadId: string, expectedVersion: number, events: EventEnvelope[]): AuditEntry {
+/** A stored event opened: what the domain folds. */
+function openRow(crypto: FieldCrypto, leadId: string, raw: unknown): EventEnvelope {
+  const row = storedEventRowSchema.parse(raw);
+  const opened = openEvent(crypto, leadId, row.type, row.data, row.metadata);
+  return toEnvelope(eventRowSchema.parse({ ...row, data: opened.data, metadata: opened.metadata }));
+}
+
+/** The command ids these events bring: plain in the folded state until `storedRow` turns them into digests. */
+function freshIds(events: EventEnvelope[]): Set<string> {
+  return new Set(events.map((event) => event.metadata.commandId));
+}
+
+/** The read-model row as stored: its state with no readable personal data (see sealState), and the key it needs. */
+function storedRow(
+  crypto: FieldCrypto,
+  leadId: string,
+  row: Omit<ReadModelRow, 'version'>,
+  fresh: ReadonlySet<string> | 'all',
+): Omit<ReadModelRow, 'version'> & { keyId: string | null } {
+  const stored = sealState(crypto, leadId, row.state, fresh);
+  return { ...row, state: stored.state, keyId: stored.sealed ? crypto.currentKeyId : null };
+}
+
+/**
+ * The audit row of an append: who recorded which events, by id and type only. Command ids appear as keyed digests: a
+ * submission's is the partner's reference.
+ */
+function appendAudit(
+  crypto: FieldCrypto,
+  leadId: string,
+  expectedVersion: number,
+  events: EventEnvelope[],
+): AuditEntry {
   return {
     actor: actorOf(events),
     leadId,
@@ -378,7 +442,7 @@ function appendAudit(leadId: string, expectedVersion: number, events: EventEnvel
       fromVersion: expectedVersion,
       toVersion: expectedVersion + events.length,
       eventIds: events.map((event) => event.eventId),
-      commandIds: [...new Set(events.map((event) => event.metadata.commandId))],
+      commandIds: [...new Set(events.map((event) => crypto.digest(event.metadata.commandId)))],
     },
   };
 }
@@ -387,14 +451,14 @@ async function upsertLead(
   client: pg.PoolClient,
   leadId: string,
   version: number,
-  row: Omit<ReadModelRow, 'version'>,
+  row: Omit<ReadModelRow, 'version'> & { keyId: string | null },
 ): Promise<void> {
   await client.query('SELECT leadline_put_lead($1, $2, $3)', [leadId, version, JSON.stringify(leadColumns(row))]);
 }
 
-/** A read-model row by column name, as leadline_put_lead (migrations/0002) takes it. */
-function leadColumns(row: Omit<ReadModelRow, 'version'>) {
-  return { ...leadColumnsOf(row), fingerprint: row.fingerprint, state: row.state ?? null };
+/** A read-model row by column name, as leadline_put_lead (migrations/0002, 0007) takes it. */
+function leadColumns(row: Omit<ReadModelRow, 'version'> & { keyId: string | null }) {
+  return { ...leadColumnsOf(row), fingerprint: row.fingerprint, state: row.state ?? null, key_id: row.keyId };
 }
 
 /** One row of `audit_log`: who did what to which lead. `detail` holds ids and counts, never personal data. */

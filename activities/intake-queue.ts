@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { QueuedLead } from '../schemas/intake';
 import { describeDatabaseError } from './database-errors';
+import { fieldCryptoFor, isSealed, type FieldCrypto } from './field-crypto';
 
 /** What became of a lead offered to the queue. */
 export type EnqueueOutcome =
@@ -44,25 +45,28 @@ export const INTAKE_QUEUE_CHANNEL = 'lead_intake_queue';
  * The queue of accepted leads in PostgreSQL (`lead_intake_queue`, migrations/0003). A lead the read model already
  * holds is not queued: it is `known`, and the caller answers from Temporal as for any lead sent again.
  */
-export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
+export function createIntakeQueue(pool: pg.Pool, crypto: FieldCrypto = fieldCryptoFor(pool)): IntakeQueue {
   async function enqueue(lead: QueuedLead): Promise<EnqueueOutcome> {
-    // The LeadClient checked the intake; what comes back out is checked in `claim`.
+    // The LeadClient checked the intake; what comes back out is checked in `claim`. The intake and who submitted it
+    // (whose command id is the partner's reference) are sealed as one value, under the lead's id.
     const { intake, submittedBy } = lead;
+    const submission = JSON.stringify({ sealed: crypto.seal(lead.leadId, 'submission', { intake, submittedBy }) });
+    const keyId = crypto.currentKeyId;
     const inserted = await pool.query(
-      `INSERT INTO lead_intake_queue (lead_id, intake_digest, submission)
-       SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1)
+      `INSERT INTO lead_intake_queue (lead_id, intake_digest, submission, key_id)
+       SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1)
        ON CONFLICT (lead_id) DO NOTHING`,
-      [lead.leadId, lead.intakeDigest, JSON.stringify({ intake, submittedBy })],
+      [lead.leadId, lead.intakeDigest, submission, keyId],
     );
     if (inserted.rowCount === 1) return 'queued';
     // Taken by a synchronous submission of this same intake that is not recorded (it may have failed while Temporal
     // was away): queued after all, so the lead is accepted now; starting it twice is harmless.
     const requeued = await pool.query(
       `UPDATE lead_intake_queue
-          SET submission = $3, forwarded_at = NULL, outcome = NULL, next_attempt_at = now(), attempts = 0
+          SET submission = $3, key_id = $4, forwarded_at = NULL, outcome = NULL, next_attempt_at = now(), attempts = 0
         WHERE lead_id = $1 AND intake_digest = $2 AND outcome = 'direct'
           AND NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1)`,
-      [lead.leadId, lead.intakeDigest, JSON.stringify({ intake, submittedBy })],
+      [lead.leadId, lead.intakeDigest, submission, keyId],
     );
     if (requeued.rowCount === 1) return 'queued';
     const { rows } = await pool.query<{ intake_digest: string; forwarded: boolean }>(
@@ -119,11 +123,27 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
         [limit, leaseMs],
       );
       const claimed: ClaimedLead[] = [];
+      const setAside = (leadId: string, why: string) =>
+        pool.query(
+          `UPDATE lead_intake_queue SET next_attempt_at = now() + interval '1 hour', last_error = $2
+            WHERE lead_id = $1 AND forwarded_at IS NULL`,
+          [leadId, `unreadable queued lead: ${why}`.slice(0, 500)],
+        );
       for (const row of rows) {
+        let submission: unknown;
+        try {
+          // Rows queued before encryption hold the submission plain.
+          const stored = row.submission as { sealed?: unknown };
+          submission = isSealed(stored?.sealed) ? crypto.open(row.lead_id, 'submission', stored.sealed) : stored;
+        } catch (error) {
+          // A key missing from the keyring, or a sealed value altered: the message names the key id, never data.
+          await setAside(row.lead_id, (error as Error).message);
+          continue;
+        }
         const parsed = QueuedLead.safeParse({
           leadId: row.lead_id,
           intakeDigest: row.intake_digest,
-          ...(row.submission as object),
+          ...(submission as object),
         });
         if (parsed.success) {
           claimed.push({ lead: parsed.data, attempts: row.attempts });
@@ -131,11 +151,9 @@ export function createIntakeQueue(pool: pg.Pool): IntakeQueue {
         }
         // A row this code cannot read (an intake queued under an older schema) must not hold up the others: it
         // waits an hour at a time, with the fields named (never their values), until someone looks.
-        const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(row)'))].join(', ');
-        await pool.query(
-          `UPDATE lead_intake_queue SET next_attempt_at = now() + interval '1 hour', last_error = $2
-            WHERE lead_id = $1 AND forwarded_at IS NULL`,
-          [row.lead_id, `unreadable queued lead: ${fields}`.slice(0, 500)],
+        await setAside(
+          row.lead_id,
+          [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(row)'))].join(', '),
         );
       }
       return claimed;

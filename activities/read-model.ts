@@ -3,6 +3,7 @@ import { timelineEntry, type TimelineEntry } from '../domain/timeline';
 import type { LeadEvent } from '../schemas/events';
 import { LeadState } from '../schemas/lead';
 import type { LeadListQuery, LeadSummary } from '../schemas/read-model';
+import { fieldCryptoFor, openEvent, openState } from './field-crypto';
 
 const summaryColumns = `lead_id, status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level,
   sla_paused, case_number, closed_reason, received_at, updated_at, version,
@@ -90,8 +91,12 @@ function toSummary(row: SummaryRow): LeadSummary {
   };
 }
 
-/** The supervisors' read side over PostgreSQL: the `leads` table and the event log. */
+/**
+ * The supervisors' read side over PostgreSQL: the `leads` table and the event log. Sealed fields are opened with the
+ * keyring bound to the pool (activities/field-crypto.ts); the timeline then drops them again, as it always has.
+ */
 export function createLeadReadModel(pool: pg.Pool) {
+  const crypto = fieldCryptoFor(pool);
   return {
     async getLead(leadId: string): Promise<{ summary: LeadSummary; state: LeadState } | undefined> {
       const { rows } = await pool.query<SummaryRow & { state: unknown }>(
@@ -99,7 +104,8 @@ export function createLeadReadModel(pool: pg.Pool) {
         [leadId],
       );
       const row = rows[0];
-      return row === undefined ? undefined : { summary: toSummary(row), state: LeadState.parse(row.state) };
+      if (row === undefined) return undefined;
+      return { summary: toSummary(row), state: LeadState.parse(openState(crypto, leadId, row.state)) };
     },
 
     /** Overdue first, then the most escalated, then the nearest deadline; an offset cursor pages through. */
@@ -138,7 +144,10 @@ export function createLeadReadModel(pool: pg.Pool) {
         [leadId],
       );
       if (rows.length === 0) return undefined;
-      return rows.map((r) => timelineEntry(r.seq, { type: r.type, data: r.data, metadata: r.metadata } as LeadEvent));
+      return rows.map((r) => {
+        const { data, metadata } = openEvent(crypto, leadId, r.type, r.data, r.metadata);
+        return timelineEntry(r.seq, { type: r.type, data, metadata } as LeadEvent);
+      });
     },
   };
 }

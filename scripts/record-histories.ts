@@ -2,6 +2,7 @@
 // Run it when a change to workflows/ is meant to be incompatible (and then version the workflow), or
 // to add a scenario: `npx tsx scripts/record-histories.ts`. It uses the time-skipping test server and
 // an embedded PostgreSQL, both real.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { createNotificationDelivery } from '../activities/notifications/deliver'
 import { createLogAdapter } from '../activities/notifications/log';
 import { createLeadReadModel } from '../activities/read-model';
 import { createPool, freePort, startEmbeddedPostgres } from '../activities/db';
+import { bindKeyring } from '../activities/field-crypto';
+import { Keyring } from '../activities/keyring';
 import { LeadClient } from '../client/lead-client';
 import { defaultSlaPolicy } from '../schemas/sla-policy';
 import { leadWorkflowId } from '../workflows/messages';
@@ -27,6 +30,8 @@ const suffix = process.env.RECORD_SUFFIX ?? '';
 const dataDir = await mkdtemp(join(tmpdir(), 'leadline-record-'));
 const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
 const pool = createPool(pg.appUrl);
+// The recording's database is thrown away; its sealed fields need a key all the same.
+bindKeyring(pool, Keyring.single(randomBytes(32)));
 const env = await startTimeSkippingServer();
 const policy = defaultSlaPolicy();
 const taskQueue = 'record-histories';

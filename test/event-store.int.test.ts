@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, createEventStore, rebuildReadModel, recordAudit } from '../activities/event-store';
 import type { EventEnvelope, EventStore, Projection } from '../activities/event-store';
+import { bindKeyring, FieldCrypto, fieldCryptoFor, isSealed, SealBrokenError } from '../activities/field-crypto';
+import { Keyring, MissingKeyError } from '../activities/keyring';
 import { freshDatabase, withAdmin } from './support/postgres';
 import type { FreshDatabase } from './support/postgres';
 
@@ -98,9 +100,11 @@ async function auditCount(db: FreshDatabase, leadId: string): Promise<number> {
 describe('event store', () => {
   let db: FreshDatabase;
   let store: EventStore;
+  const keyring = Keyring.single(randomBytes(32));
 
   beforeAll(async () => {
     db = await freshDatabase();
+    bindKeyring(db.pool, keyring);
     store = createEventStore(db.pool, project);
   });
 
@@ -142,7 +146,7 @@ describe('event store', () => {
         return Reflect.get(target, property, target) as unknown;
       },
     });
-    const counted = createEventStore(counting, project);
+    const counted = createEventStore(counting, project, fieldCryptoFor(db.pool));
     const leadId = randomUUID();
 
     await expect(counted.append(leadId, 0, [received()])).resolves.toEqual({ version: 1, duplicate: false });
@@ -235,6 +239,60 @@ describe('event store', () => {
     expect(await eventCount(db, leadId)).toBe(2);
   });
 
+  it('keeps the intake, free text and command ids sealed at rest under the current key id, and reads them plain', async () => {
+    const leadId = randomUUID();
+    const events = [received(), event('NoteAdded', { text: 'Planted note about a witness' })];
+    await store.append(leadId, 0, events);
+    const { rows } = await db.pool.query<{
+      data: Record<string, unknown>;
+      metadata: { commandId: unknown };
+      key_id: string;
+    }>('SELECT data, metadata, key_id FROM lead_events WHERE lead_id = $1 ORDER BY seq', [leadId]);
+    expect(isSealed(rows[0]?.data.intake)).toBe(true);
+    expect(isSealed(rows[1]?.data.text)).toBe(true);
+    expect(rows.every((row) => isSealed(row.metadata.commandId) && row.key_id === keyring.currentId)).toBe(true);
+    const text = JSON.stringify(rows);
+    for (const planted of [PLANTED_VICTIM_NAME, 'Planted note', ...events.map((e) => e.metadata.commandId)]) {
+      expect(text).not.toContain(planted);
+    }
+    expect(await store.readEvents(leadId)).toEqual(events);
+    expect((await store.readEventsAfter(leadId, 1)).map((e) => e.data)).toEqual([events[1]?.data]);
+  });
+
+  it('reads rows written before encryption as they are', async () => {
+    const leadId = randomUUID();
+    const metadata = { actor: 'test:old', at: RECEIVED_AT, commandId: 'old-command' };
+    await db.pool.query(
+      `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata) VALUES ($1, 1, $2, 'NoteAdded', $3, $4)`,
+      [leadId, randomUUID(), JSON.stringify({ text: 'an old note' }), JSON.stringify(metadata)],
+    );
+    expect((await store.readEvents(leadId)).map((e) => [e.data, e.metadata])).toEqual([
+      [{ text: 'an old note' }, metadata],
+    ]);
+  });
+
+  it('refuses a sealed value moved to another lead, and names the key a row needs when the keyring lacks it', async () => {
+    const source = randomUUID();
+    await store.append(source, 0, [received()]);
+    const { rows } = await db.pool.query<{ data: unknown; metadata: unknown }>(
+      'SELECT data, metadata FROM lead_events WHERE lead_id = $1',
+      [source],
+    );
+    const target = randomUUID();
+    await db.pool.query(
+      `INSERT INTO lead_events (lead_id, seq, event_id, type, data, metadata, key_id)
+       VALUES ($1, 1, $2, 'LeadReceived', $3, $4, $5)`,
+      [target, randomUUID(), JSON.stringify(rows[0]?.data), JSON.stringify(rows[0]?.metadata), keyring.currentId],
+    );
+    await expect(store.readEvents(target)).rejects.toBeInstanceOf(SealBrokenError);
+
+    const withoutTheKey = createEventStore(db.pool, project, new FieldCrypto(Keyring.single(randomBytes(32))));
+    const refused = await withoutTheKey.readEvents(source).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(MissingKeyError);
+    expect((refused as MissingKeyError).keyIds).toEqual([keyring.currentId]);
+    expect(String(refused)).not.toContain(PLANTED_VICTIM_NAME);
+  });
+
   it('turns a lost race on the sequence number into a ConcurrencyError', async () => {
     const leadId = randomUUID();
     // A writer that does not take the store's lock holds seq 1 uncommitted while the store appends.
@@ -280,7 +338,7 @@ describe('event store', () => {
     expect(await eventCount(db, leadId)).toBe(1);
   });
 
-  it('records who appended what in the audit log, without event data', async () => {
+  it('records who appended what in the audit log, without event data, command ids as keyed digests', async () => {
     const leadId = randomUUID();
     const events = [received(), event('LeadValidated')];
     await store.append(leadId, 0, events);
@@ -298,11 +356,13 @@ describe('event store', () => {
           fromVersion: 0,
           toVersion: 2,
           eventIds: events.map((e) => e.eventId),
-          commandIds: events.map((e) => e.metadata.commandId),
+          // A submission's command id is the partner's reference: recognisable by its digest, not readable.
+          commandIds: events.map((e) => keyring.digest(e.metadata.commandId)),
         },
       },
     ]);
     expect(JSON.stringify(result.rows)).not.toContain(PLANTED_VICTIM_NAME);
+    for (const e of events) expect(JSON.stringify(result.rows)).not.toContain(e.metadata.commandId);
   });
 
   it('records reads of personal data beside the appends', async () => {
@@ -328,6 +388,7 @@ describe('event store', () => {
 
   it('rebuilds the read model to exactly what the live path wrote', async () => {
     const rebuildDb = await freshDatabase();
+    bindKeyring(rebuildDb.pool, Keyring.single(randomBytes(32)));
     try {
       const liveStore = createEventStore(rebuildDb.pool, project);
       const leadIds = [randomUUID(), randomUUID(), randomUUID()];

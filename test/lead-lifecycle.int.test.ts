@@ -14,6 +14,9 @@ import { createLogAdapter } from '../activities/notifications/log';
 import type { NotificationAdapter } from '../activities/notifications/types';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
+import { createEventStore } from '../activities/event-store';
+import { projectLead } from '../activities/lead-activities';
+import { fieldCryptoFor, isSealed, openState, sealState } from '../activities/field-crypto';
 
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
@@ -80,7 +83,13 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(new Set(events.map((e) => e.event_id)).size).toBe(events.length);
 
-      const folded = fold(events.map((e) => ({ type: e.type, data: e.data, metadata: e.metadata }) as LeadEvent));
+      // At rest the intake and the submission's command id are sealed; the store's read opens them for the fold.
+      const received = events[0] as { data: { intake: unknown }; metadata: { commandId: unknown } };
+      expect(isSealed(received.data.intake)).toBe(true);
+      expect(isSealed(received.metadata.commandId)).toBe(true);
+      const logged = await createEventStore(stack.db.pool, projectLead).readEvents(leadId);
+      expect(logged.map((e) => e.eventId)).toEqual(events.map((e) => e.event_id));
+      const folded = fold(logged as unknown as LeadEvent[]);
       expect(folded).toEqual(final.state);
 
       const { rows: leads } = await stack.db.pool.query(
@@ -95,7 +104,13 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
         version: 6,
         escalation_level: 0,
       });
-      expect(leads[0].state).toEqual(final.state);
+      // The read model's state is the workflow's, less what points at people: command ids as keyed digests, the
+      // interpreter language sealed, no request digests.
+      const crypto = fieldCryptoFor(stack.db.pool);
+      expect(openState(crypto, leadId, leads[0].state)).toEqual(
+        openState(crypto, leadId, sealState(crypto, leadId, final.state, 'all').state),
+      );
+      expect(JSON.stringify(leads[0].state)).not.toContain(final.state.recentCommandIds[0]);
 
       // Temporal's history (what its UI and CLI show) holds every payload encrypted; only the PII-free
       // search attributes and the SDK's own marker bookkeeping are plain.
@@ -120,7 +135,8 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       // Finished leads are read from PostgreSQL.
       const view = await stack.client.getLead(leadId);
       expect(view.from).toBe('read_model');
-      expect(view.state).toEqual(final.state);
+      // ...where partner references are shown only as keyed digests.
+      expect(view.state).toEqual(openState(crypto, leadId, sealState(crypto, leadId, final.state, 'all').state));
       await expect(handle.query(leadStateQuery)).resolves.toMatchObject({ state: { status: 'case_opened' } });
     }
   });

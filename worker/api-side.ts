@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { createPool } from '../activities/db';
 import { recordAudit } from '../activities/event-store';
 import { createIntakeQueue } from '../activities/intake-queue';
+import { bindKeyring } from '../activities/field-crypto';
+import { Keyring, type KeyringJson } from '../activities/keyring';
 import { createLeadReadModel } from '../activities/read-model';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
@@ -18,7 +20,8 @@ export interface ApiSideOptions {
   cfg: LeadlineEnv;
   databaseUrl: string;
   temporalAddress: string;
-  payloadKey: Uint8Array;
+  /** The workers' keyring, as plain data: it seals payloads for Temporal and the intake queue's rows. */
+  keyring: KeyringJson;
   policy: SlaPolicy;
 }
 
@@ -74,10 +77,13 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
   };
   try {
     const { pool, connection } = shared ?? (await openConnections(options, stops));
+    const keyring = Keyring.fromJson(options.keyring, "the API side's options");
+    bindKeyring(pool, keyring);
+    const payloadCodec = new LeadPayloadCodec(keyring);
     const temporal = new Client({
       connection,
       namespace: cfg.TEMPORAL_NAMESPACE,
-      dataConverter: { payloadCodecs: [new LeadPayloadCodec(Buffer.from(options.payloadKey))] },
+      dataConverter: { payloadCodecs: [payloadCodec] },
     });
     const intakeQueue = createIntakeQueue(pool);
     // Accepted leads wait in PostgreSQL until this side's forwarder starts them.

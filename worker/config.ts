@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
@@ -80,7 +79,13 @@ export const LeadlineEnv = z.object({
   SMTP_FROM: z.string().default('Leadline <leadline@hsi.example.gov>'),
   WEBHOOK_SECRET: z.string().min(16).optional(),
   LEADLINE_PUBLIC_URL: optionalUrl,
-  /** base64 of 32 random bytes: encrypts Temporal payloads. Unset: a key kept in LEADLINE_DATA_DIR/payload.key. */
+  /**
+   * The keyring that encrypts Temporal's payloads and PostgreSQL's sensitive fields: a file, or the JSON itself,
+   * `{"current": "<id>", "keys": {"<id>": "<base64 of 32 bytes>"}}` (worker/keys.ts). Unset: LEADLINE_PAYLOAD_KEY, else
+   * LEADLINE_DATA_DIR/keyring.json (made on a first start with an empty data directory, rotated by `leadline keys rotate`).
+   */
+  LEADLINE_KEYRING: z.string().optional(),
+  /** base64 of 32 random bytes: a keyring of one key (with LEADLINE_KEYRING: an older key it also decrypts with). */
   LEADLINE_PAYLOAD_KEY: z
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of 32 bytes (openssl rand -base64 32)')
@@ -135,21 +140,4 @@ export function loadSlaPolicy(cfg: Pick<LeadlineEnv, 'LEADLINE_SLA_POLICY' | 'LE
     throw new Error(`the SLA policy is not valid:\n${problems}`);
   }
   return parsed.data;
-}
-
-/** The payload key: from the environment, or the data folder's own (made on first start, readable by its owner only). */
-export function loadPayloadKey(cfg: Pick<LeadlineEnv, 'LEADLINE_PAYLOAD_KEY' | 'LEADLINE_DATA_DIR'>): {
-  key: Buffer;
-  source: string;
-} {
-  if (cfg.LEADLINE_PAYLOAD_KEY !== undefined)
-    return { key: Buffer.from(cfg.LEADLINE_PAYLOAD_KEY, 'base64'), source: 'LEADLINE_PAYLOAD_KEY' };
-  const file = `${cfg.LEADLINE_DATA_DIR}/payload.key`;
-  if (!existsSync(file)) {
-    mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
-    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  }
-  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  if (key.length !== 32) throw new Error(`${file} does not hold base64 of 32 bytes`);
-  return { key, source: file };
 }

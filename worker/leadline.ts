@@ -6,7 +6,9 @@ import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import type { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadPayloadKey, loadSlaPolicy, type LeadlineEnv } from './config';
+import { loadSlaPolicy, type LeadlineEnv } from './config';
+import { assertKeyringCoversData, loadKeyring } from './keys';
+import { bindKeyring } from '../activities/field-crypto';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { startWorkerReconciler } from './reconciler';
@@ -70,6 +72,9 @@ export async function startLeadline(
 
     const runsWorker = cfg.LEADLINE_ROLE !== 'api';
     const runsApi = cfg.LEADLINE_ROLE !== 'worker';
+    // Before any server starts: a data directory with data but no keyring refuses here, rather than a new key being
+    // made over data it cannot read. An API process never makes one: it must use the workers'.
+    const { keyring, source: keyringSource } = loadKeyring(cfg, { create: runsWorker });
     let databaseUrl: string;
     if (cfg.DATABASE_URL !== undefined) {
       // Schema changes are the workers' to make: an API process starts against the schema they left.
@@ -90,6 +95,9 @@ export async function startLeadline(
     const pool = createPool(databaseUrl, { max: 20 });
     stops.push(() => pool.end());
     if (!runsWorker) await waitForMigrations(pool, SCHEMA_WAIT_MS);
+    bindKeyring(pool, keyring);
+    // Every key the stored leads were sealed with must be here, or the start stops, naming the missing key ids.
+    await assertKeyringCoversData(pool, keyring);
 
     let temporalAddress: string;
     let temporalUiUrl: string | null = null;
@@ -112,9 +120,11 @@ export async function startLeadline(
       say(`Temporal UI     ${temporalUiUrl}`);
     }
 
-    const payloadKey = loadPayloadKey(cfg);
-    const payloadCodec = new LeadPayloadCodec(payloadKey.key);
-    say(`Payloads        encrypted (AES-256-GCM, key ${payloadCodec.keyId} from ${payloadKey.source})`);
+    const payloadCodec = new LeadPayloadCodec(keyring);
+    say(
+      `Keys            ${keyringSource}: current key ${keyring.currentId} encrypts Temporal payloads and stored ` +
+        `intakes (AES-256-GCM)${keyring.ids().length > 1 ? `; ${keyring.ids().length - 1} older keys decrypt` : ''}`,
+    );
 
     if (runsWorker) {
       const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
@@ -166,7 +176,7 @@ export async function startLeadline(
     const leads = leadClientFor({ temporal, pool, cfg, policy });
     let apiUrl: string | null = null;
     if (runsApi) {
-      const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, payloadKey: payloadKey.key, policy };
+      const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, keyring: keyring.toJson(), policy };
       // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
       // worker's activations (intake at 50/s, one process: see README, Performance).
       const side = runsWorker

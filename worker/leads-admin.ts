@@ -8,12 +8,21 @@ import { z } from 'zod';
 import { DATABASE_NAME, createPool, startEmbeddedPostgres, withDatabase, withLogin } from '../activities/db';
 import { leadRowSchema, rebuildReadModel, recordAudit, type EventEnvelope } from '../activities/event-store';
 import { projectLead } from '../activities/lead-activities';
+import {
+  bindKeyring,
+  fieldCryptoFor,
+  openEvent,
+  openState,
+  sealState,
+  type FieldCrypto,
+} from '../activities/field-crypto';
 import { fold, stageDeadline } from '../domain';
 import type { LeadEvent } from '../schemas/events';
 import { LeadId, LeadState, terminalStatuses } from '../schemas/lead';
 import { LEAD_WORKFLOW_TYPE, leadStateQuery, leadWorkflowId, type LeadSnapshot } from '../workflows/messages';
 import { LeadPayloadCodec } from '../client/payload-codec';
-import { loadPayloadKey, readEnv, type LeadlineEnv } from './config';
+import { readEnv, type LeadlineEnv } from './config';
+import { loadKeyring } from './keys';
 
 /*
  * The read-model tools behind `npm run leads:rebuild`, `npm run leads:verify` and the CLI's `rebuild` and
@@ -64,12 +73,13 @@ export interface RebuildReport {
  * live rows were, for the report.
  */
 export async function rebuildAndCompare(pool: pg.Pool, options: { actor?: string } = {}): Promise<RebuildReport> {
+  const crypto = fieldCryptoFor(pool);
   const before = await inSnapshot(pool, async (client) => ({
-    rows: await readRows(client),
+    rows: await readRows(client, crypto),
     logVersions: await readLogVersions(client),
   }));
   const { leads, events } = await rebuildReadModel(pool, projectLead, { actor: options.actor ?? 'system:rebuild' });
-  const after = await readRows(pool);
+  const after = await readRows(pool, crypto);
 
   const differences: Difference[] = [];
   let movedOn = 0;
@@ -89,7 +99,7 @@ export async function rebuildAndCompare(pool: pg.Pool, options: { actor?: string
     // Appends resume once the rebuild commits; a lead that moved on is compared with its log at the snapshot.
     if (expected?.version !== version) {
       movedOn++;
-      expected = imageOfEvents(await readEvents(pool, leadId, version));
+      expected = imageOfEvents(crypto, leadId, await readEvents(pool, crypto, leadId, version));
     }
     differences.push(...diffImages(leadId, views, live, expected));
   }
@@ -168,19 +178,21 @@ async function checkLead(
   options: VerifyOptions,
 ): Promise<LeadCheck> {
   const settleBy = Date.now() + (options.settleMs ?? 2_000);
+  const crypto = fieldCryptoFor(pool);
   for (;;) {
     const workflow = await workflowView(client, leadId, listedRunning, options.queryTimeoutMs ?? 10_000);
     const stored = await inSnapshot(pool, async (db) => ({
-      row: (await readRows(db, leadId)).get(leadId),
-      events: await readEvents(db, leadId),
+      row: (await readRows(db, crypto, leadId)).get(leadId),
+      events: await readEvents(db, crypto, leadId),
     }));
-    const check = compareLead(leadId, workflow, stored.row, stored.events);
+    const check = compareLead(crypto, leadId, workflow, stored.row, stored.events);
     if (!check.lagging || Date.now() >= settleBy) return check;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
 function compareLead(
+  crypto: FieldCrypto,
   leadId: string,
   workflow: WorkflowView,
   row: RowImage | undefined,
@@ -236,7 +248,7 @@ function compareLead(
   } else if (events.length === 0) {
     differences.push({ leadId, views: toRow, field: 'row', values: [`version ${row.version}`, '(no events)'] });
   } else {
-    differences.push(...diffImages(leadId, toRow, row, imageOfEvents(events)));
+    differences.push(...diffImages(leadId, toRow, row, imageOfEvents(crypto, leadId, events)));
   }
 
   const open =
@@ -322,20 +334,34 @@ const EventRow = z.object({
   metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.string() }),
 });
 
+/** A row as stored: its sensitive fields and command id sealed (activities/field-crypto.ts). */
+const StoredEventRow = EventRow.extend({
+  metadata: z.object({ actor: z.string(), at: z.string(), commandId: z.unknown() }),
+});
+
 interface Queryable {
   query(text: string, values?: unknown[]): Promise<pg.QueryResult>;
 }
 
-/** Every row, or one lead's; in memory, which suits an office's read model (a row is a few kB). */
-async function readRows(db: Queryable, leadId?: string): Promise<Map<string, RowImage>> {
+/**
+ * Every row, or one lead's; in memory, which suits an office's read model (a row is a few kB). Sealed fields of the
+ * state are opened, so two rows compare by what they hold rather than by their random IVs.
+ */
+async function readRows(db: Queryable, crypto: FieldCrypto, leadId?: string): Promise<Map<string, RowImage>> {
   const { rows } = await db.query(
     `SELECT lead_id, ${COLUMNS.join(', ')}, state FROM leads ${leadId === undefined ? '' : 'WHERE lead_id = $1'}`,
     leadId === undefined ? [] : [leadId],
   );
   return new Map(
     rows.map((raw) => {
-      const { lead_id: id, stage_deadline: deadline, received_at: receivedAt, ...row } = LeadRow.parse(raw);
-      return [id, { ...row, stage_deadline: deadline?.toISOString() ?? null, received_at: receivedAt.toISOString() }];
+      const { lead_id: id, stage_deadline: deadline, received_at: receivedAt, state, ...row } = LeadRow.parse(raw);
+      const image = {
+        ...row,
+        stage_deadline: deadline?.toISOString() ?? null,
+        received_at: receivedAt.toISOString(),
+        state: openState(crypto, id, state),
+      };
+      return [id, image];
     }),
   );
 }
@@ -346,21 +372,24 @@ async function readLogVersions(db: Queryable): Promise<Map<string, number>> {
   return new Map(rows.map((raw) => LogVersion.parse(raw)).map((r) => [r.lead_id, r.version]));
 }
 
-async function readEvents(db: Queryable, leadId: string, upTo?: number): Promise<EventEnvelope[]> {
+/** A lead's events, opened (the fold needs them plain). */
+async function readEvents(db: Queryable, crypto: FieldCrypto, leadId: string, upTo?: number): Promise<EventEnvelope[]> {
   const { rows } = await db.query(
     `SELECT event_id, type, data, metadata FROM lead_events WHERE lead_id = $1 ${upTo === undefined ? '' : 'AND seq <= $2'}
      ORDER BY seq`,
     upTo === undefined ? [leadId] : [leadId, upTo],
   );
   return rows.map((raw) => {
-    const row = EventRow.parse(raw);
+    const stored = StoredEventRow.parse(raw);
+    const row = EventRow.parse({ ...stored, ...openEvent(crypto, leadId, stored.type, stored.data, stored.metadata) });
     return { eventId: row.event_id, type: row.type, data: row.data, metadata: row.metadata };
   });
 }
 
-/** The row the live path (and the rebuild) writes for these events. */
-function imageOfEvents(events: EventEnvelope[]): RowImage {
+/** The row the live path (and the rebuild) writes for these events, its state as `readRows` opens it. */
+function imageOfEvents(crypto: FieldCrypto, leadId: string, events: EventEnvelope[]): RowImage {
   const p = projectLead(undefined, events);
+  const stored = openState(crypto, leadId, sealState(crypto, leadId, p.state, 'all').state);
   const iso = (value: string) => new Date(value).toISOString();
   return {
     status: p.status,
@@ -379,7 +408,7 @@ function imageOfEvents(events: EventEnvelope[]): RowImage {
     received_at: iso(p.receivedAt),
     version: events.length,
     // As jsonb would hand it back.
-    state: JSON.parse(JSON.stringify(p.state ?? null)) as unknown,
+    state: JSON.parse(JSON.stringify(stored ?? null)) as unknown,
   };
 }
 
@@ -517,6 +546,13 @@ const EMBEDDED_APP_LOGIN = { user: 'leadline', password: 'leadline-local-app' };
  * runs if it answers on EMBEDDED_POSTGRES_PORT, else one started for this run and stopped by `close()`.
  */
 export async function openDatabase(cfg: LeadlineEnv, say: Say): Promise<AdminDatabase> {
+  // The keyring `npm start` uses: the tools read and fold sealed events, and write audit rows with digests.
+  const { keyring } = loadKeyring(cfg);
+  const connectedPool = async (url: string, stopping?: () => boolean) => {
+    const pool = await connectTo(url, stopping);
+    bindKeyring(pool, keyring);
+    return pool;
+  };
   if (cfg.DATABASE_URL !== undefined) {
     const pool = await connectedPool(cfg.DATABASE_URL);
     say(`PostgreSQL      ${redact(cfg.DATABASE_URL)} (from DATABASE_URL)`);
@@ -569,7 +605,7 @@ async function answers(url: string, port: number): Promise<boolean> {
 }
 
 /** `stopping`: the server is being shut down on purpose, so its goodbye to closing connections is no news. */
-async function connectedPool(url: string, stopping = () => false): Promise<pg.Pool> {
+async function connectTo(url: string, stopping = () => false): Promise<pg.Pool> {
   const pool = createPool(url, {
     max: 8,
     onIdleError: (error: Error & { code?: string }) => {
@@ -612,9 +648,8 @@ export async function openTemporal(cfg: LeadlineEnv, say: Say): Promise<AdminTem
   }
   const open = connection;
   try {
-    const payloadKey = loadPayloadKey(cfg);
-    const payloadCodec = new LeadPayloadCodec(payloadKey.key);
-    say(`Temporal        ${address}, namespace ${cfg.TEMPORAL_NAMESPACE}, payload key ${payloadCodec.keyId}`);
+    const payloadCodec = new LeadPayloadCodec(loadKeyring(cfg).keyring);
+    say(`Temporal        ${address}, namespace ${cfg.TEMPORAL_NAMESPACE}, current key ${payloadCodec.keyId}`);
     const client = new Client({
       connection: open,
       namespace: cfg.TEMPORAL_NAMESPACE,

@@ -15,6 +15,7 @@ import { createActivities, projectLead } from '../../activities/lead-activities'
 import { createNotificationDelivery } from '../../activities/notifications/deliver';
 import { createLogAdapter } from '../../activities/notifications/log';
 import { LeadPayloadCodec } from '../../client/payload-codec';
+import { bindKeyring } from '../../activities/field-crypto';
 import { createLeadWorker } from '../../worker/worker';
 
 const need = (name: string): string => {
@@ -25,6 +26,9 @@ const need = (name: string): string => {
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const pool = createPool(need('DATABASE_URL'), { max: 3 });
+const payloadCodec = new LeadPayloadCodec(Buffer.from(need('LEADLINE_PAYLOAD_KEY'), 'base64'));
+// The test's own worker seals and opens the log with the same key.
+bindKeyring(pool, payloadCodec.keyring);
 const hangAfter = need('LEADLINE_HANG_AFTER');
 const adapter = createLogAdapter({ write: () => undefined });
 const real = createActivities({
@@ -40,7 +44,7 @@ const worker = await createLeadWorker({
   connection: await NativeConnection.connect({ address: need('TEMPORAL_ADDRESS') }),
   namespace: 'default',
   taskQueue: need('LEADLINE_TASK_QUEUE'),
-  payloadCodec: new LeadPayloadCodec(Buffer.from(need('LEADLINE_PAYLOAD_KEY'), 'base64')),
+  payloadCodec,
   activities: {
     ...real,
     async recordEvents(input) {

@@ -3,6 +3,8 @@ import type { Worker } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { LeadPayloadCodec } from '../../client/payload-codec';
+import { bindKeyring } from '../../activities/field-crypto';
+import type { Keyring } from '../../activities/keyring';
 import { loadDirectory } from '../../activities/directory';
 import { createEventStore, recordAudit } from '../../activities/event-store';
 import type { LeadActivities } from '../../activities/contract';
@@ -44,6 +46,8 @@ export async function startStack(
     wrapActivities?: (activities: LeadActivities) => LeadActivities;
     /** The payload key (32 bytes); unset: a random one. */
     payloadKey?: Buffer;
+    /** The keyring, for tests of rotation; wins over `payloadKey`. */
+    keyring?: Keyring;
     /** Leaves the worker stopped until `startWorker()`, e.g. for another process to work the leads first. */
     deferWorker?: boolean;
   } = {},
@@ -52,6 +56,9 @@ export async function startStack(
   const notices: string[] = [];
   const policy = options.policy ?? defaultSlaPolicy();
   const adapters = options.adapters ?? [createLogAdapter({ write: (line) => notices.push(line) })];
+  // One keyring for Temporal's payloads and the database's sealed fields, as a Leadline process has.
+  const payloadCodec = new LeadPayloadCodec(options.keyring ?? options.payloadKey ?? randomBytes(32));
+  bindKeyring(db.pool, payloadCodec.keyring);
   const real = createActivities({
     pool: db.pool,
     store: createEventStore(db.pool, projectLead),
@@ -62,7 +69,6 @@ export async function startStack(
   });
   const activities = options.wrapActivities ? options.wrapActivities(real) : real;
   const taskQueue = `leads-${randomUUID()}`;
-  const payloadCodec = new LeadPayloadCodec(options.payloadKey ?? randomBytes(32));
   const temporal = new Client({
     connection: env.connection,
     namespace: env.namespace ?? 'default',
