@@ -423,6 +423,34 @@ function buildProgram(io: CliIo): Command {
       );
       if (code !== 0) throw new CommanderError(code, 'leadline.admin', `recover exited with ${code}`);
     });
+  const keys = program
+    .command('keys')
+    .description('the keyring that encrypts Temporal payloads and stored intakes (see README, Keys)');
+  const keysIo = { out: (line: string) => io.out(`${line}\n`), err: (line: string) => io.err(`${line}\n`) };
+  keys
+    .command('rotate')
+    .description(
+      "add a new current key to the keyring file (LEADLINE_KEYRING, or the data folder's keyring.json); older keys " +
+        'stay to decrypt, so leads begun under them keep working; restart Leadline to encrypt with it',
+    )
+    .action(async () => {
+      const { runKeysRotate } = await import('../worker/keys-admin');
+      const code = await runKeysRotate(io.env ?? process.env, keysIo, {
+        actor: program.opts<{ actor: string }>().actor,
+      });
+      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `keys rotate exited with ${code}`);
+    });
+  keys
+    .command('list')
+    .description(
+      "the keyring's key ids (never the keys); --check: and whether it holds every key the stored leads need",
+    )
+    .option('--check', 'connect to PostgreSQL as verify does; exit 1 when a key the data needs is missing')
+    .action(async (opts: { check?: boolean }) => {
+      const { runKeysList } = await import('../worker/keys-admin');
+      const code = await runKeysList(io.env ?? process.env, keysIo, { check: opts.check === true });
+      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `keys list exited with ${code}`);
+    });
 
   return program;
 }

@@ -113,7 +113,10 @@ export function rotateKeyring(cfg: KeyConfig): { file: string; previous: string;
 /** The key ids PostgreSQL's encrypted rows name that `keyring` lacks (migrations/0007, leadline_key_ids). */
 export async function missingKeyIds(pool: Pick<pg.Pool, 'query'>, keyring: Keyring): Promise<string[]> {
   const { rows } = await pool.query<{ key_id: string }>('SELECT key_id FROM leadline_key_ids() AS k(key_id)');
-  return rows.map((r) => r.key_id).filter((id) => !keyring.has(id));
+  return rows
+    .map((r) => r.key_id)
+    .filter((id) => !keyring.has(id))
+    .sort();
 }
 
 /** Refuses the start when stored data needs a key the keyring lacks, naming each missing key id. */

@@ -113,7 +113,8 @@ export async function startStack(
     policy,
     async stop() {
       if (running !== undefined) {
-        worker.shutdown();
+        // A test may have stopped it already (a restart under another keyring, say).
+        if (worker.getState() === 'RUNNING') worker.shutdown();
         await running;
       }
       await db.drop();
