@@ -50,7 +50,7 @@ export interface ApiOptions {
    * Each throws when its dependency cannot be reached; `workers` (see client/readiness.ts) when no worker polls the
    * lead task queue, so a lead sent now would be accepted but neither recorded nor escalated.
    */
-  checks: { temporal(): Promise<void>; postgres(): Promise<void>; workers?(): Promise<void> };
+  checks: { temporal(): Promise<void>; postgres(): Promise<void>; workers?(): Promise<void>; keys?(): Promise<void> };
   logger?: pino.Logger | false; // default: pino JSON at info to stdout
   bodyLimit?: number; // default 256 KiB
 }
@@ -194,7 +194,10 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           probe('postgres', () => checks.postgres(), request),
           checks.workers === undefined ? undefined : probe('workers', () => checks.workers?.(), request),
         ]);
-        if (temporal && postgres && workers !== false) {
+        // The keyring lacks a key stored leads need (worker/keys.ts): their commands would fail.
+        const keys =
+          checks.keys === undefined || !postgres ? true : await probe('keys', () => checks.keys?.(), request);
+        if (temporal && postgres && workers !== false && keys) {
           const polled = workers === undefined ? {} : { workers: 'ok' as const };
           return { status: 'ok' as const, checks: { temporal: 'ok' as const, postgres: 'ok' as const, ...polled } };
         }
@@ -204,6 +207,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           ...(unreachable.length > 0 ? [`${unreachable.join(' and ')} cannot be reached`] : []),
           // With Temporal away its pollers cannot be asked; that reason is already given.
           ...(workers === false && temporal ? ['no worker polls the lead task queue'] : []),
+          ...(keys ? [] : ['a key the stored leads need is missing from the keyring']),
         ];
         return sendProblem(
           reply,
@@ -212,6 +216,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
               temporal: temporal ? 'ok' : 'unreachable',
               postgres: postgres ? 'ok' : 'unreachable',
               ...polled,
+              ...(keys ? {} : { keys: 'missing' }),
             },
           }),
         );

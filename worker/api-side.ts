@@ -14,6 +14,7 @@ import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import type { LeadlineEnv } from './config';
 import { startIntakeForwarder } from './intake-forwarder';
+import { keysReadinessCheck } from './keys';
 
 /** What the API side needs; plain data, so it can be handed to a thread of its own. */
 export interface ApiSideOptions {
@@ -111,6 +112,8 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
           namespace: cfg.TEMPORAL_NAMESPACE,
           taskQueue: cfg.LEADLINE_TASK_QUEUE,
         }),
+        // Not ready while stored leads need a key this keyring lacks, or Temporal sent a payload under one.
+        keys: keysReadinessCheck({ pool, keyring, codecMissing: () => payloadCodec.missingKeyIds() }),
       },
       ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
     });
