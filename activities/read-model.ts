@@ -109,7 +109,10 @@ export function createLeadReadModel(pool: pg.Pool) {
     },
 
     /** Overdue first, then the most escalated, then the nearest deadline; an offset cursor pages through. */
-    async listLeads(filter: LeadListQuery): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+    async listLeads(
+      filter: LeadListQuery,
+      offices?: readonly string[],
+    ): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
       const where: string[] = [];
       const params: unknown[] = [];
       const add = (sql: string, value: unknown) => {
@@ -118,6 +121,7 @@ export function createLeadReadModel(pool: pg.Pool) {
       };
       if (filter.status !== undefined) add('status = ?', filter.status);
       if (filter.office !== undefined) add('office = ?', filter.office);
+      if (offices !== undefined) add('office = ANY(?)', [...offices]);
       if (filter.priority !== undefined) add('priority = ?', filter.priority);
       if (filter.escalated === true) where.push('escalation_level > 0');
       if (filter.escalated === false) where.push('escalation_level = 0');

@@ -193,6 +193,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       async () => {
         const r = await measureIntake({
           apiUrl: stack.apiUrl,
+          authorization: stack.intakeAuthorization,
           pool: stack.pool,
           rate: options.intakeRate,
           seconds: options.intakeSeconds,
@@ -235,7 +236,12 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
 
     const listPhase = async () => {
       const meter = cpuMeter(stack.leadlinePid);
-      const r = await measureList({ apiUrl: stack.apiUrl, pool: stack.pool, requests: options.listRequests });
+      const r = await measureList({
+        apiUrl: stack.apiUrl,
+        authorization: stack.hqAuthorization,
+        pool: stack.pool,
+        requests: options.listRequests,
+      });
       say(`   ${lat(r.latencyMs)} over ${r.rows} leads (${r.overdueRows} overdue, ${r.pageItems} per page)`);
       say(`   ${cpu(meter())}`);
       return r;

@@ -21,6 +21,8 @@ export interface ChildConfig {
   cachedLeads: number;
   /** The bench's clients must encrypt with the same key as the Leadline worker. */
   payloadKey: string;
+  /** The development OpenID provider's port: the bench signs in there, as users of `npm start` do. */
+  oidcPort: number;
 }
 
 export type ToChild = { type: 'stop' } | { type: 'memory'; id: number };
@@ -56,6 +58,7 @@ async function main() {
     LOG_LEVEL: config.logLevel,
     LEADLINE_CACHED_LEADS: String(config.cachedLeads),
     LEADLINE_PAYLOAD_KEY: config.payloadKey,
+    LEADLINE_OIDC_DEV_PORT: String(config.oidcPort),
     // The one setting taken from the user: the SDK's metrics, to watch the worker while the bench runs.
     ...(process.env.LEADLINE_METRICS_ADDRESS === undefined
       ? {}

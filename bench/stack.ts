@@ -13,11 +13,16 @@ import { LeadPayloadCodec } from '../client/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy } from '../worker/config';
 import { temporalCliPath } from '../worker/temporal-binaries';
+import { personToken, serviceToken } from '../client/sign-in';
 import { processTree } from './procfs';
 import type { ChildConfig, FromChild, ToChild } from './stack-child';
 
 export interface BenchStack {
   apiUrl: string;
+  /** `Authorization` for the intake service's requests (client credentials). */
+  intakeAuthorization: string;
+  /** `Authorization` for an HQ HSTU person's requests (every office). */
+  hqAuthorization: string;
   /** Encrypts payloads with the Leadline process's key, as every Leadline client must. */
   temporal: Client;
   /** No payload codec: for the baseline workflow, whose worker has none. */
@@ -70,7 +75,9 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     logLevel: options.logLevel,
     cachedLeads: options.cachedLeads,
     payloadKey: randomBytes(32).toString('base64'),
+    oidcPort: await freePort(),
   };
+  const issuer = `http://127.0.0.1:${config.oidcPort}`;
   const log = await open(join(dataDir, 'leadline.log'), 'a');
   const execArgv = ['--import', TSX_MAIN_THREAD];
   if (options.profileDir !== undefined) {
@@ -130,6 +137,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
         temporalAddress: ready.temporalAddress,
         taskQueue: ready.taskQueue,
         payloadKey: config.payloadKey,
+        issuer,
         logLevel: options.logLevel,
         dataDir: join(dataDir, 'api'),
         log: log.fd,
@@ -170,9 +178,26 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     throw new Error(`the Leadline process exited with code ${code} (log: ${join(dataDir, 'leadline.log')})`);
   });
   crashed.catch(() => undefined); // observed by whoever races it
+  // Signed in once, as the clients of a real deployment would be: an intake service and an HQ HSTU supervisor.
+  const intakeToken = await serviceToken({
+    issuer,
+    clientId: 'intake',
+    clientSecret: 'leadline-dev-intake',
+    audience: 'urn:leadline:api',
+  });
+  const hqToken = await personToken({
+    issuer,
+    clientId: 'leadline-cli',
+    redirectUri: 'http://127.0.0.1/leadline/signed-in',
+    audience: 'urn:leadline:api',
+    login: 'hq',
+    password: 'leadline-dev',
+  });
   return {
     crashed,
     apiUrl: apiProcess?.url ?? ready.apiUrl,
+    intakeAuthorization: `Bearer ${intakeToken.accessToken}`,
+    hqAuthorization: `Bearer ${hqToken.accessToken}`,
     temporal,
     plainTemporal,
     pool,
@@ -226,6 +251,7 @@ async function startApiProcess(options: {
   temporalAddress: string;
   taskQueue: string;
   payloadKey: string;
+  issuer: string;
   logLevel: string;
   dataDir: string;
   log: number;
@@ -243,6 +269,7 @@ async function startApiProcess(options: {
     TEMPORAL_ADDRESS: options.temporalAddress,
     LEADLINE_TASK_QUEUE: options.taskQueue,
     LEADLINE_PAYLOAD_KEY: options.payloadKey,
+    LEADLINE_OIDC_ISSUER: options.issuer,
     LOG_LEVEL: options.logLevel,
   };
   const child = spawn(process.execPath, ['--import', TSX_MAIN_THREAD, START], {

@@ -3,6 +3,16 @@ import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import type { ExternalCommandType } from '../schemas/commands';
 import { InterviewOutcome, Priority, closeReasons, leadStatuses } from '../schemas/lead';
+import {
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  credentialsPath,
+  forgetCredentials,
+  saveCredentials,
+  signIn,
+  storedToken,
+  type SignInOptions,
+} from './cli-sign-in';
 
 export interface CliIo {
   /** Standard output; each call is a chunk written as is. */
@@ -34,7 +44,7 @@ class Problem extends Error {
 class ApiClient {
   constructor(
     private readonly baseUrl: string,
-    private readonly actor: string,
+    private readonly token: () => string | undefined,
     private readonly fetchImpl: typeof fetch,
   ) {}
 
@@ -48,13 +58,19 @@ class ApiClient {
 
   private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
     const url = `${this.baseUrl.replace(/\/+$/, '')}${path}`;
+    let token: string | undefined;
+    try {
+      token = this.token();
+    } catch (error) {
+      throw new Problem('Signed out', (error as Error).message);
+    }
     let response: Response;
     try {
       response = await this.fetchImpl(url, {
         method,
         headers: {
           accept: 'application/json, application/problem+json',
-          'x-actor': this.actor,
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...headers,
         },
@@ -295,15 +311,62 @@ function buildProgram(io: CliIo): Command {
       'base URL of the Leadline API (env LEADLINE_API_URL)',
       process.env.LEADLINE_API_URL || DEFAULT_API_URL,
     )
-    .option('--actor <actor>', 'who is acting (env LEADLINE_ACTOR)', process.env.LEADLINE_ACTOR || `cli:${osUser()}`)
+    .option(
+      '--token <token>',
+      'an access token to send instead of the one `leadline login` stored (env LEADLINE_TOKEN)',
+      process.env.LEADLINE_TOKEN,
+    )
+    .option(
+      '--actor <actor>',
+      'who runs verify, rebuild or recover, for the audit log (env LEADLINE_ACTOR); API calls act as the signed-in user',
+      process.env.LEADLINE_ACTOR || `cli:${osUser()}`,
+    )
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(add --help for usage)');
 
+  const env = () => io.env ?? process.env;
   const api = () => {
-    const opts = program.opts<{ api: string; actor: string }>();
-    return new ApiClient(opts.api, opts.actor, io.fetch ?? globalThis.fetch);
+    const opts = program.opts<{ api: string; token?: string }>();
+    const token = () => opts.token ?? storedToken(credentialsPath(env()));
+    return new ApiClient(opts.api, token, io.fetch ?? globalThis.fetch);
   };
+  const signInOptions = (sub: Command) =>
+    sub
+      .option('--as <user>', 'a person (the development users: hq, admin, auditor, hsi-newark.supervisor, ...)')
+      .option('--client <id>', 'a service account, signed in with client credentials (e.g. intake)')
+      .option('--password <password>', "the person's password (the development provider's is known to the CLI)")
+      .option('--secret <secret>', "the service account's secret (likewise)")
+      .option(
+        '--issuer <url>',
+        'the OpenID provider (env LEADLINE_OIDC_ISSUER)',
+        process.env.LEADLINE_OIDC_ISSUER || DEFAULT_ISSUER,
+      )
+      .option(
+        '--audience <aud>',
+        'the API the token is for (env LEADLINE_OIDC_AUDIENCE)',
+        process.env.LEADLINE_OIDC_AUDIENCE || DEFAULT_AUDIENCE,
+      );
+
+  signInOptions(program.command('login'))
+    .description('sign in and keep the token for the commands that follow (in ~/.config/leadline, owner-only)')
+    .action(async (opts: SignInOptions) => {
+      const credentials = await signIn(opts);
+      saveCredentials(credentialsPath(env()), credentials);
+      io.out(`signed in as ${credentials.subject} until ${new Date(credentials.expiresAt).toISOString()}\n`);
+    });
+  signInOptions(program.command('token'))
+    .description('print an access token, e.g. for curl -H "Authorization: Bearer $(npx leadline token --as hq)"')
+    .action(async (opts: SignInOptions) => {
+      io.out(`${(await signIn(opts)).accessToken}\n`);
+    });
+  program
+    .command('logout')
+    .description('forget the stored token')
+    .action(() => {
+      forgetCredentials(credentialsPath(env()));
+      io.out('signed out\n');
+    });
   const json = (value: unknown) => io.out(`${JSON.stringify(value, null, 2)}\n`);
 
   program

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -15,7 +16,10 @@ import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
 import { text } from '../schemas/text';
-import type { LeadClient } from './lead-client';
+import { AuditQuery, AuditRow } from '../schemas/audit';
+import type { Caller } from '../schemas/caller';
+import { AuthenticationError, type TokenVerifier } from './authenticate';
+import type { GuardedLeads } from './guarded-leads';
 import { LeadlineLogController } from './http/logging';
 import {
   answerClientError,
@@ -27,7 +31,6 @@ import {
   sendProblem,
 } from './http/problems';
 import {
-  ActorHeaders,
   componentSchemas,
   HealthBody,
   LeadAcceptedBody,
@@ -45,7 +48,10 @@ import {
 } from './http/schemas';
 
 export interface ApiOptions {
-  leads: LeadClient;
+  /** Every lead operation, as the verified caller may do it (client/guarded-leads.ts). */
+  leads: GuardedLeads;
+  /** Verifies the bearer token of every request but liveness, readiness and the API's own description. */
+  authenticate: TokenVerifier;
   /**
    * Each throws when its dependency cannot be reached; `workers` (see client/readiness.ts) when no worker polls the
    * lead task queue, so a lead sent now would be accepted but neither recorded nor escalated.
@@ -58,7 +64,17 @@ export interface ApiOptions {
 const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** A readiness probe must answer even when a dependency hangs rather than refuses. */
 const CHECK_TIMEOUT_MS = 3_000;
-const DEFAULT_ACTOR = 'api:anonymous';
+/** Failed sign-ins an address may make in a minute before it is told to wait (a token guesser, a broken client). */
+const FAILED_AUTHENTICATIONS_PER_MINUTE = 30;
+/** Paths anyone may read: they say whether the process is up and what the API is, never anything about a lead. */
+const PUBLIC_PATHS = /^\/(healthz|readyz|openapi\.json|docs(\/.*)?)$/;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller; set on every route but the public ones. */
+    caller: Caller | null;
+  }
+}
 /** Request ids from callers are echoed and logged: only a safe, bounded alphabet is taken. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -83,6 +99,35 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
+  });
+  // Security headers on every answer (the docs page's scripts are allowed by swagger-ui's static CSP below).
+  await app.register(fastifyHelmet, { global: true });
+  app.decorateRequest('caller', null);
+  const failures = new FailedAuthentications(FAILED_AUTHENTICATIONS_PER_MINUTE);
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_PATHS.test(pathOf(request))) return;
+    const waitSeconds = failures.waitFor(request.ip);
+    if (waitSeconds > 0) {
+      return sendProblem(
+        reply,
+        problem('tooManyFailures', 'too many requests without a valid token from this address', request, {
+          retryAfterSeconds: waitSeconds,
+        }),
+      );
+    }
+    try {
+      request.caller = await options.authenticate(request.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof AuthenticationError)) throw error;
+      failures.count(request.ip);
+      // RFC 6750: a request without credentials gets the challenge alone; a bad token gets its error code too.
+      const challenge =
+        error.code === 'invalid_request' && request.headers.authorization === undefined
+          ? 'Bearer realm="leadline"'
+          : `Bearer realm="leadline", error="${error.code}", error_description="${error.message}"`;
+      void reply.header('www-authenticate', challenge);
+      return sendProblem(reply, problem('unauthenticated', error.message, request));
+    }
   });
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, problem('routeNotFound', `no route ${request.method} ${pathOf(request)}`, request));
@@ -117,12 +162,24 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'leads', description: 'Submit, list and inspect leads' },
         { name: 'commands', description: 'Move a lead through its lifecycle' },
         { name: 'operations', description: 'Liveness and readiness' },
+        { name: 'audit', description: 'Who read or did what (auditors)' },
       ],
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An OpenID Connect access token for this API (LEADLINE_OIDC_ISSUER, LEADLINE_OIDC_AUDIENCE)',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
     },
     transform: createJsonSchemaTransform({ schemaRegistry: registry }),
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: registry }),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
 
   await app.register(routes(options));
@@ -146,7 +203,9 @@ const problemResponse = (description: string) => ({
 });
 const problems = {
   400: problemResponse('The request is malformed; `issues` name each field'),
-  404: problemResponse('No such lead'),
+  401: problemResponse('No valid bearer token; `WWW-Authenticate` says why'),
+  403: problemResponse('The caller may not do this; the detail names what its roles allow'),
+  404: problemResponse('No such lead, or none the caller may see'),
   409: problemResponse("The lead's status does not allow the command; `leadStatus` and `allowed` say what does"),
   413: problemResponse('The body is larger than the API accepts'),
   415: problemResponse('The body is not JSON'),
@@ -158,6 +217,12 @@ const problems = {
   ),
   503: problemResponse('Temporal or PostgreSQL cannot be reached; nothing was accepted'),
 } as const;
+
+/** The verified caller; only the public routes run without one. */
+function callerOf(request: FastifyRequest): Caller {
+  if (request.caller === null) throw new Error('a route that needs a caller ran without one');
+  return request.caller;
+}
 
 function routes(options: ApiOptions): FastifyPluginCallbackZod {
   const { leads, checks } = options;
@@ -255,18 +320,16 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
         },
       },
       async (request, reply) => {
-        const submit = {
-          actor: request.headers['x-actor'] ?? DEFAULT_ACTOR,
-          idempotencyKey: request.headers['idempotency-key'],
-        };
+        const caller = callerOf(request);
+        const key = request.headers['idempotency-key'];
         if (prefersAsync(request.headers.prefer)) {
-          const answer = await leads.acceptLead(request.body, submit);
+          const answer = await leads.acceptLead(caller, request.body, key);
           reply.header('location', `/leads/${answer.leadId}`);
           const { accepted, ...body } = answer;
           if (!accepted) return reply.code(201).send(body);
           return reply.code(202).header('preference-applied', 'respond-async').send(body);
         }
-        const receipt = await leads.submitLead(request.body, submit);
+        const receipt = await leads.submitLead(caller, request.body, key);
         return reply.code(201).header('location', `/leads/${receipt.leadId}`).send(receipt);
       },
     );
@@ -286,7 +349,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           },
         },
       },
-      (request) => leads.listLeads(request.query),
+      (request) => leads.listLeads(callerOf(request), request.query),
     );
 
     app.get(
@@ -305,7 +368,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           },
         },
       },
-      (request) => leads.getLead(request.params.id),
+      (request) => leads.getLead(callerOf(request), request.params.id),
     );
 
     app.get(
@@ -324,7 +387,58 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           },
         },
       },
-      async (request) => ({ leadId: request.params.id, events: await leads.timeline(request.params.id) }),
+      async (request) => ({
+        leadId: request.params.id,
+        events: await leads.timeline(callerOf(request), request.params.id),
+      }),
+    );
+
+    app.get(
+      '/leads/:id/intake',
+      {
+        schema: {
+          tags: ['leads'],
+          operationId: 'getLeadIntake',
+          summary: "A lead's intake: the personal data of potential victims and of the partner who referred them",
+          description:
+            "For the agents, supervisors and SACs of the lead's office, and HQ HSTU. Every read is recorded in the " +
+            'audit log, with the stated `purpose`, in the same transaction as the read.',
+          params: LeadIdParams,
+          querystring: IntakeReadQuery,
+          response: {
+            200: json("The lead's intake", IntakeBody),
+            400: problems[400],
+            401: problems[401],
+            403: problems[403],
+            404: problems[404],
+            503: problems[503],
+          },
+        },
+      },
+      async (request) => ({
+        leadId: request.params.id,
+        intake: await leads.intake(callerOf(request), request.params.id, request.query.purpose),
+      }),
+    );
+
+    app.get(
+      '/audit',
+      {
+        schema: {
+          tags: ['audit'],
+          operationId: 'getAuditLog',
+          summary: 'The audit log, newest first: who read or did what to which lead, and what was refused',
+          querystring: AuditQuery,
+          response: {
+            200: json('One page of the audit log', AuditPage),
+            400: problems[400],
+            401: problems[401],
+            403: problems[403],
+            503: problems[503],
+          },
+        },
+      },
+      (request) => leads.auditLog(callerOf(request), request.query),
     );
 
     for (const type of externalCommandTypes) {
@@ -339,7 +453,6 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
               'Answers with the lead after the command is durably recorded. Send the same `commandId` to retry ' +
               'safely: a command id seen before with the same command and data is recorded once; with another ' +
               'command or other data it is refused (422).',
-            headers: ActorHeaders,
             params: LeadIdParams,
             body: commandBody(type),
             response: {
@@ -356,10 +469,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
         },
         async (request) => {
           const body = request.body;
-          return leads.command(request.params.id, type, body.data as never, {
-            actor: request.headers['x-actor'] ?? DEFAULT_ACTOR,
-            commandId: body.commandId,
-          });
+          return leads.command(callerOf(request), request.params.id, type, body.data as never, body.commandId);
         },
       );
     }
@@ -415,3 +525,33 @@ const commandSummaries: Record<ExternalCommandType, string> = {
   ChangePriority: 'Raise or lower the priority, with a reason',
   AddNote: 'Add a note to the lead',
 };
+
+const IntakeReadQuery = z.object({
+  /** Why the intake is read, for the audit log (e.g. "preparing the interview"). */
+  purpose: text(200),
+});
+const IntakeBody = z.object({ leadId: z.uuid(), intake: LeadIntake });
+const AuditPage = z.object({ items: z.array(AuditRow), nextCursor: z.string().nullable() });
+
+/** Failed authentications per address in a sliding minute; past the limit the address waits for the window to pass. */
+class FailedAuthentications {
+  private readonly seen = new Map<string, number[]>();
+  constructor(private readonly perMinute: number) {}
+
+  count(address: string): void {
+    const now = Date.now();
+    const recent = (this.seen.get(address) ?? []).filter((at) => now - at < 60_000);
+    recent.push(now);
+    this.seen.set(address, recent);
+    // Bounded memory: addresses that stopped failing are forgotten as the map grows.
+    if (this.seen.size > 10_000) {
+      for (const [key, times] of this.seen) if (times.every((at) => now - at >= 60_000)) this.seen.delete(key);
+    }
+  }
+
+  waitFor(address: string): number {
+    const recent = (this.seen.get(address) ?? []).filter((at) => Date.now() - at < 60_000);
+    if (recent.length < this.perMinute) return 0;
+    return Math.max(1, Math.ceil((60_000 - (Date.now() - (recent[0] ?? 0))) / 1000));
+  }
+}

@@ -46,7 +46,10 @@ import {
 /** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
 export interface LeadReadModel {
   getLead(leadId: string): Promise<{ summary: LeadSummary; state: LeadState } | undefined>;
-  listLeads(filter: LeadListQuery): Promise<{ items: LeadSummary[]; nextCursor: string | null }>;
+  listLeads(
+    filter: LeadListQuery,
+    offices?: readonly string[],
+  ): Promise<{ items: LeadSummary[]; nextCursor: string | null }>;
   timeline(leadId: string): Promise<TimelineEntry[] | undefined>;
 }
 
@@ -485,12 +488,16 @@ export class LeadClient {
     };
   }
 
-  async listLeads(filter: LeadListFilter = {}): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+  /** `offices`: only leads of these offices (a caller's scope); unset: every lead. */
+  async listLeads(
+    filter: LeadListFilter = {},
+    offices?: readonly string[],
+  ): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
     const parsed = LeadListFilter.safeParse(filter);
     if (!parsed.success) throw new InvalidInputError('the list filter is not valid', issuesOf(parsed.error));
     return this.readModel(async () => {
       try {
-        return await this.options.readModel.listLeads(parsed.data);
+        return await this.options.readModel.listLeads(parsed.data, offices);
       } catch (error) {
         // The read model refuses a cursor it did not issue with a RangeError: the caller's mistake, not an outage.
         if (error instanceof RangeError) {

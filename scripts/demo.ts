@@ -14,6 +14,7 @@ const cfg = readEnv({
   TEMPORAL_DEV_PORT: '7243',
   TEMPORAL_UI_PORT: '8243',
   EMBEDDED_POSTGRES_PORT: '5434',
+  LEADLINE_OIDC_DEV_PORT: '3011',
   LEADLINE_DATA_DIR: join(root, '.data', 'demo'),
   LEADLINE_SLA_TIME_SCALE: '1800',
   LOG_LEVEL: 'silent',

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../activities/db';
 import { runCli } from '../client/cli';
 import { buildApi } from '../client/http';
+import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
@@ -20,14 +21,22 @@ const launcher = fileURLToPath(new URL('../bin/leadline.js', import.meta.url));
 
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
+let access: TestAccess;
 let api: FastifyInstance;
 let base: string;
+/** Where `leadline login` keeps its token in this run (LEADLINE_CREDENTIALS). */
+let credentialsDir: string;
+let credentials: string;
 
 beforeAll(async () => {
   env = await startDevServer();
   stack = await startStack(env);
+  access = await startTestAccess();
+  credentialsDir = await mkdtemp(join(tmpdir(), 'leadline-credentials-'));
+  credentials = join(credentialsDir, 'credentials.json');
   api = await buildApi({
-    leads: stack.client,
+    leads: access.guard(stack.client, stack.db.pool),
+    authenticate: access.authenticate,
     checks: {
       temporal: async () => {
         await env.connection.workflowService.getSystemInfo({});
@@ -39,26 +48,33 @@ beforeAll(async () => {
     logger: false,
   });
   base = await api.listen({ host: '127.0.0.1', port: 0 });
+  // Signed in as HQ HSTU (every office) through the provider's own sign-in, as a person at a terminal would be.
+  const login = await cli('login', '--as', 'hq', '--issuer', access.idp.issuer);
+  expect([login.code, login.err]).toEqual([0, '']);
+  expect(login.out).toMatch(/^signed in as hq until \d{4}-/);
 });
 afterAll(async () => {
   await api?.close();
   await stack?.stop();
+  await access?.stop();
   await env?.teardown();
+  if (credentialsDir !== undefined) await rm(credentialsDir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process against the test API, as `leadline --api <base> --actor cli:test ...args`. */
+/** Runs the CLI in-process against the test API, as `leadline --api <base> ...args`, with this run's credentials. */
 async function cli(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(['--api', base, '--actor', 'cli:test', ...args], {
+  const code = await runCli(['--api', base, ...args], {
     out: (s) => out.push(s),
     err: (s) => err.push(s),
+    env: { ...process.env, LEADLINE_CREDENTIALS: credentials },
   });
   return { code, out: out.join(''), err: err.join('') };
 }
 
 async function getJson(path: string) {
-  const response = await fetch(`${base}${path}`);
+  const response = await fetch(`${base}${path}`, { headers: await access.as('hq') });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's answers, read loosely in assertions
   return { status: response.status, body: (await response.json()) as any };
 }
@@ -208,9 +224,29 @@ describe('the leadline CLI over the HTTP API', () => {
 
   it('runs from bin/leadline.js as a program', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [launcher, 'list', '--json'], {
-      env: { ...process.env, LEADLINE_API_URL: base },
+      env: { ...process.env, LEADLINE_API_URL: base, LEADLINE_CREDENTIALS: credentials },
     });
     expect(JSON.parse(stdout)).toEqual((await getJson('/leads')).body);
+  });
+
+  it('signs in people and services, prints tokens for curl, and refuses a wrong password', async () => {
+    const token = await cli('token', '--as', 'hsi-newark.agent', '--issuer', access.idp.issuer);
+    expect(token.code).toBe(0);
+    expect(await access.authenticate(`Bearer ${token.out.trim()}`)).toMatchObject({
+      subject: 'hsi-newark.agent',
+      roles: ['agent'],
+    });
+    const service = await cli('token', '--client', 'intake', '--issuer', access.idp.issuer);
+    expect(await access.authenticate(`Bearer ${service.out.trim()}`)).toMatchObject({ kind: 'service' });
+    const wrong = await cli('token', '--as', 'hq', '--password', 'guess', '--issuer', access.idp.issuer);
+    expect([wrong.code, wrong.err]).toEqual([1, 'error: the OpenID provider refused the sign-in of hq\n']);
+    // Without a token the API says so, and the CLI passes it on.
+    const anonymous = await runCli(['--api', base, 'list'], {
+      out: () => undefined,
+      err: () => undefined,
+      env: { ...process.env, LEADLINE_CREDENTIALS: join(credentialsDir, 'none.json') },
+    });
+    expect(anonymous).toBe(1);
   });
 
   // Last: it adds a lead the listing tests above do not expect.

@@ -12,6 +12,7 @@ import { createLeadReadModel } from '../activities/read-model';
 import { buildApi, type ApiOptions } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
+import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { waitFor } from './support/wait';
 import { startStack, type TestStack } from './support/stack';
@@ -19,6 +20,9 @@ import { startDevServer } from './support/temporal';
 
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
+let access: TestAccess;
+/** HQ HSTU's token: every office, every command; tests of who may do what are in access.e2e.test.ts. */
+let hqToken: string;
 let api: FastifyInstance;
 let base: string;
 /** Every route fastify registered, as `METHOD url`, seen through fastify's initialisation channel. */
@@ -28,6 +32,8 @@ const closers: (() => Promise<unknown>)[] = [];
 beforeAll(async () => {
   env = await startDevServer();
   stack = await startStack(env);
+  access = await startTestAccess();
+  hqToken = await access.token('hq');
   const onInit = (message: unknown) => {
     (message as { fastify: FastifyInstance }).fastify.addHook('onRoute', (route: RouteOptions) => {
       for (const method of [route.method].flat()) registeredRoutes.push(`${method} ${route.url}`);
@@ -45,12 +51,14 @@ afterAll(async () => {
   for (const close of closers.reverse()) await close();
   await api?.close();
   await stack?.stop();
+  await access?.stop();
   await env?.teardown();
 });
 
 function apiOptions(leads: LeadClient, overrides: Partial<ApiOptions> = {}): ApiOptions {
   return {
-    leads,
+    leads: access.guard(leads, stack.db.pool),
+    authenticate: access.authenticate,
     checks: {
       temporal: async () => {
         await env.connection.workflowService.getSystemInfo({});
@@ -79,7 +87,11 @@ function uniqueIntake(name: string): LeadIntakeInput {
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, at = base) {
   const response = await fetch(`${at}${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      authorization: `Bearer ${hqToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
@@ -87,7 +99,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 
 async function submit(intake: LeadIntakeInput, headers: Record<string, string> = {}): Promise<string> {
-  const res = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway', ...headers });
+  const res = await call('POST', '/leads', intake, { ...headers });
   expect(res.status, res.text).toBe(201);
   return res.body.leadId as string;
 }
@@ -96,8 +108,8 @@ async function waitForStatus(leadId: string, status: string) {
   await waitFor(async () => (await call('GET', `/leads/${leadId}`)).body?.state?.status === status);
 }
 
-async function command(leadId: string, type: string, data: unknown, actor = 'agent:rivera') {
-  return call('POST', `/leads/${leadId}/commands/${type}`, { data }, { 'x-actor': actor });
+async function command(leadId: string, type: string, data: unknown) {
+  return call('POST', `/leads/${leadId}/commands/${type}`, { data });
 }
 
 async function leadEvents(leadId: string): Promise<string[]> {
@@ -124,7 +136,7 @@ function personalData(intake: LeadIntakeInput): string[] {
 describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
   it('takes a lead from intake to an opened case, and its timeline names every event and no personal data', async () => {
     const intake = sampleIntakeInputs()['newark-interview-request']!;
-    const res = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway', 'x-request-id': 'req-e2e-1' });
+    const res = await call('POST', '/leads', intake, { 'x-request-id': 'req-e2e-1' });
     expect(res.status, res.text).toBe(201);
     expect(res.headers.get('x-request-id')).toBe('req-e2e-1');
     const { leadId, workflowId, receivedAt } = res.body;
@@ -157,7 +169,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     });
     const completed = await command(leadId, 'CompleteInterview', { outcome: 'victim_identified' });
     expect(completed.status, completed.text).toBe(200);
-    const opened = await command(leadId, 'OpenCase', { caseNumber: 'HSI-NWK-2026-0042' }, 'supervisor:okafor');
+    const opened = await command(leadId, 'OpenCase', { caseNumber: 'HSI-NWK-2026-0042' });
     expect(opened.status, opened.text).toBe(200);
     expect(opened.body.state).toMatchObject({ status: 'case_opened', caseNumber: 'HSI-NWK-2026-0042' });
     expect(opened.body.allowedCommands).toEqual([]);
@@ -174,7 +186,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
       'CaseOpened',
     ]);
     expect(timeline.body.events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(timeline.body.events[3]).toMatchObject({ actor: 'agent:rivera', detail: { interpreterLanguage: 'vi' } });
+    expect(timeline.body.events[3]).toMatchObject({ actor: 'hq', detail: { interpreterLanguage: 'vi' } });
     for (const secret of [...personalData(intake), 'Safe house on Example Street']) {
       expect(timeline.text).not.toContain(secret);
     }
@@ -285,7 +297,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     const key = `gateway-${randomUUID()}`;
     const before = await stack.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM leads');
     const answers = await Promise.all(
-      Array.from({ length: 50 }, () => call('POST', '/leads', intake, { 'idempotency-key': key, 'x-actor': 'svc:x' })),
+      Array.from({ length: 50 }, () => call('POST', '/leads', intake, { 'idempotency-key': key })),
     );
     expect(answers.map((a) => a.status)).toEqual(Array(50).fill(201));
     expect(new Set(answers.map((a) => a.text)).size).toBe(1);
@@ -318,7 +330,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
 
   it('answers 202 with Prefer: respond-async once Temporal holds the lead, and records it from there', async () => {
     const intake = uniqueIntake('newark-interview-request');
-    const prefer = { prefer: 'respond-async', 'x-actor': 'svc:intake-gateway' };
+    const prefer = { prefer: 'respond-async' };
     const accepted = await call('POST', '/leads', intake, prefer);
     expect(accepted.status, accepted.text).toBe(202);
     expect(accepted.headers.get('preference-applied')).toBe('respond-async');
@@ -336,7 +348,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     expect(again.status, again.text).toBe(201);
     expect(again.headers.get('preference-applied')).toBeNull();
     expect(again.body).toMatchObject({ leadId, workflowId: `lead-${leadId}`, receivedAt: expect.any(String) });
-    const plain = await call('POST', '/leads', intake, { 'x-actor': 'svc:intake-gateway' });
+    const plain = await call('POST', '/leads', intake, {});
     expect(plain.text).toBe(again.text);
     // The same reference with another intake is refused, as without the preference, and so is bad input.
     const other = await call('POST', '/leads', { ...intake, summary: 'Another report.' }, prefer);

@@ -7,6 +7,7 @@ import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue'
 import { createLeadReadModel } from '../activities/read-model';
 import { IdempotencyConflictError, LeadPendingError, UnavailableError } from '../client/errors';
 import { buildApi } from '../client/http';
+import { startTestAccess } from './support/access';
 import { LeadClient, leadIdForKey } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { leadWorkflowId } from '../workflows/messages';
@@ -119,18 +120,22 @@ describe('the intake queue', () => {
     const { leadId } = accepted;
     expect((await queueRow(leadId))?.forwarded).toBe(false);
     // Until its workflow has recorded the intake the lead cannot be read: over HTTP, a 404 that says it is pending.
+    const access = await startTestAccess();
+    stops.push(() => access.stop());
     const api = await buildApi({
-      leads: queuingClient(true),
+      leads: access.guard(queuingClient(true), stack.db.pool),
+      authenticate: access.authenticate,
       checks: { temporal: () => Promise.resolve(), postgres: () => Promise.resolve() },
       logger: false,
     });
     stops.push(() => api.close());
     const base = (await api.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', 'localhost');
-    const pending = await fetch(`${base}/leads/${leadId}`);
+    const hq = await access.as('hq');
+    const pending = await fetch(`${base}/leads/${leadId}`, { headers: hq });
     expect(pending.status).toBe(404);
     expect(pending.headers.get('retry-after')).toBe('1');
     expect(await pending.json()).toMatchObject({ type: 'urn:leadline:problem:lead-pending', leadId });
-    const unknown = await fetch(`${base}/leads/${randomUUID()}`);
+    const unknown = await fetch(`${base}/leads/${randomUUID()}`, { headers: hq });
     expect(await unknown.json()).toMatchObject({ type: 'urn:leadline:problem:lead-not-found' });
     await expect(queuingClient(true).getLead(leadId)).rejects.toThrow(LeadPendingError);
 

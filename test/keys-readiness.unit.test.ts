@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Keyring, MissingKeyError } from '../activities/keyring';
 import { buildApi } from '../client/http';
-import type { LeadClient } from '../client/lead-client';
+import type { GuardedLeads } from '../client/guarded-leads';
 import { keysReadinessCheck } from '../worker/keys';
 
 const keyring = Keyring.single(randomBytes(32));
@@ -42,7 +42,8 @@ describe('/readyz keys check', () => {
   it('answers 503 naming the keys when the check fails', async () => {
     const ok = () => Promise.resolve();
     const api = await buildApi({
-      leads: {} as LeadClient,
+      leads: {} as GuardedLeads,
+      authenticate: () => Promise.reject(new Error('no route here needs a caller')),
       checks: { temporal: ok, postgres: ok, keys: () => Promise.reject(new MissingKeyError(['k1'], 'leads')) },
       logger: false,
     });

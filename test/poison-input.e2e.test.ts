@@ -17,6 +17,7 @@ import type { LeadIntakeInput } from '../schemas/intake';
 import { UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
 import { leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { startTestAccess, type TestAccess } from './support/access';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer, workflowBundle } from './support/temporal';
 import { waitFor } from './support/wait';
@@ -28,6 +29,8 @@ import { waitFor } from './support/wait';
 
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
+let access: TestAccess;
+let hqToken: string;
 let api: FastifyInstance;
 let base: string;
 const logLines: string[] = [];
@@ -40,6 +43,8 @@ beforeAll(async () => {
     extraArgs: ['--dynamic-config-value', 'matching.longPollExpirationInterval="5s"'],
   });
   stack = await startStack(env);
+  access = await startTestAccess();
+  hqToken = await access.token('hq');
   const leads = new LeadClient({
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
@@ -54,7 +59,8 @@ beforeAll(async () => {
     },
   });
   api = await buildApi({
-    leads,
+    leads: access.guard(leads, stack.db.pool),
+    authenticate: access.authenticate,
     checks: {
       temporal: async () => {
         await env.connection.workflowService.getSystemInfo({});
@@ -75,6 +81,7 @@ beforeAll(async () => {
   base = await api.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
+  await access?.stop();
   await api?.close();
   await stack?.stop();
   await env?.teardown();
@@ -95,7 +102,11 @@ function rawJson(value: unknown, poison: string): string {
 async function call(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      authorization: `Bearer ${hqToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body,
   });
   const text = await response.text();
@@ -108,7 +119,10 @@ async function rawRequest(head: string, body = ''): Promise<{ status: number; te
   const answer = await new Promise<string>((resolve, reject) => {
     let out = '';
     const socket = connect(Number(port), '127.0.0.1', () => {
-      socket.write(`${head}\r\nHost: localhost\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(
+        `${head}\r\nHost: localhost\r\nAuthorization: Bearer ${hqToken}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     });
     socket.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     socket.on('close', () => resolve(out));
@@ -192,7 +206,8 @@ describe('poison bytes are refused at the edge', () => {
           const intake = structuredClone(sampleIntakeInputs()['newark-interview-request']!);
           poisonField(intake);
           const key = `poison-${randomUUID()}`;
-          leadIds.push(leadIdForKey(key));
+          // The API scopes a caller's key by its subject, so one caller's key cannot name another's lead.
+          leadIds.push(leadIdForKey(`hq:${key}`));
           const res = await call('POST', '/leads', rawJson(intake, poison), {
             'x-actor': 'svc:fuzzer',
             'idempotency-key': key,

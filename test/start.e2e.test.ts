@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, localEmbeddedAppUrl } from '../activities/db';
+import { personToken, serviceToken } from '../client/sign-in';
+import { startTestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -26,6 +28,7 @@ beforeAll(async () => {
     TEMPORAL_UI_PORT: String(await freePort()),
     EMBEDDED_POSTGRES_PORT: String(await freePort()),
     LEADLINE_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
+    LEADLINE_OIDC_DEV_PORT: String(await freePort()),
   };
 });
 afterAll(async () => {
@@ -69,19 +72,31 @@ describe('npm start', () => {
     const api = `http://127.0.0.1:${env.PORT}`;
     const first = await start();
     let leadId: string;
+    let hq: { authorization: string };
     try {
       expect(first.output()).toMatch(/PostgreSQL .*embedded/);
       expect(first.output()).toMatch(/Temporal UI +http:\/\/127\.0\.0\.1:\d+/);
       expect(first.output()).toContain(`HTTP API        ${api}`);
+      // The development OpenID provider: signed in through it as the intake service and as HQ HSTU.
+      const issuer = `http://127.0.0.1:${env.LEADLINE_OIDC_DEV_PORT}`;
+      expect(first.output()).toContain(`Sign-in         ${issuer} (development OpenID provider`);
       expect(await (await fetch(`${api}/healthz`)).json()).toEqual({ status: 'ok' });
+      expect((await fetch(`${api}/leads`)).status).toBe(401);
+      const intake = await serviceToken({
+        issuer,
+        clientId: 'intake',
+        clientSecret: 'leadline-dev-intake',
+        audience: 'urn:leadline:api',
+      });
       const created = await fetch(`${api}/leads`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${intake.accessToken}` },
         body: JSON.stringify(sampleIntakeInputs()['ngo-farmworkers']),
       });
       expect(created.status).toBe(201);
       leadId = ((await created.json()) as { leadId: string }).leadId;
-      const lead = await fetch(`${api}/leads/${leadId}`);
+      hq = { authorization: `Bearer ${(await signedIn(issuer, 'hq')).accessToken}` };
+      const lead = await fetch(`${api}/leads/${leadId}`, { headers: hq });
       expect(lead.status).toBe(200);
       // The worker's SDK metrics, for Prometheus: its workflow tasks and their slots.
       expect(first.output()).toContain(`Worker metrics  http://${env.LEADLINE_METRICS_ADDRESS}/metrics`);
@@ -96,10 +111,14 @@ describe('npm start', () => {
 
     const second = await start();
     try {
+      // The provider's signing keys live as long as its process: sign in again after a restart.
+      hq = {
+        authorization: `Bearer ${(await signedIn(`http://127.0.0.1:${env.LEADLINE_OIDC_DEV_PORT}`, 'hq')).accessToken}`,
+      };
       // The first run may have stopped between validation and routing: the workflow resumes where it was.
       let view: { from: string; state: { status: string; office: string | null } } | undefined;
       for (let i = 0; i < 100 && view?.state.status !== 'assigned'; i++) {
-        const again = await fetch(`${api}/leads/${leadId}`);
+        const again = await fetch(`${api}/leads/${leadId}`, { headers: hq });
         expect(again.status).toBe(200);
         view = (await again.json()) as typeof view;
         await new Promise((r) => setTimeout(r, 100));
@@ -122,8 +141,11 @@ describe('npm start', () => {
     const apiPort = await freePort();
     // One metrics endpoint per process: the API's process serves none here.
     const { LEADLINE_METRICS_ADDRESS: _metrics, ...withoutMetrics } = env;
+    // An API of its own trusts the agency's provider (LEADLINE_OIDC_ISSUER): here, one the test runs.
+    const access = await startTestAccess();
     const apiEnv = {
       ...withoutMetrics,
+      LEADLINE_OIDC_ISSUER: access.idp.issuer,
       LEADLINE_ROLE: 'api',
       PORT: String(apiPort),
       DATABASE_URL: localEmbeddedAppUrl(Number(workerEnv.EMBEDDED_POSTGRES_PORT)),
@@ -138,9 +160,10 @@ describe('npm start', () => {
         expect(apiProcess.output()).toContain('Worker          none here (LEADLINE_ROLE=api)');
         const api = `http://127.0.0.1:${apiPort}`;
         expect((await fetch(`${api}/readyz`)).status).toBe(200);
+        const hqHeaders = await access.as('hq');
         const created = await fetch(`${api}/leads`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...hqHeaders },
           body: JSON.stringify(sampleIntakeInputs()['hhs-tipline-minor']),
         });
         expect(created.status).toBe(201);
@@ -148,7 +171,9 @@ describe('npm start', () => {
         // Validated and routed by the other process.
         let status: string | undefined;
         for (let i = 0; i < 100 && status !== 'assigned'; i++) {
-          const view = (await (await fetch(`${api}/leads/${leadId}`)).json()) as { state: { status: string } };
+          const view = (await (await fetch(`${api}/leads/${leadId}`, { headers: hqHeaders })).json()) as {
+            state: { status: string };
+          };
           status = view.state.status;
           if (status !== 'assigned') await new Promise((r) => setTimeout(r, 100));
         }
@@ -158,6 +183,18 @@ describe('npm start', () => {
       }
     } finally {
       await stop(worker);
+      await access.stop();
     }
   });
 });
+
+function signedIn(issuer: string, login: string) {
+  return personToken({
+    issuer,
+    clientId: 'leadline-cli',
+    redirectUri: 'http://127.0.0.1/leadline/signed-in',
+    audience: 'urn:leadline:api',
+    login,
+    password: 'leadline-dev',
+  });
+}

@@ -6,6 +6,9 @@ import { createIntakeQueue } from '../activities/intake-queue';
 import { bindKeyring } from '../activities/field-crypto';
 import { Keyring, type KeyringJson } from '../activities/keyring';
 import { createLeadReadModel } from '../activities/read-model';
+import { createAccessStore } from '../activities/access-store';
+import { createTokenVerifier } from '../client/authenticate';
+import { GuardedLeads } from '../client/guarded-leads';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
@@ -97,8 +100,16 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
       log: (level, message, fields) => log[level](fields, message),
     });
     stops.push(() => forwarder.stop());
+    const issuer = cfg.LEADLINE_OIDC_ISSUER;
+    if (issuer === undefined) throw new Error('the API needs LEADLINE_OIDC_ISSUER: the OpenID provider it trusts');
     const api = await buildApi({
-      leads,
+      leads: new GuardedLeads(leads, createAccessStore(pool)),
+      authenticate: createTokenVerifier({
+        issuer,
+        audience: cfg.LEADLINE_OIDC_AUDIENCE,
+        rolesClaim: cfg.LEADLINE_OIDC_ROLES_CLAIM,
+        officesClaim: cfg.LEADLINE_OIDC_OFFICES_CLAIM,
+      }),
       checks: {
         temporal: async () => {
           // A deadline of its own: a call left retrying after the probe gave up outlives the connection.

@@ -91,6 +91,19 @@ export const LeadlineEnv = z.object({
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be base64 of 32 bytes (openssl rand -base64 32)')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * The OpenID provider whose access tokens the API accepts (its `iss`; keys from its JWKS). Unset: `npm start` runs
+   * a development provider on loopback (LEADLINE_OIDC_DEV_PORT) with the sign-ins of config/dev-identities.json.
+   */
+  LEADLINE_OIDC_ISSUER: optionalUrl,
+  /** The `aud` the API's tokens must carry: the resource indicator (an absolute URI) a client asks its token for. */
+  LEADLINE_OIDC_AUDIENCE: z.string().min(1).default('urn:leadline:api'),
+  /** The claim naming the caller's roles (array or space-separated): intake, agent, supervisor, sac, hq, auditor, admin. */
+  LEADLINE_OIDC_ROLES_CLAIM: z.string().min(1).default('leadline_roles'),
+  /** The claim naming the caller's offices (directory ids such as HSI-NEWARK). */
+  LEADLINE_OIDC_OFFICES_CLAIM: z.string().min(1).default('leadline_offices'),
+  /** Port of the development OpenID provider, when LEADLINE_OIDC_ISSUER is unset. */
+  LEADLINE_OIDC_DEV_PORT: z.coerce.number().int().min(0).max(65535).default(3001),
 });
 export type LeadlineEnv = z.infer<typeof LeadlineEnv>;
 
@@ -106,6 +119,12 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
   const needed: [name: string, missing: boolean, when: string][] = [
     ['DATABASE_URL', cfg.LEADLINE_ROLE === 'api' && cfg.DATABASE_URL === undefined, 'LEADLINE_ROLE is api'],
     ['TEMPORAL_ADDRESS', cfg.LEADLINE_ROLE === 'api' && cfg.TEMPORAL_ADDRESS === undefined, 'LEADLINE_ROLE is api'],
+    // The development provider runs only beside a whole `npm start`; an API of its own trusts the agency's.
+    [
+      'LEADLINE_OIDC_ISSUER',
+      cfg.LEADLINE_ROLE === 'api' && cfg.LEADLINE_OIDC_ISSUER === undefined,
+      'LEADLINE_ROLE is api',
+    ],
     [
       'SMTP_URL',
       cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL === undefined,

@@ -16,10 +16,14 @@ import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 import { leadClientFor, startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
 import type { ApiThreadMessage } from './api-thread-main';
 import { Worker } from 'node:worker_threads';
+import { loadDirectory } from '../activities/directory';
+import { loadDevIdentities, startDevIdentityProvider } from './identity-provider';
 
 export interface RunningLeadline {
   /** Null when LEADLINE_ROLE is worker. */
   apiUrl: string | null;
+  /** The OpenID provider the API trusts (the development one when LEADLINE_OIDC_ISSUER is unset); null without an API. */
+  oidcIssuer: string | null;
   temporalAddress: string;
   temporalUiUrl: string | null;
   databaseUrl: string;
@@ -175,8 +179,34 @@ export async function startLeadline(
     // For callers in this process (scripts/demo.ts); the API side has a client of its own (with the intake queue).
     const leads = leadClientFor({ temporal, pool, cfg, policy });
     let apiUrl: string | null = null;
+    let oidcIssuer: string | null = null;
     if (runsApi) {
-      const sideOptions: ApiSideOptions = { cfg, databaseUrl, temporalAddress, keyring: keyring.toJson(), policy };
+      let apiCfg = cfg;
+      if (cfg.LEADLINE_OIDC_ISSUER === undefined) {
+        const idp = await startDevIdentityProvider({
+          identities: await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY)),
+          audience: cfg.LEADLINE_OIDC_AUDIENCE,
+          port: cfg.LEADLINE_OIDC_DEV_PORT,
+        });
+        stops.push(() => idp.stop());
+        apiCfg = { ...cfg, LEADLINE_OIDC_ISSUER: idp.issuer };
+        say(
+          `Sign-in         ${idp.issuer} (development OpenID provider; users in config/dev-identities.json: ` +
+            '`npx leadline login --as hq`)',
+        );
+      } else {
+        say(
+          `Sign-in         ${cfg.LEADLINE_OIDC_ISSUER} (LEADLINE_OIDC_ISSUER), audience ${cfg.LEADLINE_OIDC_AUDIENCE}`,
+        );
+      }
+      oidcIssuer = apiCfg.LEADLINE_OIDC_ISSUER ?? null;
+      const sideOptions: ApiSideOptions = {
+        cfg: apiCfg,
+        databaseUrl,
+        temporalAddress,
+        keyring: keyring.toJson(),
+        policy,
+      };
       // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
       // worker's activations (intake at 50/s, one process: see README, Performance).
       const side = runsWorker
@@ -192,6 +222,7 @@ export async function startLeadline(
     let stopped: Promise<void> | undefined;
     return {
       apiUrl,
+      oidcIssuer,
       temporalAddress,
       temporalUiUrl,
       databaseUrl,

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
-import { leadIdForKey } from '../../client/lead-client';
+import { leadIdForSubmission, SUBMITTER } from './cluster';
+
+const scopedKey = (key: string) => `${SUBMITTER}:${key}`;
 import type { Priority, SlaStage } from '../../schemas/lead';
 import type { SlaPolicy } from '../../schemas/sla-policy';
 import { formatDifference, verifyOpenLeads } from '../../worker/leads-admin';
@@ -34,6 +36,14 @@ export interface CheckContext {
   /** A rung due longer ago than this with no event counts as missing. */
   rungSlackMs: number;
   say: (line: string) => void;
+  /** The keyed digest the log keeps beside each (sealed) command id: the only way to find a command by its id. */
+  digest: (commandId: string) => string;
+}
+
+/** Digests of these command ids, and the way back from a digest to the id. */
+function digestsOf(ctx: CheckContext, ids: readonly string[]) {
+  const back = new Map(ids.map((id) => [ctx.digest(id), id]));
+  return { digests: [...back.keys()], idOf: (digest: string) => back.get(digest) ?? digest };
 }
 
 export interface CheckScope {
@@ -186,17 +196,22 @@ async function checkDuplicates(ctx: CheckContext, figures: Record<string, number
   }
   const twiceAnswered = [...answered.entries()].filter(([, ids]) => ids.size > 1).map(([k]) => k);
   const keys = [...new Set(ctx.operations.filter((o) => o.key !== undefined).map((o) => o.key!))];
-  const received = await ctx.pool.query<{ key: string; leads: number }>(
-    `SELECT metadata->>'commandId' AS key, count(DISTINCT lead_id)::int AS leads FROM lead_events
-      WHERE type = 'LeadReceived' AND metadata->>'commandId' = ANY($1) GROUP BY 1 HAVING count(DISTINCT lead_id) > 1`,
-    [keys],
+  // A submission's command id is its Idempotency-Key as the API scoped it to the submitting service.
+  const keyDigests = digestsOf(ctx, keys.map(scopedKey));
+  const receivedRows = await ctx.pool.query<{ digest: string; leads: number }>(
+    `SELECT metadata->>'commandDigest' AS digest, count(DISTINCT lead_id)::int AS leads FROM lead_events
+      WHERE type = 'LeadReceived' AND metadata->>'commandDigest' = ANY($1) GROUP BY 1 HAVING count(DISTINCT lead_id) > 1`,
+    [keyDigests.digests],
   );
+  const received = { rows: receivedRows.rows.map((r) => ({ key: keyDigests.idOf(r.digest), leads: r.leads })) };
   const commandIds = [...new Set(ctx.operations.filter((o) => o.commandId !== undefined).map((o) => o.commandId!))];
-  const twiceRecorded = await ctx.pool.query<{ command_id: string }>(
-    `SELECT metadata->>'commandId' AS command_id FROM lead_events WHERE metadata->>'commandId' = ANY($1)
+  const commandDigests = digestsOf(ctx, commandIds);
+  const twiceRows = await ctx.pool.query<{ digest: string }>(
+    `SELECT metadata->>'commandDigest' AS digest FROM lead_events WHERE metadata->>'commandDigest' = ANY($1)
       GROUP BY lead_id, 1, type HAVING count(*) > 1`,
-    [commandIds],
+    [commandDigests.digests],
   );
+  const twiceRecorded = { rows: twiceRows.rows.map((r) => ({ command_id: commandDigests.idOf(r.digest) })) };
   figures.keys_retried = ctx.operations.filter((o) => o.kind === 'submit' && o.retry).length;
   const bad = [...twiceAnswered, ...received.rows.map((r) => r.key), ...twiceRecorded.rows.map((r) => r.command_id)];
   return {
@@ -209,11 +224,12 @@ async function checkDuplicates(ctx: CheckContext, figures: Record<string, number
 /** A command answered 200 is in the log. */
 async function checkCommandsDurable(ctx: CheckContext): Promise<Check> {
   const acked = ctx.operations.filter((o) => o.kind === 'command' && o.status === 200).map((o) => o.commandId!);
-  const found = await ctx.pool.query<{ command_id: string }>(
-    `SELECT DISTINCT metadata->>'commandId' AS command_id FROM lead_events WHERE metadata->>'commandId' = ANY($1)`,
-    [acked],
+  const ackedDigests = digestsOf(ctx, acked);
+  const found = await ctx.pool.query<{ digest: string }>(
+    `SELECT DISTINCT metadata->>'commandDigest' AS digest FROM lead_events WHERE metadata->>'commandDigest' = ANY($1)`,
+    [ackedDigests.digests],
   );
-  const present = new Set(found.rows.map((r) => r.command_id));
+  const present = new Set(found.rows.map((r) => ackedDigests.idOf(r.digest)));
   const missing = [...new Set(acked)].filter((id) => !present.has(id));
   return {
     name: 'commands-durable',
@@ -409,9 +425,9 @@ async function checkPoison(
     [leads],
   );
   const commandIds = poisoned.filter((o) => o.commandId !== undefined).map((o) => o.commandId!);
-  const recordedCommands = await ctx.pool.query<{ command_id: string }>(
-    `SELECT DISTINCT metadata->>'commandId' AS command_id FROM lead_events WHERE metadata->>'commandId' = ANY($1)`,
-    [commandIds],
+  const recordedCommands = await ctx.pool.query<{ digest: string }>(
+    `SELECT DISTINCT metadata->>'commandDigest' AS digest FROM lead_events WHERE metadata->>'commandDigest' = ANY($1)`,
+    [digestsOf(ctx, commandIds).digests],
   );
   const started: string[] = [];
   await mapConcurrent(leads, 8, async (leadId) => {
@@ -474,7 +490,7 @@ async function honesty(ctx: CheckContext, figures: Record<string, number>): Prom
   );
   const recorded = await ctx.pool.query<{ lead_id: string }>(
     `SELECT DISTINCT lead_id FROM lead_events WHERE type = 'LeadReceived' AND lead_id = ANY($1::uuid[])`,
-    [failedSubmits.map((o) => leadIdForKey(o.key!))],
+    [failedSubmits.map((o) => leadIdForSubmission(o.key!))],
   );
   const applied = await ctx.pool.query<{ command_id: string }>(
     `SELECT DISTINCT metadata->>'commandId' AS command_id FROM lead_events WHERE metadata->>'commandId' = ANY($1)`,

@@ -1,4 +1,14 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { loadDirectory } from '../../activities/directory';
+import { leadIdForKey } from '../../client/lead-client';
+import { personToken, serviceToken } from '../../client/sign-in';
+import {
+  CLI_CLIENT_ID,
+  CLI_REDIRECT_URI,
+  loadDevIdentities,
+  startDevIdentityProvider,
+  type DevIdentityProvider,
+} from '../../worker/identity-provider';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,6 +74,15 @@ function exitOf(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+const AUDIENCE = 'urn:leadline:api';
+/** The service account the load submits as; the API scopes its Idempotency-Keys by it. */
+export const SUBMITTER = 'intake';
+
+/** The lead an Idempotency-Key names when the load's service account submits with it. */
+export function leadIdForSubmission(key: string): string {
+  return leadIdForKey(`${SUBMITTER}:${key}`);
+}
+
 export class Cluster {
   readonly postgres: Service;
   readonly temporal: Service;
@@ -73,6 +92,9 @@ export class Cluster {
   adminUrl = '';
   readonly temporalAddress: string;
   readonly apiUrl: string;
+  /** `Authorization` of the intake service (submissions) and of an HQ HSTU person (commands), once started. */
+  authorization = { submit: '', command: '' };
+  private identity: DevIdentityProvider | undefined;
   private readonly logs: WriteStream;
 
   constructor(private readonly options: ClusterOptions) {
@@ -91,10 +113,32 @@ export class Cluster {
   }
 
   async startAll(): Promise<void> {
+    // The API trusts an OpenID provider of the agency's (LEADLINE_OIDC_ISSUER); here, the development one, in this
+    // process: it is not a fault target.
+    this.identity = await startDevIdentityProvider({
+      identities: await loadDevIdentities(await loadDirectory()),
+      audience: AUDIENCE,
+    });
     await this.postgres.start();
     await this.temporal.start();
     await this.worker.start(); // it migrates; the API waits for the migrations
     await this.api.start();
+    const issuer = this.identity.issuer;
+    const service = await serviceToken({
+      issuer,
+      clientId: SUBMITTER,
+      clientSecret: 'leadline-dev-intake',
+      audience: AUDIENCE,
+    });
+    const hq = await personToken({
+      issuer,
+      clientId: CLI_CLIENT_ID,
+      redirectUri: CLI_REDIRECT_URI,
+      audience: AUDIENCE,
+      login: 'hq',
+      password: this.identity.identities.password,
+    });
+    this.authorization = { submit: `Bearer ${service.accessToken}`, command: `Bearer ${hq.accessToken}` };
   }
 
   /** Stops what is running, API first; whatever does not stop in time is killed. */
@@ -103,6 +147,7 @@ export class Cluster {
       await service.stop().catch((error: unknown) => this.options.say(`${service.name}: ${(error as Error).message}`));
     }
     await new Promise<void>((resolve) => this.logs.end(resolve));
+    await this.identity?.stop();
   }
 
   /** Last resort (the suite itself failed): SIGKILL to every process this cluster started that still runs. */
@@ -226,6 +271,7 @@ export class Cluster {
           LEADLINE_TASK_QUEUE: this.options.taskQueue,
           LEADLINE_PAYLOAD_KEY: this.options.payloadKey,
           LEADLINE_SLA_POLICY: this.options.policyFile,
+          ...(this.identity === undefined ? {} : { LEADLINE_OIDC_ISSUER: this.identity.issuer }),
           LOG_LEVEL: 'info',
           ...this.options.extraEnv,
         };

@@ -10,6 +10,8 @@ import type { Operation } from './history';
 
 export interface LoadOptions {
   apiUrl: string;
+  /** `Authorization` for submissions (the intake service) and for commands (a person who may send them). */
+  authorization: { submit: string; command: string };
   tag: string;
   submissionsPerSecond: number;
   commandsPerSecond: number;
@@ -105,7 +107,7 @@ export class Load {
     this.operations.push(op);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'x-actor': 'svc:faults',
+      authorization: this.options.authorization.submit,
       'idempotency-key': key,
     };
     if (mode === 'async') headers.prefer = 'respond-async';
@@ -165,7 +167,7 @@ export class Load {
       this.send(
         op,
         `/leads/${leadId}/commands/${type}`,
-        { 'content-type': 'application/json', 'x-actor': 'agent:faults' },
+        { 'content-type': 'application/json', authorization: this.options.authorization.command },
         { data, commandId },
       ).then(() => {
         if (type === 'CloseLead' && op.status === 200) {

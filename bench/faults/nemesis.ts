@@ -96,6 +96,7 @@ export async function inject(name: FaultName, ctx: NemesisContext): Promise<Inje
       if (target === undefined) throw new Error('no open lead to aim the poison commands at');
       const poison = await sendPoison({
         apiUrl: ctx.cluster.apiUrl,
+        authorization: ctx.cluster.authorization,
         tag: ctx.tag,
         targetLeadId: target,
         timeoutMs: 20_000,

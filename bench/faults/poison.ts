@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { leadIdForKey } from '../../client/lead-client';
+import { leadIdForSubmission } from './cluster';
 import type { LeadIntakeInput } from '../../schemas/intake';
 import { sampleIntakeInputs } from '../../test/support/lead-fixtures';
 import type { PoisonOperation } from './history';
@@ -32,6 +32,7 @@ const intakeFields: { field: string; set: (intake: LeadIntakeInput, text: string
 
 export async function sendPoison(options: {
   apiUrl: string;
+  authorization: { submit: string; command: string };
   tag: string;
   /** An open lead for the command cases; its later commands must still work (not frozen). */
   targetLeadId: string;
@@ -55,12 +56,12 @@ export async function sendPoison(options: {
       for (const mode of ['sync', 'async'] as const) {
         const op = next(field, byte, mode);
         op.key = `faults-${options.tag}-poison-${op.id}`;
-        op.leadId = leadIdForKey(op.key);
+        op.leadId = leadIdForSubmission(op.key);
         const text = `${op.marker}${charOf(byte)}tail`;
         const intake = set({ ...base, externalReference: op.key }, text);
         const headers: Record<string, string> = {
           'content-type': 'application/json',
-          'x-actor': 'svc:faults',
+          authorization: options.authorization.submit,
           'idempotency-key': op.key,
         };
         if (mode === 'async') headers.prefer = 'respond-async';
@@ -81,7 +82,7 @@ export async function sendPoison(options: {
           options,
           op,
           `/leads/${options.targetLeadId}/commands/${command}`,
-          { 'content-type': 'application/json', 'x-actor': 'agent:faults' },
+          { 'content-type': 'application/json', authorization: options.authorization.command },
           body,
         ),
       );
@@ -100,11 +101,13 @@ export async function sendPoison(options: {
   for (const header of ['x-actor', 'idempotency-key'] as const) {
     const op = next(`header.${header}`, 'NUL', 'sync');
     op.key = header === 'idempotency-key' ? undefined : `faults-${options.tag}-poison-${op.id}`;
-    op.leadId = op.key === undefined ? undefined : leadIdForKey(op.key);
+    op.leadId = op.key === undefined ? undefined : leadIdForSubmission(op.key);
     const value = `${op.marker}${NUL}tail`;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'x-actor': header === 'x-actor' ? value : 'svc:faults',
+      authorization: options.authorization.submit,
+      // The API reads no X-Actor any more, but Node's parser still refuses a NUL in any header: answered 400 all the same.
+      ...(header === 'x-actor' ? { 'x-actor': value } : {}),
       'idempotency-key': header === 'idempotency-key' ? value : (op.key as string),
     };
     const body = JSON.stringify({ ...base, externalReference: `faults-${options.tag}-poison-h${op.id}` });
@@ -122,7 +125,7 @@ export async function sendPoison(options: {
       options,
       op,
       `/leads/${options.targetLeadId}/commands/${command}`,
-      { 'content-type': 'application/json', 'x-actor': 'agent:faults' },
+      { 'content-type': 'application/json', authorization: options.authorization.command },
       { data: { text: 'a clean note after the poison' }, commandId: op.commandId },
     );
     out.push(op);
@@ -140,8 +143,12 @@ async function post(
   await request(options, op, path, { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
-async function get(options: { apiUrl: string; timeoutMs: number }, op: PoisonOperation, path: string) {
-  await request(options, op, path, { method: 'GET' });
+async function get(
+  options: { apiUrl: string; timeoutMs: number; authorization: { command: string } },
+  op: PoisonOperation,
+  path: string,
+) {
+  await request(options, op, path, { method: 'GET', headers: { authorization: options.authorization.command } });
 }
 
 async function request(

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { bindKeyring } from '../../activities/field-crypto';
+import { Keyring } from '../../activities/keyring';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -210,8 +212,12 @@ async function main(): Promise<number> {
     });
     // The checker's own pool; its idle connections die with each PostgreSQL kill, which is expected here.
     pool = createPool(cluster.databaseUrl, { max: 8, onIdleError: () => undefined });
+    // The processes' keyring (LEADLINE_PAYLOAD_KEY): the checker opens sealed rows and finds commands by digest.
+    const keyring = Keyring.single(Buffer.from(payloadKey, 'base64'));
+    bindKeyring(pool, keyring);
     const activeLoad = new Load({
       apiUrl: cluster.apiUrl,
+      authorization: cluster.authorization,
       tag,
       submissionsPerSecond: options.submitRate,
       commandsPerSecond: options.commandRate,
@@ -223,6 +229,7 @@ async function main(): Promise<number> {
     await sleep(slaMs * 0.75 + 10_000);
 
     const checkContext = (operations: readonly Operation[]) => ({
+      digest: (commandId: string) => keyring.digest(commandId),
       pool: pool!,
       temporal,
       taskQueue: 'leads',

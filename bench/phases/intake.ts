@@ -39,6 +39,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 /** Open loop: POST /leads at a fixed rate whatever the answers, so a slow server cannot slow the offered load. */
 export async function measureIntake(options: {
   apiUrl: string;
+  /** The intake service's `Authorization`. */
+  authorization: string;
   pool: pg.Pool;
   rate: number;
   seconds: number;
@@ -66,7 +68,7 @@ export async function measureIntake(options: {
     try {
       const response = await fetch(`${options.apiUrl}/leads`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-actor': 'svc:bench', ...prefer },
+        headers: { 'content-type': 'application/json', authorization: options.authorization, ...prefer },
         body,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

@@ -10,14 +10,20 @@ export interface ListResult {
 }
 
 /** GET /leads?overdue=true, one request at a time, over whatever the read model holds by now. */
-export async function measureList(options: { apiUrl: string; pool: pg.Pool; requests: number }): Promise<ListResult> {
+export async function measureList(options: {
+  apiUrl: string;
+  /** A supervisor's `Authorization` (HQ HSTU: every office). */
+  authorization: string;
+  pool: pg.Pool;
+  requests: number;
+}): Promise<ListResult> {
   const url = `${options.apiUrl}/leads?overdue=true`;
   const latencies: number[] = [];
   let pageItems = 0;
   const warmup = Math.min(20, options.requests);
   for (let i = 0; i < warmup + options.requests; i++) {
     const start = performance.now();
-    const response = await fetch(url, { headers: { 'x-actor': 'supervisor:bench' } });
+    const response = await fetch(url, { headers: { authorization: options.authorization } });
     const body = (await response.json()) as { items?: unknown[] };
     const end = performance.now();
     if (response.status !== 200) throw new Error(`GET /leads?overdue=true answered ${response.status}`);

@@ -14,6 +14,7 @@ import {
   OverloadedError,
   UnavailableError,
 } from '../errors';
+import { ForbiddenError } from '../guarded-leads';
 import type { ProblemBody } from './schemas';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -23,6 +24,13 @@ const problemTypes = {
   invalidInput: { type: 'urn:leadline:problem:invalid-input', title: 'Invalid input', status: 400 },
   malformedJson: { type: 'urn:leadline:problem:malformed-json', title: 'Malformed JSON', status: 400 },
   badRequest: { type: 'urn:leadline:problem:bad-request', title: 'Bad request', status: 400 },
+  unauthenticated: { type: 'urn:leadline:problem:unauthenticated', title: 'Not signed in', status: 401 },
+  forbidden: { type: 'urn:leadline:problem:forbidden', title: 'Not allowed', status: 403 },
+  tooManyFailures: {
+    type: 'urn:leadline:problem:too-many-failed-authentications',
+    title: 'Too many failed authentications',
+    status: 429,
+  },
   leadNotFound: { type: 'urn:leadline:problem:lead-not-found', title: 'Lead not found', status: 404 },
   leadPending: { type: 'urn:leadline:problem:lead-pending', title: 'Lead not recorded yet', status: 404 },
   routeNotFound: { type: 'urn:leadline:problem:not-found', title: 'Not found', status: 404 },
@@ -111,6 +119,9 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   }
   if (error instanceof OverloadedError) {
     return problem('overloaded', error.message, request, { retryAfterSeconds: error.retryAfterSeconds });
+  }
+  if (error instanceof ForbiddenError) {
+    return problem('forbidden', error.message, request);
   }
   if (error instanceof UnavailableError) {
     return problem('unavailable', error.message, request);

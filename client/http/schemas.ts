@@ -104,11 +104,7 @@ export const ReadyBody = z.object({
 export const LeadIdParams = z.object({ id: LeadId });
 
 /** Headers the API reads; the rest pass through untouched. */
-export const ActorHeaders = z.looseObject({
-  /** Who is acting; the API trusts it, so it must sit behind a proxy that authenticates the caller. */
-  'x-actor': text(200).optional(),
-});
-export const SubmitHeaders = ActorHeaders.extend({
+export const SubmitHeaders = z.looseObject({
   'idempotency-key': text(200).optional(),
   prefer: z
     .string()
