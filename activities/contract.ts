@@ -27,6 +27,13 @@ export interface RecordEventsResult {
    */
   committedAt?: number;
   /**
+   * The events as this append committed them, which the workflow folds instead of its proposal: the marker of the
+   * append keeps them, so a replay folds what the log holds even where its own proposal would differ (another
+   * clock, ids drawn in another order by a re-run task). The ids differ from the proposal's when one of them was
+   * already in the log at another position. Appends recorded before it existed lack it.
+   */
+  events?: RecordedEvent[];
+  /**
    * Present when the log did not take the proposed events as they were: it already held events from
    * `expectedVersion` on (an earlier attempt of this workflow task committed them before a crash, or, in
    * error, another writer did). These are the log's events from there to its end; the workflow folds them

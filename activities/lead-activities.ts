@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ApplicationFailure, log, metricMeter } from '@temporalio/activity';
 import { evolve, stageDeadline } from '../domain';
@@ -9,7 +9,14 @@ import type { LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
 import type { AssignmentNotice, EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
 import { formatDatabaseError, isDataError } from './database-errors';
-import { ConcurrencyError, recordAudit, type EventEnvelope, type EventStore, type ReadModelRow } from './event-store';
+import {
+  ConcurrencyError,
+  DuplicateEventIdError,
+  recordAudit,
+  type EventEnvelope,
+  type EventStore,
+  type ReadModelRow,
+} from './event-store';
 import { composeNotifications } from './notifications/compose';
 import type { NotificationDelivery } from './notifications/deliver';
 import {
@@ -114,11 +121,24 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
     async recordEvents({ leadId, expectedVersion, events, command, writer }: RecordEventsInput) {
       if (command !== undefined) refuseMalformed(command);
       try {
-        const appended = await deps.store.append(leadId, expectedVersion, events, writer);
-        // A retry of an append that committed: the log's copy may differ from this proposal (a re-run task has a
-        // new clock), and it is the log's copy that stands.
-        if (appended.duplicate) return { ...appended, adopted: await adopt(leadId, expectedVersion, writer) };
-        return { ...appended, committedAt: Date.now() };
+        let proposed = events;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const appended = await deps.store.append(leadId, expectedVersion, proposed, writer);
+            // A retry of an append that committed: the log's copy may differ from this proposal (a re-run task has
+            // a new clock), and it is the log's copy that stands.
+            if (appended.duplicate) return { ...appended, adopted: await adopt(leadId, expectedVersion, writer) };
+            return { ...appended, events: proposed, committedAt: Date.now() };
+          } catch (error) {
+            // The workflow draws event ids from its run's seeded generator: a task re-run after a crash draws them
+            // again, in another order if its jobs came in another order, so an id may name an event an earlier
+            // attempt recorded elsewhere. Retried as it was, the append would fail for ever and freeze the lead;
+            // fresh ids are safe because the workflow folds the events this returns.
+            if (!(error instanceof DuplicateEventIdError) || attempt >= 3) throw error;
+            log.warn('event ids already in the lead log; appended under fresh ids', { leadId, expectedVersion });
+            proposed = proposed.map((event) => ({ ...event, eventId: randomUUID() }));
+          }
+        }
       } catch (error) {
         if (error instanceof ConcurrencyError && error.actualVersion > error.expectedVersion) {
           // The log is ahead of the workflow: an earlier attempt of this workflow task committed before it was

@@ -36,22 +36,7 @@ const promised: Record<string, string[]> = {
  * Checks that fail today because the fix they prove has not landed yet: `it.fails` until it does (then the test says
  * so, and the entry goes). The checker itself is not weakened: these still count as failed in the run's JSON.
  */
-const pending: Record<string, string> = {
-  // Rungs due while the worker was down fire ~10 s after it returns: their workflow tasks sit on the dead worker's
-  // sticky queue until the SDK's stickyQueueScheduleToStartTimeout (10 s default) sends them to the normal queue.
-  // Missing fix: a shorter sticky schedule-to-start timeout in worker/worker.ts (issue 13: ≤ 5 s after return).
-  'worker-kill-rungs/rungs-on-time-after-outage': 'sticky queue timeout',
-};
-
-/**
- * Checks that fail in some runs only, until their fix lands: a worker killed after an append committed but before
- * its workflow task completed leaves the workflow's state a few ms off its log (state.updatedAt, clocks), and every
- * later verify finds it. Whether the kill lands in that window is chance, so `it.fails` would be flaky: these are
- * todo. Missing fix: the workflow adopting the log after a crash (issue 13, "the workflow drifts from the log").
- */
-const sometimes = new Set(
-  ['worker-kill-rungs', 'cancel', 'terminate', 'poison', 'final'].map((fault) => `${fault}/verify-consistent`),
-);
+const pending: Record<string, string> = {};
 
 interface Results {
   completed: boolean;
@@ -99,7 +84,7 @@ describe('npm run faults -- --quick', () => {
       ...(results?.faults ?? []).flatMap((f) => f.checks.filter((c) => !c.pass).map((c) => `${f.fault}/${c.name}`)),
       ...(results?.final?.checks ?? []).filter((c) => !c.pass).map((c) => `final/${c.name}`),
     ];
-    const unexpected = failed.filter((name) => pending[name] === undefined && !sometimes.has(name));
+    const unexpected = failed.filter((name) => pending[name] === undefined);
     expect(unexpected, run?.output.slice(-4000)).toEqual([]);
     expect(run?.code, run?.output.slice(-4000)).toBe(failed.length === 0 ? 0 : 1);
     expect(results?.passed).toBe(failed.length === 0);
@@ -107,10 +92,6 @@ describe('npm run faults -- --quick', () => {
 
   for (const [fault, names] of Object.entries(promised)) {
     for (const name of names) {
-      if (sometimes.has(`${fault}/${name}`)) {
-        it.todo(`${fault}: ${name} (passes only in runs where no kill lands mid-task, until the log-adoption fix)`);
-        continue;
-      }
       const test = pending[`${fault}/${name}`] === undefined ? it : it.fails;
       test(`${fault}: ${name}`, () => {
         const check = checkOf(fault, name);

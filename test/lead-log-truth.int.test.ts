@@ -9,8 +9,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadDirectory } from '../activities/directory';
+import { createEventStore } from '../activities/event-store';
+import { createActivities, projectLead } from '../activities/lead-activities';
+import { createNotificationDelivery } from '../activities/notifications/deliver';
+import type { RecordEventsResult } from '../activities/contract';
+import type { RecordedEvent } from '../schemas/events';
 import { defaultSlaPolicy } from '../schemas/sla-policy';
 import { verifyOpenLeads } from '../worker/leads-admin';
 import { leadWorkflowId } from '../workflows/messages';
@@ -138,6 +144,22 @@ describe('a worker killed between an append and the end of its workflow task', (
     expect(after.state.version).toBe(4);
   });
 
+  it('mid-intake, after validation: the re-run’s own ids do not collide with the log’s, and the lead is assigned', async () => {
+    // The re-run adopts the received and validated events, then routes: the first id its run's generator draws for
+    // the routing command is the one the lost attempt gave the validation command (ids are drawn again after a crash).
+    const { stack, killAfterCommit } = await stackWithDoomedWorker('LeadValidated');
+    const submitted = stack.client.submitLead(newarkLead(), { actor: 'svc:test' });
+    await killAfterCommit();
+    const { leadId } = await submitted;
+    await waitFor(async () => (await logOf(stack, leadId)).some((e) => e.type === 'LeadAssigned'), 'assigned', 60_000);
+    const log = await logOf(stack, leadId);
+    expect(log.map((e) => e.type)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+    expect(new Set(log.map((e) => e.event_id)).size).toBe(log.length);
+    await expectWorkflowEqualsLog(stack, leadId);
+    const after = await stack.client.addNote(leadId, { text: 'still moving' }, { actor: 'agent:rivera' });
+    expect(after.state.version).toBe(4);
+  });
+
   it('after a command: the command is answered once, recorded once, and the lead goes on', async () => {
     const { stack, killAfterCommit } = await stackWithDoomedWorker('NoteAdded');
     // The doomed worker records intake and routing; the note is the append it dies after.
@@ -195,6 +217,45 @@ describe('a worker killed between an append and the end of its workflow task', (
       { actor: 'agent:rivera' },
     );
     await expectWorkflowEqualsLog(stack, leadId);
+  });
+});
+
+describe('an append whose event id the log already holds at another position', () => {
+  it('is recorded under fresh ids and returns the events as committed, instead of failing for ever', async () => {
+    const stack = await startStack(env);
+    stacks.push(stack);
+    const activities = createActivities({
+      pool: stack.db.pool,
+      store: createEventStore(stack.db.pool, projectLead),
+      directory: await loadDirectory(),
+      delivery: createNotificationDelivery({ pool: stack.db.pool, adapters: [] }),
+      channels: [],
+      fingerprintKey: 'test-fingerprint-key',
+    });
+    const { leadId } = await stack.client.submitLead(newarkLead(), { actor: 'svc:test' });
+    const [received] = await logOf(stack, leadId);
+    const at = new Date().toISOString();
+    // A re-run task drew again the id its lost attempt gave the intake event, now for a note.
+    const note = {
+      eventId: received!.event_id,
+      type: 'NoteAdded',
+      data: { text: 'n' },
+      metadata: { actor: 'agent:rivera', at, commandId: randomUUID() },
+    } as unknown as RecordedEvent;
+    const version = (await logOf(stack, leadId)).length;
+    const result: RecordEventsResult = await new MockActivityEnvironment().run(
+      activities.recordEvents.bind(activities),
+      {
+        leadId,
+        expectedVersion: version,
+        events: [note],
+      },
+    );
+    expect(result.adopted).toBeUndefined();
+    expect(result.events).toHaveLength(1);
+    expect(result.events![0]!.eventId).not.toBe(received!.event_id);
+    const log = await logOf(stack, leadId);
+    expect(log.at(-1)?.event_id).toBe(result.events![0]!.eventId);
   });
 });
 

@@ -37,6 +37,12 @@ export const LeadlineEnv = z.object({
    */
   LEADLINE_CACHED_LEADS: z.coerce.number().int().min(0).default(1000),
   /**
+   * Seconds a lead's workflow task waits on the sticky queue of the worker that has it cached before Temporal
+   * hands it to any worker (which replays its history first). The SDK's 10 s held rungs due while a worker was
+   * down until 10 s after another returned; shorter sends a task waiting behind busy cores to a full replay sooner.
+   */
+  LEADLINE_STICKY_QUEUE_TIMEOUT: z.coerce.number().positive().default(3),
+  /**
    * `off`: workflow code captures no stack traces (the SDK's per-promise capture is a third of the workflow
    * thread's time); a failed workflow task shows its error's type and message. `full`: the SDK's default, with
    * stacks in failures and in the stack-trace query. Set `full` while debugging; the worker replays the lead.

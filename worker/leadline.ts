@@ -140,6 +140,7 @@ export async function startLeadline(
         activities: await leadActivitiesFromConfig(pool, cfg),
         payloadCodec,
         cachedLeads: cfg.LEADLINE_CACHED_LEADS,
+        stickyQueueTimeoutSeconds: cfg.LEADLINE_STICKY_QUEUE_TIMEOUT,
         workflowStackTraces: cfg.LEADLINE_WORKFLOW_STACK_TRACES,
       });
       const running = worker.run();

@@ -42,6 +42,8 @@ export interface LeadWorkerOptions {
   payloadCodec?: PayloadCodec;
   /** Whether workflow code keeps its stack traces (LEADLINE_WORKFLOW_STACK_TRACES); unset: `off`. */
   workflowStackTraces?: WorkflowStackTraces;
+  /** LEADLINE_STICKY_QUEUE_TIMEOUT in seconds; unset: 3, the configuration's default. */
+  stickyQueueTimeoutSeconds?: number;
 }
 
 export async function createLeadWorker(options: LeadWorkerOptions): Promise<Worker> {
@@ -54,6 +56,9 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath, bundlerOptions: leadBundlerOptions(options.workflowStackTraces ?? 'off') }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    // A task for a lead cached by a worker that died waits this long on its sticky queue before another worker may
+    // take it: the SDK's 10 s made rungs due during an outage fire 10 s after a worker returned (npm run faults).
+    stickyQueueScheduleToStartTimeout: (options.stickyQueueTimeoutSeconds ?? 3) * 1000,
     ...(options.cachedLeads === undefined ? {} : { maxCachedWorkflows: options.cachedLeads }),
     ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}),
   });

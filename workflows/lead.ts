@@ -227,8 +227,11 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
       }
       if (appended.committedAt !== undefined) appendClock = Math.max(appendClock, appended.committedAt);
       if (appended.adopted === undefined) {
-        fold(expectedVersion, recorded);
-        return decision.events;
+        // What the append committed, as its marker keeps it: a replay folds the log's copy, never a proposal of its
+        // own (appends recorded before the result carried it return the proposal as it was).
+        const committed = appended.events ?? recorded;
+        fold(expectedVersion, committed);
+        return committed;
       }
       // The log already held events from here on (an earlier attempt of this task committed them before it was
       // lost): the lead's state, clocks and timeline are the log's, never this attempt's proposal.
@@ -444,11 +447,21 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     );
   }
 
-  const system = (actor: string) => ({ actor, at: nowIso(), commandId: uuid4() });
-  let intakeRunning = false;
-  let intakeFailure: Error | undefined;
   // Handlers change `state` behind the compiler's back; read it through a function so narrowing stays honest.
   const current = (): LeadState | undefined => state;
+  /**
+   * A system command's id, never one the lead already holds: a task re-run after a crash draws ids again, in another
+   * order when its jobs came in another order, so a fresh draw may repeat the id of a command an earlier attempt
+   * recorded, and the lead would refuse it as a reused commandId. Replays fold the same state, so they draw the same.
+   */
+  const freshCommandId = () => {
+    let id = uuid4();
+    while (current()?.recentCommandIds.includes(id) === true) id = uuid4();
+    return id;
+  };
+  const system = (actor: string) => ({ actor, at: nowIso(), commandId: freshCommandId() });
+  let intakeRunning = false;
+  let intakeFailure: Error | undefined;
 
   /** `resumed`: a run restarted from the log, which checks only what its lead has not passed yet. */
   const intakeSteps = async (intakeData: LeadIntake, resumed = false) => {
