@@ -131,6 +131,19 @@ export class GuardedLeads {
     return page;
   }
 
+  /** Temporal's payloads decoded or encoded for an operator (the codec server): HQ HSTU and admins, each call audited. */
+  async codec(caller: Caller, operation: 'encode' | 'decode', payloads: number, namespace: string) {
+    const action = operation === 'decode' ? 'DecodePayloads' : 'EncodePayloads';
+    await this.allowed(caller, 'decodePayloads', action);
+    await this.store.record({
+      actor: caller.subject,
+      leadId: null,
+      action,
+      outcome: 'read',
+      detail: { namespace, payloads },
+    });
+  }
+
   /** A refusal of a system action, audited; allowed ones go on. */
   async allowed(caller: Caller, action: SystemAction, audited: string): Promise<void> {
     await this.enforce(caller, null, audited, mayDo(caller, action));

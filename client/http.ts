@@ -20,6 +20,8 @@ import { AuditQuery, AuditRow } from '../schemas/audit';
 import type { Caller } from '../schemas/caller';
 import { AuthenticationError, type TokenVerifier } from './authenticate';
 import type { GuardedLeads } from './guarded-leads';
+import { CODEC_PREFLIGHT, codecRoutes } from './http/codec';
+import type { PayloadCodec } from '@temporalio/common';
 import { LeadlineLogController } from './http/logging';
 import {
   answerClientError,
@@ -52,6 +54,10 @@ export interface ApiOptions {
   leads: GuardedLeads;
   /** Verifies the bearer token of every request but liveness, readiness and the API's own description. */
   authenticate: TokenVerifier;
+  /** Temporal's payload codec: with it the API serves Temporal's codec protocol at /codec (HQ HSTU and admins). */
+  payloadCodec?: PayloadCodec;
+  /** The Temporal UI's origin, whose browser may call /codec (CORS); none: no browser origin may. */
+  temporalUiOrigin?: string;
   /**
    * Each throws when its dependency cannot be reached; `workers` (see client/readiness.ts) when no worker polls the
    * lead task queue, so a lead sent now would be accepted but neither recorded nor escalated.
@@ -106,6 +112,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const failures = new FailedAuthentications(FAILED_AUTHENTICATIONS_PER_MINUTE);
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.test(pathOf(request))) return;
+    // A browser's CORS preflight carries no credentials by design; it is answered, and the real request is not.
+    if (request.method === 'OPTIONS' && CODEC_PREFLIGHT.test(pathOf(request))) return;
     const waitSeconds = failures.waitFor(request.ip);
     if (waitSeconds > 0) {
       return sendProblem(
@@ -183,6 +191,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
 
   await app.register(routes(options));
+  if (options.payloadCodec !== undefined) {
+    await app.register(
+      codecRoutes({
+        codec: options.payloadCodec,
+        guard: options.leads,
+        callerOf,
+        ...(options.temporalUiOrigin === undefined ? {} : { uiOrigin: options.temporalUiOrigin }),
+      }),
+    );
+  }
   // A Fastify instance is a thenable: an async function resolving with one readies it anyway, so say so here.
   await app.ready();
   return app as unknown as FastifyInstance;

@@ -104,6 +104,10 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     if (issuer === undefined) throw new Error('the API needs LEADLINE_OIDC_ISSUER: the OpenID provider it trusts');
     const api = await buildApi({
       leads: new GuardedLeads(leads, createAccessStore(pool)),
+      payloadCodec,
+      ...(cfg.LEADLINE_TEMPORAL_UI_URL === undefined
+        ? {}
+        : { temporalUiOrigin: new URL(cfg.LEADLINE_TEMPORAL_UI_URL).origin }),
       authenticate: createTokenVerifier({
         issuer,
         audience: cfg.LEADLINE_OIDC_AUDIENCE,

@@ -108,6 +108,11 @@ export const LeadlineEnv = z.object({
   LEADLINE_OIDC_ROLES_CLAIM: z.string().min(1).default('leadline_roles'),
   /** The claim naming the caller's offices (directory ids such as HSI-NEWARK). */
   LEADLINE_OIDC_OFFICES_CLAIM: z.string().min(1).default('leadline_offices'),
+  /**
+   * The Temporal UI's URL, whose browser may call the API's codec server (/codec) to show payloads decrypted. Unset:
+   * the dev server's UI when `npm start` runs it; otherwise no browser origin.
+   */
+  LEADLINE_TEMPORAL_UI_URL: optionalUrl,
   /** Port of the development OpenID provider, when LEADLINE_OIDC_ISSUER is unset. */
   LEADLINE_OIDC_DEV_PORT: z.coerce.number().int().min(0).max(65535).default(3001),
 });

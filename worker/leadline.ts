@@ -114,6 +114,8 @@ export async function startLeadline(
         dbFile,
         port: cfg.TEMPORAL_DEV_PORT,
         uiPort: cfg.TEMPORAL_UI_PORT,
+        // The UI decodes through the API's codec server, as the operator signed in to it (see README, Access).
+        ...(runsApi ? { uiCodecEndpoint: `http://${cfg.HOST}:${cfg.PORT}/codec` } : {}),
         namespace: cfg.TEMPORAL_NAMESPACE,
         logFile: createWriteStream(join(cfg.LEADLINE_DATA_DIR, 'temporal.log'), { flags: 'a' }),
       });
@@ -182,7 +184,12 @@ export async function startLeadline(
     let apiUrl: string | null = null;
     let oidcIssuer: string | null = null;
     if (runsApi) {
-      let apiCfg = cfg;
+      let apiCfg: LeadlineEnv = {
+        ...cfg,
+        ...(temporalUiUrl === null || cfg.LEADLINE_TEMPORAL_UI_URL !== undefined
+          ? {}
+          : { LEADLINE_TEMPORAL_UI_URL: temporalUiUrl }),
+      };
       if (cfg.LEADLINE_OIDC_ISSUER === undefined) {
         const idp = await startDevIdentityProvider({
           identities: await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY)),
@@ -190,7 +197,7 @@ export async function startLeadline(
           port: cfg.LEADLINE_OIDC_DEV_PORT,
         });
         stops.push(() => idp.stop());
-        apiCfg = { ...cfg, LEADLINE_OIDC_ISSUER: idp.issuer };
+        apiCfg = { ...apiCfg, LEADLINE_OIDC_ISSUER: idp.issuer };
         say(
           `Sign-in         ${idp.issuer} (development OpenID provider; users in config/dev-identities.json: ` +
             '`npx leadline login --as hq`)',

@@ -8,6 +8,8 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   namespace: string;
+  /** The codec server the UI asks to decode payloads (the API's /codec); none: the UI shows ciphertext. */
+  uiCodecEndpoint?: string;
   /** Where the server's own output goes; it is Temporal's, and holds no lead data. */
   logFile?: NodeJS.WritableStream;
 }
@@ -36,6 +38,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     String(options.port),
     '--ui-port',
     String(options.uiPort),
+    ...(options.uiCodecEndpoint === undefined ? [] : ['--ui-codec-endpoint', options.uiCodecEndpoint]),
     '--namespace',
     options.namespace,
     '--log-level',
