@@ -49,8 +49,11 @@ export const LeadPage = z.object({
   nextCursor: z.string().nullable(),
 });
 
-/** The state as published: the digests of past requests stay inside (a note's digest could confirm a guess at it). */
-export const LeadStateBody = LeadState.omit({ recentCommandDigests: true });
+/**
+ * The state as published: the ids and digests of past requests stay inside. The first id is the partner's reference
+ * (an Idempotency-Key, or `source:externalReference`), and a note's digest could confirm a guess at it.
+ */
+export const LeadStateBody = LeadState.omit({ recentCommandIds: true, recentCommandDigests: true });
 
 export const LeadViewBody = z.object({
   leadId: LeadId,
