@@ -39,9 +39,11 @@ import {
   InvalidInputError,
   LeadNotFoundError,
   LeadPendingError,
+  OutcomeUnknownError,
   OverloadedError,
   UnavailableError,
 } from './errors';
+import { SentToTemporal } from './sent-to-temporal';
 
 /** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
 export interface LeadReadModel {
@@ -88,7 +90,10 @@ export interface LeadClientOptions {
     outcome: 'refused' | 'failed';
     reason: string;
   }) => Promise<void>;
-  /** How long a call may wait on Temporal (for example while no worker polls) before it answers Unavailable. */
+  /**
+   * How long a call may wait on Temporal (for example while no worker polls) before it gives up: Unavailable if the
+   * request was never sent, OutcomeUnknownError if it was. Default 15 s.
+   */
   requestTimeoutMs?: number;
   /**
    * Submissions recorded at once; one more is refused at once with OverloadedError (HTTP 429) instead of
@@ -170,8 +175,11 @@ export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
 /** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
 export class LeadClient {
   private submissionsInFlight = 0;
+  private readonly sent: SentToTemporal;
 
-  constructor(private readonly options: LeadClientOptions) {}
+  constructor(private readonly options: LeadClientOptions) {
+    this.sent = new SentToTemporal(options.temporal);
+  }
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
@@ -226,6 +234,7 @@ export class LeadClient {
 
   /** Starts the lead's workflow; false when it already exists (or existed: a finished lead keeps its id). */
   private async startIfNew(submission: Submission): Promise<boolean> {
+    const mayHaveReached = this.sent.begin();
     try {
       await this.withDeadline(() =>
         this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
@@ -236,6 +245,7 @@ export class LeadClient {
       return true;
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+      if (mayHaveReached(error)) throw this.unknownSubmission(submission);
       throw this.translate(error, submission.leadId);
     }
   }
@@ -317,6 +327,7 @@ export class LeadClient {
       ...submission.start,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    const mayHaveReached = this.sent.begin();
     try {
       const receipt = await this.withDeadline(() =>
         this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
@@ -336,6 +347,7 @@ export class LeadClient {
           return { leadId, workflowId, receivedAt: finished.summary.receivedAt };
         }
       }
+      if (mayHaveReached(error)) throw this.unknownSubmission(submission);
       throw this.translate(error, leadId);
     }
   }
@@ -354,6 +366,7 @@ export class LeadClient {
     const commandId = metadata.commandId ?? randomUUID();
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
+    const mayHaveReached = this.sent.begin();
     try {
       return await this.withDeadline(() =>
         handle.executeUpdate(update, {
@@ -364,8 +377,11 @@ export class LeadClient {
         }),
       );
     } catch (error) {
-      const translated = await this.translateCommandError(error, leadId, type);
+      const translated = mayHaveReached(error)
+        ? new OutcomeUnknownError('command', leadId, commandId, true)
+        : await this.translateCommandError(error, leadId, type);
       if (this.options.onCommandRefused !== undefined && !(translated instanceof LeadNotFoundError)) {
+        // Unknown: it may have been recorded, and its own audit row with it; the attempt is logged as failed.
         const refused =
           translated instanceof CommandRejectedError ||
           translated instanceof InvalidInputError ||
@@ -512,6 +528,13 @@ export class LeadClient {
       if (error instanceof WorkflowNotFoundError) throw new LeadNotFoundError(leadId);
       throw this.translate(error, leadId);
     }
+  }
+
+  /** A submission sent to Temporal whose answer was lost: a retry with its key finds the same lead. */
+  private unknownSubmission(submission: Submission): OutcomeUnknownError {
+    // The commandId of a submission is its key, or the lead id when the caller gave none (a random lead).
+    const keyed = submission.input.submittedBy.commandId !== submission.leadId;
+    return new OutcomeUnknownError('submission', submission.leadId, undefined, keyed);
   }
 
   /** Retrying after a deadline is safe: submissions and commands carry idempotency keys. */
