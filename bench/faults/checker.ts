@@ -484,4 +484,13 @@ async function honesty(ctx: CheckContext, figures: Record<string, number>): Prom
   figures.sync_submits_5xx_recorded = recorded.rows.length;
   figures.commands_5xx = failedCommands.length;
   figures.commands_5xx_applied = applied.rows.length;
+  // A 504 says "sent, outcome unknown": work done behind it is honest. The honesty figures are the answers that said
+  // nothing was done (5xx but 504) whose work was done; they must be 0.
+  const recordedLeads = new Set(recorded.rows.map((r) => r.lead_id));
+  const appliedIds = new Set(applied.rows.map((r) => r.command_id));
+  figures.sync_submits_503_recorded = failedSubmits.filter(
+    (o) => o.status !== 504 && recordedLeads.has(leadIdForKey(o.key!)),
+  ).length;
+  figures.commands_503_applied = failedCommands.filter((o) => o.status !== 504 && appliedIds.has(o.commandId!)).length;
+  figures.answered_504 = ctx.operations.filter((o) => o.status === 504).length;
 }
