@@ -379,7 +379,7 @@ export class LeadClient {
     } catch (error) {
       const translated = mayHaveReached(error)
         ? new OutcomeUnknownError('command', leadId, commandId, true)
-        : await this.translateCommandError(error, leadId, type);
+        : await this.translateCommandError(error, leadId, type, commandId);
       if (this.options.onCommandRefused !== undefined && !(translated instanceof LeadNotFoundError)) {
         // Unknown: it may have been recorded, and its own audit row with it; the attempt is logged as failed.
         const refused =
@@ -558,7 +558,7 @@ export class LeadClient {
     }
   }
 
-  private async translateCommandError(error: unknown, leadId: string, type: string): Promise<Error> {
+  private async translateCommandError(error: unknown, leadId: string, type: string, commandId: string): Promise<Error> {
     if (error instanceof WorkflowUpdateFailedError) {
       const cause = error.cause;
       if (cause instanceof ApplicationFailure) {
@@ -581,7 +581,9 @@ export class LeadClient {
           return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
         }
       }
-      return new UnavailableError(`${type} failed: ${error.message}`);
+      // Not the lead's refusal: the update was accepted and its handler did not finish (the run was terminated or
+      // failed after it began). Its append may already be in the log, so "nothing was done" would not be true.
+      return new OutcomeUnknownError('command', leadId, commandId, true);
     }
     if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
       const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
