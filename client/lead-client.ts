@@ -588,6 +588,11 @@ export class LeadClient {
     if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
       const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
       if (stored === undefined) return new LeadNotFoundError(leadId);
+      // The run ended while this update waited, maybe after recording it (a command that closed the lead): never
+      // "not allowed" for a command the log holds.
+      if (stored.state.recentCommandIds.includes(commandId)) {
+        return new OutcomeUnknownError('command', leadId, commandId, true);
+      }
       return new CommandRejectedError(
         `${type} is not allowed while the lead is ${stored.summary.status}; allowed: none (the lead is finished)`,
         stored.summary.status,

@@ -17,17 +17,17 @@ interface ChannelLike {
 }
 
 /**
- * gRPC codes by which Temporal (or gRPC before dispatch) refuses a request without acting on it. Absent: DEADLINE_EXCEEDED,
- * CANCELLED, UNAVAILABLE, UNKNOWN, INTERNAL, ABORTED, DATA_LOSS, which a call that was sent can end with too.
+ * gRPC codes by which Temporal (or gRPC before dispatch) refuses a request without acting on it: it checks these
+ * before it admits an update. Absent: codes a long-polling update call may end with after the workflow acted on it,
+ * such as NOT_FOUND and FAILED_PRECONDITION when the run ends meanwhile (a fault run found a command answered 503
+ * "Workflow Update failed", its code one of a wider set, whose append was in the log: its run had failed after it),
+ * and DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE, UNKNOWN, INTERNAL, ABORTED, which leave no answer at all.
  */
 const REFUSED_BEFORE_ACTING = new Set([
   3, // INVALID_ARGUMENT
-  5, // NOT_FOUND
   6, // ALREADY_EXISTS
   7, // PERMISSION_DENIED
   8, // RESOURCE_EXHAUSTED (Temporal's rate limits answer before doing anything)
-  9, // FAILED_PRECONDITION
-  11, // OUT_OF_RANGE
   12, // UNIMPLEMENTED
   16, // UNAUTHENTICATED
 ]);
