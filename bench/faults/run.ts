@@ -34,7 +34,8 @@ const USAGE = `npm run faults [-- options]
                            checks find with no healing)
   --out <file>             the figures as JSON (default bench/results/faults.json)
   --keep-data              keep the run's folder (data, process logs)
-  --max-minutes <n>        stop the run, failed, after this long (default 30; --quick 12)`;
+  --max-minutes <n>        stop the run, failed, after this long (default 30; --quick 12)
+  --down-seconds <n>       how long a killed process stays down before it is started again (default 3)`;
 
 interface Options {
   faults: FaultName[];
@@ -45,6 +46,7 @@ interface Options {
   out: string;
   keepData: boolean;
   maxMinutes: number;
+  downSeconds: number;
   reconcile?: string;
 }
 
@@ -60,6 +62,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
       'max-minutes': { type: 'string' },
+      'down-seconds': { type: 'string' },
       reconcile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -91,6 +94,7 @@ function parseOptions(argv: string[]): Options {
     out: values.out ?? join(root, 'bench/results/faults.json'),
     keepData: values['keep-data'],
     maxMinutes: num(values['max-minutes'], quick ? 12 : 30),
+    downSeconds: num(values['down-seconds'], 3),
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
   };
 }
@@ -243,7 +247,7 @@ async function main(): Promise<number> {
         load: activeLoad,
         pool,
         tag,
-        downSeconds: 3,
+        downSeconds: options.downSeconds,
         outageSeconds: Math.max(10, options.slaSeconds),
         targets: 3,
         say,
