@@ -43,9 +43,46 @@ export class CommandRejectedError extends Error {
   }
 }
 
-/** Temporal or PostgreSQL cannot be reached; nothing was accepted. */
+/**
+ * Temporal or PostgreSQL cannot be reached, or refused before acting: nothing was done. (When a request was sent and
+ * its answer lost, the LeadClient throws OutcomeUnknownError instead.)
+ */
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
+}
+
+/**
+ * The request reached Temporal (the update or update-with-start was sent) but its answer did not come back in time:
+ * the deadline passed or the connection broke. It may have been recorded, or may still be. Sending it again with the
+ * same idempotency key (submissions) or `commandId` (commands) is safe: Temporal answers a known update id with that
+ * update's result, so it is recorded once. `commandId` is set for commands, made up by the LeadClient if the caller
+ * sent none: without it the caller could not retry safely. `leadId` names the lead it was for.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+  /** Long enough for a restarted worker or dev server to take the task; short enough that a caller waits little. */
+  readonly retryAfterSeconds = 5;
+  constructor(
+    readonly what: 'submission' | 'command',
+    readonly leadId: string,
+    /** Commands: the commandId to retry with. */
+    readonly commandId: string | undefined,
+    /** Submissions: whether a retry names the same lead (an Idempotency-Key or an external reference was given). */
+    readonly keyed: boolean,
+  ) {
+    super(outcomeUnknownMessage(what, leadId, commandId, keyed));
+  }
+}
+
+function outcomeUnknownMessage(what: string, leadId: string, commandId: string | undefined, keyed: boolean) {
+  const sent = `the ${what} reached Temporal but its answer did not arrive in time; it may have been recorded`;
+  if (what === 'command') {
+    return `${sent}. Retrying with the same commandId (${commandId}) and data is safe: it is recorded once`;
+  }
+  return keyed
+    ? `${sent} as lead ${leadId}. Retrying with the same Idempotency-Key and intake is safe: it is recorded once`
+    : `${sent} as lead ${leadId}. It carried no Idempotency-Key or externalReference, so a retry would make a new ` +
+        `lead: read lead ${leadId} first, and send an Idempotency-Key next time`;
 }
 
 /**

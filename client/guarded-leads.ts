@@ -157,12 +157,13 @@ export class GuardedLeads {
     target?: { office: string },
   ): Promise<void> {
     const scope = await this.store.scopeOf(leadId);
-    // A lead not (yet) in the read model has no office to scope it: only a caller who sees every office (HQ HSTU) is
-    // told whether it is pending or unknown; for anyone else it does not exist.
+    // A lead not (yet) in the read model (accepted, its intake not recorded) has no office, like an unassigned one:
+    // only a caller who sees every office (HQ HSTU) reaches it, and is told whether it is pending or unknown; for
+    // anyone else it does not exist.
     const decision: Decision =
       scope === undefined
-        ? action === 'read' && listScope(caller) === 'all'
-          ? { allowed: true }
+        ? listScope(caller) === 'all'
+          ? mayDoToLead(caller, action, { office: null }, target)
           : { allowed: false, status: 404, reason: 'no such lead' }
         : mayDoToLead(caller, action, scope, target);
     await this.enforce(caller, leadId, audited, decision);

@@ -143,7 +143,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const body = problemFor(error, request);
     if (body.status >= 500) {
-      request.log[body.status === 503 ? 'warn' : 'error'](
+      request.log[body.status === 503 || body.status === 504 ? 'warn' : 'error'](
         { error: loggableError(error), problem: body.type },
         'request failed',
       );
@@ -233,7 +233,11 @@ const problems = {
   429: problemResponse(
     'Too many submissions are being recorded; nothing was started. Retry after `Retry-After` seconds',
   ),
-  503: problemResponse('Temporal or PostgreSQL cannot be reached; nothing was accepted'),
+  503: problemResponse('Temporal or PostgreSQL cannot be reached, or refused before acting; nothing was done'),
+  504: problemResponse(
+    'Sent to Temporal, but its answer did not arrive in time: it may have been recorded. Retry after `Retry-After` ' +
+      'seconds with the same Idempotency-Key or `commandId` (named in the problem): it is recorded once',
+  ),
 } as const;
 
 /** The verified caller; only the public routes run without one. */
@@ -334,6 +338,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
             422: problems[422],
             429: problems[429],
             503: problems[503],
+            504: problems[504],
           },
         },
       },
@@ -482,6 +487,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
               415: problems[415],
               422: problems[422],
               503: problems[503],
+              504: problems[504],
             },
           },
         },

@@ -39,9 +39,11 @@ import {
   InvalidInputError,
   LeadNotFoundError,
   LeadPendingError,
+  OutcomeUnknownError,
   OverloadedError,
   UnavailableError,
 } from './errors';
+import { SentToTemporal } from './sent-to-temporal';
 
 /** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
 export interface LeadReadModel {
@@ -91,7 +93,10 @@ export interface LeadClientOptions {
     outcome: 'refused' | 'failed';
     reason: string;
   }) => Promise<void>;
-  /** How long a call may wait on Temporal (for example while no worker polls) before it answers Unavailable. */
+  /**
+   * How long a call may wait on Temporal (for example while no worker polls) before it gives up: Unavailable if the
+   * request was never sent, OutcomeUnknownError if it was. Default 15 s.
+   */
   requestTimeoutMs?: number;
   /**
    * Submissions recorded at once; one more is refused at once with OverloadedError (HTTP 429) instead of
@@ -173,8 +178,11 @@ export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
 /** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
 export class LeadClient {
   private submissionsInFlight = 0;
+  private readonly sent: SentToTemporal;
 
-  constructor(private readonly options: LeadClientOptions) {}
+  constructor(private readonly options: LeadClientOptions) {
+    this.sent = new SentToTemporal(options.temporal);
+  }
 
   /** Starts the lead's workflow, or finds it: the same key always gives the same lead and the same answer. */
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
@@ -229,6 +237,7 @@ export class LeadClient {
 
   /** Starts the lead's workflow; false when it already exists (or existed: a finished lead keeps its id). */
   private async startIfNew(submission: Submission): Promise<boolean> {
+    const mayHaveReached = this.sent.begin();
     try {
       await this.withDeadline(() =>
         this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
@@ -239,6 +248,7 @@ export class LeadClient {
       return true;
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+      if (mayHaveReached(error)) throw this.unknownSubmission(submission);
       throw this.translate(error, submission.leadId);
     }
   }
@@ -320,6 +330,7 @@ export class LeadClient {
       ...submission.start,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    const mayHaveReached = this.sent.begin();
     try {
       const receipt = await this.withDeadline(() =>
         this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
@@ -339,6 +350,7 @@ export class LeadClient {
           return { leadId, workflowId, receivedAt: finished.summary.receivedAt };
         }
       }
+      if (mayHaveReached(error)) throw this.unknownSubmission(submission);
       throw this.translate(error, leadId);
     }
   }
@@ -357,6 +369,7 @@ export class LeadClient {
     const commandId = metadata.commandId ?? randomUUID();
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
+    const mayHaveReached = this.sent.begin();
     try {
       return await this.withDeadline(() =>
         handle.executeUpdate(update, {
@@ -367,8 +380,11 @@ export class LeadClient {
         }),
       );
     } catch (error) {
-      const translated = await this.translateCommandError(error, leadId, type);
+      const translated = mayHaveReached(error)
+        ? new OutcomeUnknownError('command', leadId, commandId, true)
+        : await this.translateCommandError(error, leadId, type, commandId);
       if (this.options.onCommandRefused !== undefined && !(translated instanceof LeadNotFoundError)) {
+        // Unknown: it may have been recorded, and its own audit row with it; the attempt is logged as failed.
         const refused =
           translated instanceof CommandRejectedError ||
           translated instanceof InvalidInputError ||
@@ -521,6 +537,13 @@ export class LeadClient {
     }
   }
 
+  /** A submission sent to Temporal whose answer was lost: a retry with its key finds the same lead. */
+  private unknownSubmission(submission: Submission): OutcomeUnknownError {
+    // The commandId of a submission is its key, or the lead id when the caller gave none (a random lead).
+    const keyed = submission.input.submittedBy.commandId !== submission.leadId;
+    return new OutcomeUnknownError('submission', submission.leadId, undefined, keyed);
+  }
+
   /** Retrying after a deadline is safe: submissions and commands carry idempotency keys. */
   private withDeadline<T>(call: () => Promise<T>): Promise<T> {
     const ms = this.options.requestTimeoutMs ?? 15_000;
@@ -542,7 +565,7 @@ export class LeadClient {
     }
   }
 
-  private async translateCommandError(error: unknown, leadId: string, type: string): Promise<Error> {
+  private async translateCommandError(error: unknown, leadId: string, type: string, commandId: string): Promise<Error> {
     if (error instanceof WorkflowUpdateFailedError) {
       const cause = error.cause;
       if (cause instanceof ApplicationFailure) {
@@ -565,11 +588,18 @@ export class LeadClient {
           return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
         }
       }
-      return new UnavailableError(`${type} failed: ${error.message}`);
+      // Not the lead's refusal: the update was accepted and its handler did not finish (the run was terminated or
+      // failed after it began). Its append may already be in the log, so "nothing was done" would not be true.
+      return new OutcomeUnknownError('command', leadId, commandId, true);
     }
     if (error instanceof WorkflowNotFoundError || isNotFound(error)) {
       const stored = await this.readModel(() => this.options.readModel.getLead(leadId));
       if (stored === undefined) return new LeadNotFoundError(leadId);
+      // The run ended while this update waited, maybe after recording it (a command that closed the lead): never
+      // "not allowed" for a command the log holds.
+      if (stored.state.recentCommandIds.includes(commandId)) {
+        return new OutcomeUnknownError('command', leadId, commandId, true);
+      }
       return new CommandRejectedError(
         `${type} is not allowed while the lead is ${stored.summary.status}; allowed: none (the lead is finished)`,
         stored.summary.status,

@@ -518,6 +518,16 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
       const refused = await call('POST', '/leads', uniqueIntake('ngo-farmworkers'), headers, offlineBase);
       expect([refused.status, refused.body?.title]).toEqual([503, 'Service unavailable']);
     }
+    // Nothing could be sent (no connection was ever ready): 503 means nothing was done, not 504 outcome-unknown.
+    const unsent = await call(
+      'POST',
+      `/leads/${randomUUID()}/commands/AddNote`,
+      { data: { text: 'never sent' } },
+      { 'x-actor': 'agent:rivera' },
+      offlineBase,
+    );
+    expect([unsent.status, unsent.body?.type]).toEqual([503, 'urn:leadline:problem:unavailable']);
+    expect(unsent.headers.get('retry-after')).toBeNull();
   });
 
   it('publishes a valid OpenAPI 3 document naming every route, each command with its own body', async () => {

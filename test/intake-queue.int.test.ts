@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
 import { createLeadReadModel } from '../activities/read-model';
-import { IdempotencyConflictError, LeadPendingError, UnavailableError } from '../client/errors';
+import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
 import { buildApi } from '../client/http';
 import { startTestAccess } from './support/access';
 import { LeadClient, leadIdForKey } from '../client/lead-client';
@@ -282,13 +282,14 @@ describe('the intake queue', () => {
       requestTimeoutMs: 1_000,
     });
     try {
-      await expect(starting.submitLead(intake, { actor: 'svc:direct' })).rejects.toThrow(UnavailableError);
+      // Sent, and started: the answer is "outcome unknown" (retry with the same key), never "nothing was done".
+      await expect(starting.submitLead(intake, { actor: 'svc:direct' })).rejects.toThrow(OutcomeUnknownError);
       expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'direct', submission: null });
       // Another intake under the same key, asynchronously: not queued (it would lose to the first when forwarded);
       // Temporal is asked, and answers once the first is recorded (here it cannot, so the caller is told to retry).
       await expect(
         starting.acceptLead({ ...intake, summary: 'Another report under the same key.' }, { actor: 'svc:gateway' }),
-      ).rejects.toThrow(UnavailableError);
+      ).rejects.toThrow(OutcomeUnknownError);
       expect(await queueRow(leadId)).toMatchObject({ forwarded: true, outcome: 'direct', submission: null });
       // The same intake, asynchronously, while Temporal is away: the key is this intake's, so it is queued after all
       // (the synchronous attempt may have failed before its start), and the forwarder starts it idempotently.

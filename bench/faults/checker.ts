@@ -492,12 +492,26 @@ async function honesty(ctx: CheckContext, figures: Record<string, number>): Prom
     `SELECT DISTINCT lead_id FROM lead_events WHERE type = 'LeadReceived' AND lead_id = ANY($1::uuid[])`,
     [failedSubmits.map((o) => leadIdForSubmission(o.key!))],
   );
-  const applied = await ctx.pool.query<{ command_id: string }>(
-    `SELECT DISTINCT metadata->>'commandId' AS command_id FROM lead_events WHERE metadata->>'commandId' = ANY($1)`,
-    [failedCommands.map((o) => o.commandId!)],
+  const failedDigests = digestsOf(
+    ctx,
+    failedCommands.map((o) => o.commandId!),
   );
+  const appliedRows = await ctx.pool.query<{ digest: string }>(
+    `SELECT DISTINCT metadata->>'commandDigest' AS digest FROM lead_events WHERE metadata->>'commandDigest' = ANY($1)`,
+    [failedDigests.digests],
+  );
+  const applied = { rows: appliedRows.rows.map((r) => ({ command_id: failedDigests.idOf(r.digest) })) };
   figures.sync_submits_5xx = failedSubmits.length;
   figures.sync_submits_5xx_recorded = recorded.rows.length;
   figures.commands_5xx = failedCommands.length;
   figures.commands_5xx_applied = applied.rows.length;
+  // A 504 says "sent, outcome unknown": work done behind it is honest. The honesty figures are the answers that said
+  // nothing was done (5xx but 504) whose work was done; they must be 0.
+  const recordedLeads = new Set(recorded.rows.map((r) => r.lead_id));
+  const appliedIds = new Set(applied.rows.map((r) => r.command_id));
+  figures.sync_submits_503_recorded = failedSubmits.filter(
+    (o) => o.status !== 504 && recordedLeads.has(leadIdForSubmission(o.key!)),
+  ).length;
+  figures.commands_503_applied = failedCommands.filter((o) => o.status !== 504 && appliedIds.has(o.commandId!)).length;
+  figures.answered_504 = ctx.operations.filter((o) => o.status === 504).length;
 }

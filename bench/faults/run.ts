@@ -36,7 +36,8 @@ const USAGE = `npm run faults [-- options]
                            checks find with no healing)
   --out <file>             the figures as JSON (default bench/results/faults.json)
   --keep-data              keep the run's folder (data, process logs)
-  --max-minutes <n>        stop the run, failed, after this long (default 30; --quick 12)`;
+  --max-minutes <n>        stop the run, failed, after this long (default 30; --quick 12)
+  --down-seconds <n>       how long a killed process stays down before it is started again (default 3)`;
 
 interface Options {
   faults: FaultName[];
@@ -47,6 +48,7 @@ interface Options {
   out: string;
   keepData: boolean;
   maxMinutes: number;
+  downSeconds: number;
   reconcile?: string;
 }
 
@@ -62,6 +64,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
       'max-minutes': { type: 'string' },
+      'down-seconds': { type: 'string' },
       reconcile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -93,6 +96,7 @@ function parseOptions(argv: string[]): Options {
     out: values.out ?? join(root, 'bench/results/faults.json'),
     keepData: values['keep-data'],
     maxMinutes: num(values['max-minutes'], quick ? 12 : 30),
+    downSeconds: num(values['down-seconds'], 3),
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
   };
 }
@@ -196,6 +200,7 @@ async function main(): Promise<number> {
   );
   const t0 = Date.now();
   const results: FaultResult[] = [];
+  const windows: FaultWindow[] = [];
   let final: CheckReport | undefined;
   let connection: Connection | undefined;
   let pool: ReturnType<typeof createPool> | undefined;
@@ -249,7 +254,7 @@ async function main(): Promise<number> {
         load: activeLoad,
         pool,
         tag,
-        downSeconds: 3,
+        downSeconds: options.downSeconds,
         outageSeconds: Math.max(10, options.slaSeconds),
         targets: 3,
         say,
@@ -268,7 +273,8 @@ async function main(): Promise<number> {
         scope.poison = { operations: injected.poison, logFiles: cluster.logFiles(), tag };
       }
       const report = await runChecks(checkContext(answered()), scope);
-      const figures = { ...report.figures, ...recoveryFigures(activeLoad.operations, injected.window) };
+      const figures = { ...report.figures };
+      windows.push(injected.window);
       results.push({
         fault,
         startedAt: new Date(injected.window.startedAt).toISOString(),
@@ -285,6 +291,13 @@ async function main(): Promise<number> {
     say('end of faults: stopping the load, final check');
     activeLoad.phase = 'end';
     await activeLoad.stop();
+    // Every request has its answer (or timed out) only now: figured earlier, a request still waiting on its deadline
+    // when the checks ran would be left out, and the slow failures with it.
+    results.forEach((result, i) => {
+      const window = windows[i] as FaultWindow;
+      const until = windows[i + 1]?.startedAt ?? Date.now();
+      Object.assign(result.figures, recoveryFigures(activeLoad.operations, window, until));
+    });
     final = await runChecks(checkContext(answered()));
     for (const check of final.checks) say(`  ${check.pass ? 'pass' : 'FAIL'}  ${check.name}: ${check.detail}`);
   } catch (error) {
@@ -339,14 +352,41 @@ async function main(): Promise<number> {
 }
 
 /** Of the synchronous requests sent in the 10 s after the piece returned, the share answered (not 5xx, not none). */
-function recoveryFigures(operations: readonly Operation[], window: FaultWindow): Record<string, number> {
+function recoveryFigures(operations: readonly Operation[], window: FaultWindow, until: number): Record<string, number> {
   if (window.recoveredAt === window.startedAt) return {};
   const after = operations.filter(
     (o) => o.mode === 'sync' && o.sentAt >= window.recoveredAt && o.sentAt < window.recoveredAt + 10_000 && o.doneAt,
   );
   if (after.length === 0) return {};
   const answered = after.filter((o) => o.status !== null && (o.status ?? 500) < 500).length;
-  return { sync_answered_10s_after_return_pct: round((100 * answered) / after.length) };
+  return {
+    sync_answered_10s_after_return_pct: round((100 * answered) / after.length),
+    ...successAfterReturn(operations, window, until),
+  };
+}
+
+/**
+ * The issue's target (>= 95 % success within 10 s of the piece's return), measured strictly: of the synchronous
+ * requests sent from 10 s after the return until the next fault (or the end), the share answered 2xx (a 429, 5xx or
+ * no answer is a failure); and how long after the return the last failed one was sent.
+ */
+function successAfterReturn(
+  operations: readonly Operation[],
+  window: FaultWindow,
+  until: number,
+): Record<string, number> {
+  const sync = operations.filter(
+    (o) => o.mode === 'sync' && o.doneAt !== undefined && o.sentAt >= window.recoveredAt && o.sentAt < until,
+  );
+  const failed = (o: Operation) => o.status === null || o.status === undefined || o.status === 429 || o.status >= 500;
+  const late = sync.filter((o) => o.sentAt >= window.recoveredAt + 10_000);
+  const lastFailure = Math.max(-Infinity, ...sync.filter(failed).map((o) => o.sentAt));
+  return {
+    ...(late.length === 0
+      ? {}
+      : { sync_2xx_from_10s_after_return_pct: round((100 * late.filter((o) => !failed(o)).length) / late.length) }),
+    last_sync_failure_after_return_s: lastFailure === -Infinity ? 0 : round((lastFailure - window.recoveredAt) / 1000),
+  };
 }
 
 const SHOWN_FIGURES = [
@@ -356,7 +396,12 @@ const SHOWN_FIGURES = [
   'rung_lag_p99_ms',
   'sync_submits_5xx_recorded',
   'commands_5xx_applied',
+  'sync_submits_503_recorded',
+  'commands_503_applied',
+  'answered_504',
   'sync_answered_10s_after_return_pct',
+  'sync_2xx_from_10s_after_return_pct',
+  'last_sync_failure_after_return_s',
 ];
 
 function table(results: FaultResult[], final: CheckReport | undefined): string {

@@ -11,6 +11,7 @@ import {
   InvalidInputError,
   LeadNotFoundError,
   LeadPendingError,
+  OutcomeUnknownError,
   OverloadedError,
   UnavailableError,
 } from '../errors';
@@ -44,6 +45,9 @@ const problemTypes = {
   mediaType: { type: 'urn:leadline:problem:unsupported-media-type', title: 'Unsupported media type', status: 415 },
   overloaded: { type: 'urn:leadline:problem:overloaded', title: 'Too many submissions', status: 429 },
   unavailable: { type: 'urn:leadline:problem:unavailable', title: 'Service unavailable', status: 503 },
+  // 504, not 503: the API is a gateway to Temporal, and the request went through it without an answer coming back
+  // in time (RFC 9110 15.6.5). A 503 tells a caller nothing was done; here something may have been.
+  outcomeUnknown: { type: 'urn:leadline:problem:outcome-unknown', title: 'Outcome unknown', status: 504 },
   notReady: { type: 'urn:leadline:problem:not-ready', title: 'Not ready', status: 503 },
   internal: { type: 'urn:leadline:problem:internal', title: 'Internal server error', status: 500 },
 } as const;
@@ -122,6 +126,14 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   }
   if (error instanceof ForbiddenError) {
     return problem('forbidden', error.message, request);
+  }
+  if (error instanceof OutcomeUnknownError) {
+    // The commandId is named even when the caller sent one: when the LeadClient made it up it is the only way to retry.
+    return problem('outcomeUnknown', error.message, request, {
+      leadId: error.leadId,
+      ...(error.commandId === undefined ? {} : { commandId: error.commandId }),
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
   }
   if (error instanceof UnavailableError) {
     return problem('unavailable', error.message, request);

@@ -54,6 +54,10 @@ export const LeadPage = z.object({
  * (an Idempotency-Key, or `source:externalReference`), and a note's digest could confirm a guess at it.
  */
 export const LeadStateBody = LeadState.omit({ recentCommandIds: true, recentCommandDigests: true });
+/** A view or snapshot as published: its state without the ids and digests of past requests. */
+type Published<T extends { state: object }> = Omit<T, 'state'> & {
+  state: Omit<T['state'], 'recentCommandIds' | 'recentCommandDigests'>;
+};
 
 export const LeadViewBody = z.object({
   leadId: LeadId,
@@ -61,7 +65,7 @@ export const LeadViewBody = z.object({
   state: LeadStateBody,
   stageDeadline: Iso.nullable(),
   allowedCommands: z.array(z.string()),
-}) satisfies z.ZodType<LeadView>;
+}) satisfies z.ZodType<Published<LeadView>>;
 
 const SlaActionBody = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('warning'), at: Iso }),
@@ -74,7 +78,7 @@ export const LeadSnapshotBody = z.object({
   nextSlaAction: SlaActionBody.nullable(),
   allowedCommands: z.array(z.enum(commandTypes)),
   policyVersion: z.string(),
-}) satisfies z.ZodType<LeadSnapshot>;
+}) satisfies z.ZodType<Published<LeadSnapshot>>;
 
 export const TimelineEntryBody = z.object({
   seq: z.number().int().positive(),
