@@ -388,6 +388,21 @@ function buildProgram(io: CliIo): Command {
     });
 
   program
+    .command('intake')
+    .description(
+      "a lead's intake: personal data, for the roles that work the lead; the read is audited with its purpose",
+    )
+    .argument('<leadId>', 'lead id')
+    .requiredOption('--purpose <why>', 'why you read it, for the audit log (e.g. "preparing the interview")')
+    .action(async (leadId: string, opts: { purpose: string }) => {
+      const query = new URLSearchParams({ purpose: opts.purpose });
+      const answer = await api().get<{ intake: unknown }>(
+        `/leads/${encodeURIComponent(leadId)}/intake?${query.toString()}`,
+      );
+      json(answer.intake);
+    });
+
+  program
     .command('show')
     .description("a lead's state and its timeline (no personal data)")
     .argument('<leadId>', 'lead id')

@@ -229,6 +229,27 @@ describe('the leadline CLI over the HTTP API', () => {
     expect(JSON.parse(stdout)).toEqual((await getJson('/leads')).body);
   });
 
+  it('reads a lead’s intake with a stated purpose, which the audit log records', async () => {
+    const submitted = await cli(
+      'submit',
+      fixture('ngo-farmworkers'),
+      '--idempotency-key',
+      `CLI-INTAKE-${randomUUID()}`,
+    );
+    const leadId = submitted.out.trim();
+    const read = await cli('intake', leadId, '--purpose', 'preparing the interview');
+    expect([read.code, read.err]).toEqual([0, '']);
+    expect(JSON.parse(read.out)).toMatchObject({ location: { jurisdiction: 'US-FL' } });
+    const { rows } = await stack.db.pool.query<{ actor: string; detail: unknown }>(
+      "SELECT actor, detail FROM audit_log WHERE lead_id = $1 AND action = 'ReadIntake' AND outcome = 'read'",
+      [leadId],
+    );
+    expect(rows).toEqual([{ actor: 'hq', detail: { purpose: 'preparing the interview' } }]);
+    const withoutPurpose = await cli('intake', leadId);
+    expect(withoutPurpose.code).toBe(1);
+    expect(withoutPurpose.err).toMatch(/--purpose/);
+  });
+
   it('signs in people and services, prints tokens for curl, and refuses a wrong password', async () => {
     const token = await cli('token', '--as', 'hsi-newark.agent', '--issuer', access.idp.issuer);
     expect(token.code).toBe(0);
