@@ -376,7 +376,10 @@ export class LeadClient {
           args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
           // Temporal answers an update id it has seen with that update's result, never asking the lead: the id
           // carries the request's digest, so only a true retry is answered so, and a reuse reaches the lead's rule.
-          updateId: `${commandId}:${commandDigest({ type, data: parsed.data })}`,
+          // Hashed: update ids are shown in clear in Temporal's history, and a caller's commandId may be a reference.
+          updateId: createHash('sha256')
+            .update(`${commandId}:${commandDigest({ type, data: parsed.data })}`)
+            .digest('hex'),
         }),
       );
     } catch (error) {

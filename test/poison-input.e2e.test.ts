@@ -367,6 +367,9 @@ describe('a reused commandId', () => {
     expect(view.body.state).not.toHaveProperty('recentCommandIds');
     expect(view.body.state).not.toHaveProperty('recentCommandDigests');
     expect(view.text).not.toContain(commandId);
+    // Nor does Temporal's history show it: update ids are in clear there, so they carry a hash of it.
+    const history = await stack.temporal.workflow.getHandle(`lead-${leadId}`).fetchHistory();
+    expect(JSON.stringify(history)).not.toContain(commandId);
   });
 });
 
