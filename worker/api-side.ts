@@ -15,7 +15,7 @@ import type pg from 'pg';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import type { LeadlineEnv } from './config';
+import { temporalConnectionOptions, type LeadlineEnv } from './config';
 import { startIntakeForwarder } from './intake-forwarder';
 import { keysReadinessCheck } from './keys';
 
@@ -144,7 +144,12 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
 async function openConnections(options: ApiSideOptions, stops: (() => Promise<void>)[]): Promise<ApiSideConnections> {
   const pool = createPool(options.databaseUrl, { max: 10 });
   stops.push(() => pool.end());
-  const connection = await Connection.connect({ address: options.temporalAddress });
+  const { cfg } = options;
+  const connection = await Connection.connect(
+    cfg.TEMPORAL_ADDRESS === undefined
+      ? { address: options.temporalAddress }
+      : temporalConnectionOptions(cfg, options.temporalAddress),
+  );
   stops.push(() => connection.close());
   return { pool, connection };
 }

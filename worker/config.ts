@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
@@ -26,6 +27,16 @@ export const LeadlineEnv = z.object({
   /** A Temporal frontend to use instead of starting the dev server, e.g. `temporal.internal:7233`. */
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  /**
+   * TLS to a Temporal cluster at TEMPORAL_ADDRESS: `true` (the system's roots), or implied by any of the files below.
+   * TEMPORAL_TLS_CA: the server's root CA (PEM); TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: this client's certificate and
+   * key for mutual TLS; TEMPORAL_TLS_SERVER_NAME: the name the server's certificate carries, when not the address's.
+   */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_CA: z.string().optional(),
+  TEMPORAL_TLS_CERT: z.string().optional(),
+  TEMPORAL_TLS_KEY: z.string().optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
@@ -130,6 +141,16 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
   const needed: [name: string, missing: boolean, when: string][] = [
     ['DATABASE_URL', cfg.LEADLINE_ROLE === 'api' && cfg.DATABASE_URL === undefined, 'LEADLINE_ROLE is api'],
     ['TEMPORAL_ADDRESS', cfg.LEADLINE_ROLE === 'api' && cfg.TEMPORAL_ADDRESS === undefined, 'LEADLINE_ROLE is api'],
+    [
+      'TEMPORAL_TLS_KEY',
+      cfg.TEMPORAL_TLS_CERT !== undefined && cfg.TEMPORAL_TLS_KEY === undefined,
+      'TEMPORAL_TLS_CERT is set',
+    ],
+    [
+      'TEMPORAL_TLS_CERT',
+      cfg.TEMPORAL_TLS_KEY !== undefined && cfg.TEMPORAL_TLS_CERT === undefined,
+      'TEMPORAL_TLS_KEY is set',
+    ],
     // The development provider runs only beside a whole `npm start`; an API of its own trusts the agency's.
     [
       'LEADLINE_OIDC_ISSUER',
@@ -170,4 +191,42 @@ export function loadSlaPolicy(cfg: Pick<LeadlineEnv, 'LEADLINE_SLA_POLICY' | 'LE
     throw new Error(`the SLA policy is not valid:\n${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * How to reach Temporal: the address, and TLS when the configuration asks for it (TEMPORAL_TLS*). The dev server that
+ * `npm start` runs on loopback takes plain connections; a cluster outside the machine should be reached over TLS.
+ */
+export function temporalConnectionOptions(
+  cfg: Pick<
+    LeadlineEnv,
+    'TEMPORAL_TLS' | 'TEMPORAL_TLS_CA' | 'TEMPORAL_TLS_CERT' | 'TEMPORAL_TLS_KEY' | 'TEMPORAL_TLS_SERVER_NAME'
+  >,
+  address: string,
+): { address: string; tls?: TLSConfig | true } {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const files = [cfg.TEMPORAL_TLS_CA, cfg.TEMPORAL_TLS_CERT, cfg.TEMPORAL_TLS_SERVER_NAME].some((v) => v !== undefined);
+  if (cfg.TEMPORAL_TLS === 'false' || (cfg.TEMPORAL_TLS === undefined && !files)) return { address };
+  if (!files) return { address, tls: true };
+  const tls: TLSConfig = {
+    ...(cfg.TEMPORAL_TLS_CA === undefined
+      ? {}
+      : { serverRootCACertificate: read(cfg.TEMPORAL_TLS_CA, 'TEMPORAL_TLS_CA') }),
+    ...(cfg.TEMPORAL_TLS_SERVER_NAME === undefined ? {} : { serverNameOverride: cfg.TEMPORAL_TLS_SERVER_NAME }),
+    ...(cfg.TEMPORAL_TLS_CERT === undefined || cfg.TEMPORAL_TLS_KEY === undefined
+      ? {}
+      : {
+          clientCertPair: {
+            crt: read(cfg.TEMPORAL_TLS_CERT, 'TEMPORAL_TLS_CERT'),
+            key: read(cfg.TEMPORAL_TLS_KEY, 'TEMPORAL_TLS_KEY'),
+          },
+        }),
+  };
+  return { address, tls };
 }

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import type { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadSlaPolicy, type LeadlineEnv } from './config';
+import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from './config';
 import { assertKeyringCoversData, loadKeyring } from './keys';
 import { bindKeyring } from '../activities/field-crypto';
 import { LeadPayloadCodec } from '../client/payload-codec';
@@ -132,8 +132,13 @@ export async function startLeadline(
         `intakes (AES-256-GCM)${keyring.ids().length > 1 ? `; ${keyring.ids().length - 1} older keys decrypt` : ''}`,
     );
 
+    // TLS applies to a cluster of the operator's (TEMPORAL_ADDRESS), never to the dev server started here on loopback.
+    const temporalOptions =
+      cfg.TEMPORAL_ADDRESS === undefined
+        ? { address: temporalAddress }
+        : temporalConnectionOptions(cfg, temporalAddress);
     if (runsWorker) {
-      const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+      const nativeConnection = await NativeConnection.connect(temporalOptions);
       stops.push(() => nativeConnection.close());
       const worker = await createLeadWorker({
         connection: nativeConnection,
@@ -160,7 +165,7 @@ export async function startLeadline(
       say(`Worker          none here (LEADLINE_ROLE=api): leads are worked by the worker processes`);
     }
 
-    const connection = await Connection.connect({ address: temporalAddress });
+    const connection = await Connection.connect(temporalOptions);
     stops.push(() => connection.close());
     const temporal = new Client({
       connection,

@@ -21,7 +21,7 @@ import type { LeadEvent } from '../schemas/events';
 import { LeadId, LeadState, terminalStatuses } from '../schemas/lead';
 import { LEAD_WORKFLOW_TYPE, leadStateQuery, leadWorkflowId, type LeadSnapshot } from '../workflows/messages';
 import { LeadPayloadCodec } from '../client/payload-codec';
-import { readEnv, type LeadlineEnv } from './config';
+import { readEnv, temporalConnectionOptions, type LeadlineEnv } from './config';
 import { loadKeyring } from './keys';
 
 /*
@@ -636,7 +636,8 @@ export async function openTemporal(cfg: LeadlineEnv, say: Say): Promise<AdminTem
   const address = cfg.TEMPORAL_ADDRESS ?? `127.0.0.1:${cfg.TEMPORAL_DEV_PORT}`;
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: '3 seconds' });
+    const options = cfg.TEMPORAL_ADDRESS === undefined ? { address } : temporalConnectionOptions(cfg, address);
+    connection = await Connection.connect({ ...options, connectTimeout: '3 seconds' });
     const connected = connection;
     await connected.withDeadline(Date.now() + 5_000, () => connected.workflowService.getSystemInfo({}));
   } catch (error) {
