@@ -1,22 +1,14 @@
 import type pg from 'pg';
 import type { AccessAuditEntry, AuditQuery, AuditRow } from '../schemas/audit';
 import { LeadIntake } from '../schemas/intake';
-import { fieldCryptoFor } from './field-crypto';
+import { recordAudit, transaction } from './event-store';
+import { fieldCryptoFor, type FieldCrypto } from './field-crypto';
 
 /**
  * What the API's access guard (client/guarded-leads.ts) reads and writes in PostgreSQL: a lead's office, the audit
  * log, and the intake, which is read only together with its audit row.
  */
 export function createAccessStore(pool: pg.Pool) {
-  const insertAudit = (db: pg.Pool | pg.PoolClient, entry: AccessAuditEntry) =>
-    db.query('INSERT INTO audit_log (actor, lead_id, action, outcome, detail) VALUES ($1, $2, $3, $4, $5)', [
-      entry.actor,
-      entry.leadId,
-      entry.action,
-      entry.outcome,
-      JSON.stringify(entry.detail),
-    ]);
-
   return {
     async scopeOf(leadId: string): Promise<{ office: string | null } | undefined> {
       const { rows } = await pool.query<{ office: string | null }>('SELECT office FROM leads WHERE lead_id = $1', [
@@ -26,37 +18,27 @@ export function createAccessStore(pool: pg.Pool) {
     },
 
     async record(entry: AccessAuditEntry): Promise<void> {
-      await insertAudit(pool, entry);
+      await recordAudit(pool, entry);
     },
 
     /** The read and its audit row commit together: a read nobody could account for never happens. */
     async readIntake(leadId: string, audit: AccessAuditEntry): Promise<LeadIntake | undefined> {
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query('BEGIN');
+      const crypto = fieldCryptoFor(pool);
+      return transaction(pool, async (client) => {
         const { rows } = await client.query<{ intake: unknown }>(
           `SELECT data -> 'intake' AS intake FROM lead_events WHERE lead_id = $1 AND seq = 1 AND type = 'LeadReceived'`,
           [leadId],
         );
         const row = rows[0];
-        if (row === undefined) {
-          await client.query('ROLLBACK');
-          return undefined;
-        }
+        if (row === undefined) return undefined;
         // Sealed at rest (activities/field-crypto.ts): opened only here, after the read is accounted for.
-        const intake = LeadIntake.parse(fieldCryptoFor(pool).openIfSealed(leadId, 'intake', row.intake));
-        await insertAudit(client, audit);
-        await client.query('COMMIT');
+        const intake = LeadIntake.parse(crypto.openIfSealed(leadId, 'intake', row.intake));
+        // The stated purpose is free text a person typed about a victim: sealed like the intake it explains.
+        const { purpose, ...rest } = audit.detail;
+        const detail = purpose === undefined ? rest : { ...rest, purpose: crypto.seal(leadId, 'purpose', purpose) };
+        await recordAudit(client, { ...audit, detail });
         return intake;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        throw error;
-      } finally {
-        client.release(broken);
-      }
+      });
     },
 
     async auditPage(query: AuditQuery): Promise<{ items: AuditRow[]; nextCursor: string | null }> {
@@ -86,6 +68,7 @@ export function createAccessStore(pool: pg.Pool) {
           ORDER BY id DESC LIMIT $${params.length}`,
         params,
       );
+      const crypto = fieldCryptoFor(pool);
       const items = rows.slice(0, query.limit).map((r) => ({
         id: r.id,
         at: r.at.toISOString(),
@@ -93,12 +76,18 @@ export function createAccessStore(pool: pg.Pool) {
         leadId: r.lead_id,
         action: r.action,
         outcome: r.outcome,
-        detail: r.detail,
+        detail: openPurpose(crypto, r.lead_id, r.detail),
       }));
       const last = items[items.length - 1];
       return { items, nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last.id) : null };
     },
   };
+}
+
+/** An audit row's detail as an auditor reads it: a sealed purpose opened (it was sealed under the row's lead). */
+function openPurpose(crypto: FieldCrypto, leadId: string | null, detail: unknown): unknown {
+  if (leadId === null || typeof detail !== 'object' || detail === null || !('purpose' in detail)) return detail;
+  return { ...detail, purpose: crypto.openIfSealed(leadId, 'purpose', detail.purpose) };
 }
 
 function encodeCursor(id: string): string {

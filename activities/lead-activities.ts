@@ -18,13 +18,8 @@ import {
   type ReadModelRow,
 } from './event-store';
 import { composeNotifications } from './notifications/compose';
-import type { NotificationDelivery } from './notifications/deliver';
-import {
-  NonRetryableDeliveryError,
-  type Notification,
-  type NotificationChannel,
-  type NotificationRecipient,
-} from './notifications/types';
+import { deliverEach, type NotificationDelivery } from './notifications/deliver';
+import type { NotificationChannel, NotificationRecipient } from './notifications/types';
 import { findOffice, officeForJurisdiction, recipientsFor, type ContactRole, type Directory } from './directory';
 
 /** The `leads` row for a lead's state: the same fold serves the live append and the rebuild. */
@@ -215,7 +210,7 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         recipients.map((r) => reachable(r, deps.channels)),
         { linkBase: deps.linkBase },
       );
-      return deliverAll(deps, notifications);
+      return deliverEach(deps.delivery, notifications);
     },
 
     async recordCancellationRefused({ leadId, runId, requestedAt }) {
@@ -252,27 +247,9 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         recipients.map((r) => reachable(r, deps.channels)),
         { linkBase: deps.linkBase },
       );
-      return deliverAll(deps, notifications);
+      return deliverEach(deps.delivery, notifications);
     },
   };
-}
-
-/** Sends each notification once; a transient failure retries the whole notice, whose sent parts are skipped by key. */
-async function deliverAll(deps: LeadActivityDeps, notifications: Notification[]) {
-  let delivered = 0;
-  let failed = 0;
-  let transient: Error | undefined;
-  for (const notification of notifications) {
-    try {
-      await deps.delivery.deliver(notification);
-      delivered++;
-    } catch (error) {
-      if (error instanceof NonRetryableDeliveryError) failed++;
-      else transient = error instanceof Error ? error : new Error(String(error));
-    }
-  }
-  if (transient !== undefined) throw transient;
-  return { delivered, failed };
 }
 
 function reachable(recipient: NotificationRecipient, channels: readonly NotificationChannel[]): NotificationRecipient {

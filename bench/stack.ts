@@ -13,7 +13,8 @@ import { LeadPayloadCodec } from '../client/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy } from '../worker/config';
 import { temporalCliPath } from '../worker/temporal-binaries';
-import { personToken, serviceToken } from '../client/sign-in';
+import { signIn } from '../client/cli-sign-in';
+import { DEFAULT_AUDIENCE } from '../client/sign-in';
 import { processTree } from './procfs';
 import type { ChildConfig, FromChild, ToChild } from './stack-child';
 
@@ -179,20 +180,9 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   });
   crashed.catch(() => undefined); // observed by whoever races it
   // Signed in once, as the clients of a real deployment would be: an intake service and an HQ HSTU supervisor.
-  const intakeToken = await serviceToken({
-    issuer,
-    clientId: 'intake',
-    clientSecret: 'leadline-dev-intake',
-    audience: 'urn:leadline:api',
-  });
-  const hqToken = await personToken({
-    issuer,
-    clientId: 'leadline-cli',
-    redirectUri: 'http://127.0.0.1/leadline/signed-in',
-    audience: 'urn:leadline:api',
-    login: 'hq',
-    password: 'leadline-dev',
-  });
+  // The development provider's secrets come from config/dev-identities.json, as the CLI reads them.
+  const intakeToken = await signIn({ issuer, audience: DEFAULT_AUDIENCE, client: 'intake' });
+  const hqToken = await signIn({ issuer, audience: DEFAULT_AUDIENCE, as: 'hq' });
   return {
     crashed,
     apiUrl: apiProcess?.url ?? ready.apiUrl,

@@ -8,13 +8,10 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { personToken, serviceToken } from './sign-in';
+import { CLI_CLIENT_ID, CLI_REDIRECT_URI, DEFAULT_AUDIENCE, personToken, serviceToken } from './sign-in';
 
 export const DEFAULT_ISSUER = 'http://127.0.0.1:3001';
-export const DEFAULT_AUDIENCE = 'urn:leadline:api';
-/** The public client of the development provider (worker/identity-provider.ts registers the same). */
-const CLI_CLIENT_ID = 'leadline-cli';
-const CLI_REDIRECT_URI = 'http://127.0.0.1/leadline/signed-in';
+export { DEFAULT_AUDIENCE };
 const DEV_IDENTITIES = new URL('../config/dev-identities.json', import.meta.url);
 
 export interface SignInOptions {

@@ -144,6 +144,12 @@ describe('reading a lead: every role × the Newark lead', () => {
     const res = await call('GET', `/leads/${newark}/intake`, 'hq');
     expect(res.status).toBe(400);
     expect(res.body.issues[0].path).toBe('query.purpose');
+    // A purpose is stored (sealed): a NUL, or more than 200 characters, is refused with the field named.
+    for (const purpose of ['a%00b', 'x'.repeat(201)]) {
+      const bad = await call('GET', `/leads/${newark}/intake?purpose=${purpose}`, 'hq');
+      expect(bad.status).toBe(400);
+      expect(bad.body.issues[0].path).toBe('query.purpose');
+    }
   });
 });
 
@@ -222,8 +228,11 @@ describe('the audit log', () => {
     await call('GET', `/leads/${newark}/intake?purpose=checking%20the%20address`, 'hsi-newark.agent');
     await call('GET', `/leads/${newark}/intake?purpose=probing`, 'hsi-gulfcoast.supervisor');
     const reads = await auditRows("lead_id = $1 AND action = 'ReadIntake' AND outcome = 'read'", [newark]);
-    expect(reads).toContainEqual(
-      expect.objectContaining({ actor: 'hsi-newark.agent', detail: { purpose: 'checking the address' } }),
+    // The purpose is free text about a victim: sealed in the row, and opened for auditors by GET /audit.
+    expect(JSON.stringify(reads)).not.toContain('checking the address');
+    const audit = await call('GET', `/audit?leadId=${newark}&actor=hsi-newark.agent&limit=500`, 'auditor');
+    expect(audit.body.items).toContainEqual(
+      expect.objectContaining({ action: 'ReadIntake', outcome: 'read', detail: { purpose: 'checking the address' } }),
     );
     const refused = await auditRows("lead_id = $1 AND action = 'ReadIntake' AND outcome = 'refused'", [newark]);
     expect(refused.map((r) => r.actor)).toContain('hsi-gulfcoast.supervisor');

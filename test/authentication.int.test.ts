@@ -6,7 +6,7 @@ import { SignJWT, decodeJwt, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../activities/directory';
 import { AuthenticationError, createTokenVerifier, type TokenVerifier } from '../client/authenticate';
-import { personToken, serviceToken } from '../client/sign-in';
+import { DEFAULT_AUDIENCE, personToken, serviceToken } from '../client/sign-in';
 import {
   CLI_CLIENT_ID,
   CLI_REDIRECT_URI,
@@ -17,7 +17,7 @@ import {
   type DevIdentityProvider,
 } from '../worker/identity-provider';
 
-const AUDIENCE = 'urn:leadline:api';
+const AUDIENCE = DEFAULT_AUDIENCE;
 let idp: DevIdentityProvider;
 let shortLived: DevIdentityProvider;
 let otherAudience: DevIdentityProvider;

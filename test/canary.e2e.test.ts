@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../activities/db';
-import { personToken, serviceToken } from '../client/sign-in';
+import { signIn } from '../client/cli-sign-in';
+import { DEFAULT_AUDIENCE } from '../client/sign-in';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 
@@ -43,16 +44,7 @@ const refusedAnswers: string[] = [];
 let leadId: string;
 
 async function token(login: string) {
-  return (
-    await personToken({
-      issuer,
-      clientId: 'leadline-cli',
-      redirectUri: 'http://127.0.0.1/leadline/signed-in',
-      audience: 'urn:leadline:api',
-      login,
-      password: 'leadline-dev',
-    })
-  ).accessToken;
+  return (await signIn({ issuer, audience: DEFAULT_AUDIENCE, as: login })).accessToken;
 }
 
 async function call(method: string, path: string, bearer: string | null, body?: unknown, headers = {}) {
@@ -95,14 +87,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const intakeService = (
-    await serviceToken({
-      issuer,
-      clientId: 'intake',
-      clientSecret: 'leadline-dev-intake',
-      audience: 'urn:leadline:api',
-    })
-  ).accessToken;
+  const intakeService = (await signIn({ issuer, audience: DEFAULT_AUDIENCE, client: 'intake' })).accessToken;
   const base = sampleIntakeInputs()['newark-interview-request'] as LeadIntakeInput;
   const intake: LeadIntakeInput = {
     ...base,

@@ -9,6 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../activities/db';
+import { fieldCryptoFor } from '../activities/field-crypto';
 import { runCli } from '../client/cli';
 import { buildApi } from '../client/http';
 import { startTestAccess, type TestAccess } from './support/access';
@@ -244,7 +245,19 @@ describe('the leadline CLI over the HTTP API', () => {
       "SELECT actor, detail FROM audit_log WHERE lead_id = $1 AND action = 'ReadIntake' AND outcome = 'read'",
       [leadId],
     );
-    expect(rows).toEqual([{ actor: 'hq', detail: { purpose: 'preparing the interview' } }]);
+    // Sealed at rest, like the intake the purpose explains.
+    const opened = rows.map((r) => ({
+      actor: r.actor,
+      detail: {
+        purpose: fieldCryptoFor(stack.db.pool).openIfSealed(
+          leadId,
+          'purpose',
+          (r.detail as { purpose: unknown }).purpose,
+        ),
+      },
+    }));
+    expect(opened).toEqual([{ actor: 'hq', detail: { purpose: 'preparing the interview' } }]);
+    expect(JSON.stringify(rows)).not.toContain('preparing the interview');
     const withoutPurpose = await cli('intake', leadId);
     expect(withoutPurpose.code).toBe(1);
     expect(withoutPurpose.err).toMatch(/--purpose/);

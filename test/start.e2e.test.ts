@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, localEmbeddedAppUrl } from '../activities/db';
-import { personToken, serviceToken } from '../client/sign-in';
+import { signIn } from '../client/cli-sign-in';
+import { DEFAULT_AUDIENCE } from '../client/sign-in';
 import { startTestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 
@@ -82,12 +83,7 @@ describe('npm start', () => {
       expect(first.output()).toContain(`Sign-in         ${issuer} (development OpenID provider`);
       expect(await (await fetch(`${api}/healthz`)).json()).toEqual({ status: 'ok' });
       expect((await fetch(`${api}/leads`)).status).toBe(401);
-      const intake = await serviceToken({
-        issuer,
-        clientId: 'intake',
-        clientSecret: 'leadline-dev-intake',
-        audience: 'urn:leadline:api',
-      });
+      const intake = await signIn({ issuer, audience: DEFAULT_AUDIENCE, client: 'intake' });
       const created = await fetch(`${api}/leads`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${intake.accessToken}` },
@@ -189,12 +185,5 @@ describe('npm start', () => {
 });
 
 function signedIn(issuer: string, login: string) {
-  return personToken({
-    issuer,
-    clientId: 'leadline-cli',
-    redirectUri: 'http://127.0.0.1/leadline/signed-in',
-    audience: 'urn:leadline:api',
-    login,
-    password: 'leadline-dev',
-  });
+  return signIn({ issuer, audience: DEFAULT_AUDIENCE, as: login });
 }

@@ -4,6 +4,7 @@ import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
+import { DEFAULT_AUDIENCE } from '../client/sign-in';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -114,7 +115,7 @@ export const LeadlineEnv = z.object({
    */
   LEADLINE_OIDC_ISSUER: optionalUrl,
   /** The `aud` the API's tokens must carry: the resource indicator (an absolute URI) a client asks its token for. */
-  LEADLINE_OIDC_AUDIENCE: z.string().min(1).default('urn:leadline:api'),
+  LEADLINE_OIDC_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
   /** The claim naming the caller's roles (array or space-separated): intake, agent, supervisor, sac, hq, auditor, admin. */
   LEADLINE_OIDC_ROLES_CLAIM: z.string().min(1).default('leadline_roles'),
   /** The claim naming the caller's offices (directory ids such as HSI-NEWARK). */

@@ -13,14 +13,13 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Configuration } from 'oidc-provider';
 import { z } from 'zod';
 import type { Directory } from '../activities/directory';
+import { CLI_CLIENT_ID, CLI_REDIRECT_URI } from '../client/sign-in';
 import { Role } from '../schemas/caller';
 
 /** The claims the API reads roles and offices from (LEADLINE_OIDC_ROLES_CLAIM, LEADLINE_OIDC_OFFICES_CLAIM). */
 export const DEFAULT_ROLES_CLAIM = 'leadline_roles';
 export const DEFAULT_OFFICES_CLAIM = 'leadline_offices';
-/** The public client the CLI (and, later, the console) signs people in with. */
-export const CLI_CLIENT_ID = 'leadline-cli';
-export const CLI_REDIRECT_URI = 'http://127.0.0.1/leadline/signed-in';
+export { CLI_CLIENT_ID, CLI_REDIRECT_URI };
 
 const identitiesSchema = z.object({
   password: z.string().min(8),

@@ -137,3 +137,27 @@ function describe(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
   return text.slice(0, MAX_ERROR_LENGTH);
 }
+
+/**
+ * Sends each notification of one notice once. A final refusal (4xx) is counted and the rest still go; a transient
+ * failure is thrown after the others were tried, so the whole notice is retried and its sent parts are skipped by key.
+ */
+export async function deliverEach(
+  delivery: NotificationDelivery,
+  notifications: Notification[],
+): Promise<{ delivered: number; failed: number }> {
+  let delivered = 0;
+  let failed = 0;
+  let transient: Error | undefined;
+  for (const notification of notifications) {
+    try {
+      await delivery.deliver(notification);
+      delivered++;
+    } catch (error) {
+      if (error instanceof NonRetryableDeliveryError) failed++;
+      else transient = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+  if (transient !== undefined) throw transient;
+  return { delivered, failed };
+}

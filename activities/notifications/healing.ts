@@ -2,8 +2,8 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { recipientsFor, type Directory } from '../directory';
 import { composeNotifications } from './compose';
-import type { NotificationDelivery } from './deliver';
-import { NonRetryableDeliveryError, type NotificationChannel, type NotificationRecipient } from './types';
+import { deliverEach, type NotificationDelivery } from './deliver';
+import type { NotificationChannel, NotificationRecipient } from './types';
 
 /** What HQ is told of a healed lead: ids, office, status and clocks, never the intake. */
 export interface HealingNotice {
@@ -69,20 +69,7 @@ export function createHealingNotifier(deps: HealingNotifierDeps): HealingNotifie
         recipients,
         deps.linkBase === undefined ? {} : { linkBase: deps.linkBase },
       );
-      let delivered = 0;
-      let failed = 0;
-      let transient: Error | undefined;
-      for (const notification of notifications) {
-        try {
-          await deps.delivery.deliver(notification);
-          delivered++;
-        } catch (error) {
-          if (error instanceof NonRetryableDeliveryError) failed++;
-          else transient = error instanceof Error ? error : new Error(String(error));
-        }
-      }
-      if (transient !== undefined) throw transient;
-      return { delivered, failed };
+      return deliverEach(deps.delivery, notifications);
     },
 
     async resendPending(pool) {

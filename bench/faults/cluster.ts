@@ -1,14 +1,9 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { loadDirectory } from '../../activities/directory';
 import { leadIdForKey } from '../../client/lead-client';
-import { personToken, serviceToken } from '../../client/sign-in';
-import {
-  CLI_CLIENT_ID,
-  CLI_REDIRECT_URI,
-  loadDevIdentities,
-  startDevIdentityProvider,
-  type DevIdentityProvider,
-} from '../../worker/identity-provider';
+import { signIn } from '../../client/cli-sign-in';
+import { DEFAULT_AUDIENCE } from '../../client/sign-in';
+import { loadDevIdentities, startDevIdentityProvider, type DevIdentityProvider } from '../../worker/identity-provider';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,7 +69,6 @@ function exitOf(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-const AUDIENCE = 'urn:leadline:api';
 /** The service account the load submits as; the API scopes its Idempotency-Keys by it. */
 export const SUBMITTER = 'intake';
 
@@ -117,27 +111,15 @@ export class Cluster {
     // process: it is not a fault target.
     this.identity = await startDevIdentityProvider({
       identities: await loadDevIdentities(await loadDirectory()),
-      audience: AUDIENCE,
+      audience: DEFAULT_AUDIENCE,
     });
     await this.postgres.start();
     await this.temporal.start();
     await this.worker.start(); // it migrates; the API waits for the migrations
     await this.api.start();
     const issuer = this.identity.issuer;
-    const service = await serviceToken({
-      issuer,
-      clientId: SUBMITTER,
-      clientSecret: 'leadline-dev-intake',
-      audience: AUDIENCE,
-    });
-    const hq = await personToken({
-      issuer,
-      clientId: CLI_CLIENT_ID,
-      redirectUri: CLI_REDIRECT_URI,
-      audience: AUDIENCE,
-      login: 'hq',
-      password: this.identity.identities.password,
-    });
+    const service = await signIn({ issuer, audience: DEFAULT_AUDIENCE, client: SUBMITTER });
+    const hq = await signIn({ issuer, audience: DEFAULT_AUDIENCE, as: 'hq' });
     this.authorization = { submit: `Bearer ${service.accessToken}`, command: `Bearer ${hq.accessToken}` };
   }
 

@@ -7,7 +7,7 @@ import { createAccessStore } from '../../activities/access-store';
 import { createTokenVerifier, type TokenVerifier } from '../../client/authenticate';
 import { GuardedLeads } from '../../client/guarded-leads';
 import type { LeadClient } from '../../client/lead-client';
-import { personToken, serviceToken } from '../../client/sign-in';
+import { DEFAULT_AUDIENCE, personToken, serviceToken } from '../../client/sign-in';
 import type pg from 'pg';
 import {
   CLI_CLIENT_ID,
@@ -19,7 +19,7 @@ import {
   type DevIdentityProvider,
 } from '../../worker/identity-provider';
 
-export const TEST_AUDIENCE = 'urn:leadline:api';
+export const TEST_AUDIENCE = DEFAULT_AUDIENCE;
 
 export interface TestAccess {
   idp: DevIdentityProvider;
