@@ -24,7 +24,7 @@ function sandboxRestrictions(extra) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'bench/results/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'bench/results/**', 'coverage/**', 'dist/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -37,6 +37,27 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'error',
       'import-x/no-cycle': 'error',
+    },
+  },
+  {
+    // The console runs in a browser: its own TypeScript project (DOM, JSX for Preact), checked as its own project.
+    files: ['client/console/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: './client/console/tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^\\.\\./(?!\\.\\./schemas/)', message: 'the console sees the API and the schemas, not the code' },
+          ],
+        },
+      ],
     },
   },
   {

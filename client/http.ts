@@ -21,6 +21,7 @@ import type { Caller } from '../schemas/caller';
 import { AuthenticationError, type TokenVerifier } from './authenticate';
 import type { GuardedLeads } from './guarded-leads';
 import { CODEC_PREFLIGHT, codecRoutes } from './http/codec';
+import { CONSOLE_PATHS, consoleRoutes, type ConsoleOptions } from './http/console';
 import type { PayloadCodec } from '@temporalio/common';
 import { LeadlineLogController } from './http/logging';
 import {
@@ -54,6 +55,8 @@ export interface ApiOptions {
   leads: GuardedLeads;
   /** Verifies the bearer token of every request but liveness, readiness and the API's own description. */
   authenticate: TokenVerifier;
+  /** The console (client/console): served at /console/ when given, signing people in at this provider. */
+  console?: ConsoleOptions;
   /** Temporal's payload codec: with it the API serves Temporal's codec protocol at /codec (HQ HSTU and admins). */
   payloadCodec?: PayloadCodec;
   /** The Temporal UI's origin, whose browser may call /codec (CORS); none: no browser origin may. */
@@ -112,6 +115,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const failures = new FailedAuthentications(FAILED_AUTHENTICATIONS_PER_MINUTE);
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.test(pathOf(request))) return;
+    if (options.console !== undefined && request.method === 'GET' && CONSOLE_PATHS.test(pathOf(request))) return;
     // A browser's CORS preflight carries no credentials by design; it is answered, and the real request is not.
     if (request.method === 'OPTIONS' && CODEC_PREFLIGHT.test(pathOf(request))) return;
     const waitSeconds = failures.waitFor(request.ip);
@@ -191,6 +195,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
 
   await app.register(routes(options));
+  if (options.console !== undefined) await app.register(consoleRoutes(options.console));
   if (options.payloadCodec !== undefined) {
     await app.register(
       codecRoutes({

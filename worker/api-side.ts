@@ -105,6 +105,7 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const api = await buildApi({
       leads: new GuardedLeads(leads, createAccessStore(pool)),
       payloadCodec,
+      console: { issuer, clientId: cfg.LEADLINE_CONSOLE_CLIENT_ID, audience: cfg.LEADLINE_OIDC_AUDIENCE },
       ...(cfg.LEADLINE_TEMPORAL_UI_URL === undefined
         ? {}
         : { temporalUiOrigin: new URL(cfg.LEADLINE_TEMPORAL_UI_URL).origin }),

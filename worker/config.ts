@@ -125,6 +125,8 @@ export const LeadlineEnv = z.object({
    * the dev server's UI when `npm start` runs it; otherwise no browser origin.
    */
   LEADLINE_TEMPORAL_UI_URL: optionalUrl,
+  /** The console's client id at the OpenID provider: a public client (authorization code with PKCE). */
+  LEADLINE_CONSOLE_CLIENT_ID: z.string().min(1).default('leadline-console'),
   /** Port of the development OpenID provider, when LEADLINE_OIDC_ISSUER is unset. */
   LEADLINE_OIDC_DEV_PORT: z.coerce.number().int().min(0).max(65535).default(3001),
 });

@@ -14,6 +14,7 @@ import Provider, { type Configuration } from 'oidc-provider';
 import { z } from 'zod';
 import type { Directory } from '../activities/directory';
 import { CLI_CLIENT_ID, CLI_REDIRECT_URI } from '../client/sign-in';
+import { DEFAULT_CONSOLE_CLIENT_ID } from '../client/http/console';
 import { Role } from '../schemas/caller';
 
 /** The claims the API reads roles and offices from (LEADLINE_OIDC_ROLES_CLAIM, LEADLINE_OIDC_OFFICES_CLAIM). */
@@ -145,6 +146,16 @@ export async function startDevIdentityProvider(options: {
         response_types: ['code'],
         redirect_uris: [CLI_REDIRECT_URI],
       },
+      {
+        // The console: a browser page on the API's origin, so a public client too. Its redirect is the console's
+        // page on loopback, at whatever port the API listens (see `loopbackConsole` below).
+        client_id: DEFAULT_CONSOLE_CLIENT_ID,
+        application_type: 'web',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: CONSOLE_REDIRECTS,
+      },
       ...identities.services.map((s) => ({
         client_id: s.login,
         client_secret: s.secret,
@@ -186,12 +197,28 @@ export async function startDevIdentityProvider(options: {
       const person = people.get((token as { accountId?: string }).accountId ?? '');
       return person === undefined ? undefined : claimsOf(person.roles, person.offices);
     },
+    // The console's page calls the token endpoint from the API's origin, which is on loopback at any port.
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.clientId === DEFAULT_CONSOLE_CLIENT_ID ? loopbackConsole(origin) !== null : false,
     renderError: (ctx, out) => {
       ctx.type = 'application/json';
       ctx.body = out;
     },
   };
   const provider = new Provider(issuer, configuration);
+  // RFC 8252 §7.3 lets a loopback redirect use any port; the development console (like the CLI) needs that, because
+  // the API's port is set by PORT or chosen free in tests. Any other redirect is checked exactly as registered.
+  const exactRedirect = Object.getOwnPropertyDescriptor(provider.Client.prototype, 'redirectUriAllowed')?.value as (
+    this: unknown,
+    uri: string,
+  ) => boolean;
+  provider.Client.prototype.redirectUriAllowed = function (this: InstanceType<typeof provider.Client>, uri: string) {
+    if (this.clientId === DEFAULT_CONSOLE_CLIENT_ID) {
+      const origin = loopbackConsole(uri);
+      return origin !== null && uri === `${origin}/console/`;
+    }
+    return exactRedirect.call(this, uri);
+  };
   const oidc = provider.callback();
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -256,6 +283,15 @@ export async function startDevIdentityProvider(options: {
       server.closeAllConnections();
     },
   };
+}
+
+const CONSOLE_REDIRECTS = ['http://127.0.0.1/console/', 'http://localhost/console/'];
+
+/** The origin of a console page on loopback (any port), or null for any other URL. */
+function loopbackConsole(url: string): string | null {
+  const parsed = URL.parse(url);
+  if (parsed === null || parsed.protocol !== 'http:') return null;
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname) ? parsed.origin : null;
 }
 
 async function body(req: IncomingMessage): Promise<string> {

@@ -228,6 +228,10 @@ export async function startLeadline(
       stops.push(() => side.stop());
       apiUrl = side.url;
       say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)${runsWorker ? ', on a thread of its own' : ''}`);
+      say(
+        `Console         ${apiUrl}/console/` +
+          (cfg.LEADLINE_OIDC_ISSUER === undefined ? ' (sign in as a user of config/dev-identities.json, e.g. hq)' : ''),
+      );
     } else {
       say(`HTTP API        none here (LEADLINE_ROLE=worker)`);
     }

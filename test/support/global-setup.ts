@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureAppLogin, freePort, startEmbeddedPostgres } from '../../activities/db';
+import { buildConsole } from '../../scripts/build-console.mjs';
 import type { LoginCredentials } from '../../activities/db';
 
 declare module 'vitest' {
@@ -20,6 +21,8 @@ declare module 'vitest' {
  * DATABASE_ADMIN_URL to use an existing server instead of the embedded one.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The console's tests drive the bundle built from the sources as they are now, not the one npm install left.
+  await buildConsole({ quiet: true });
   // A separate login from the application's own `leadline`, so tests against a shared server never reset it.
   const appLogin: LoginCredentials = { user: 'leadline_test', password: randomBytes(18).toString('base64url') };
 

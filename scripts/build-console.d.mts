@@ -1,0 +1,2 @@
+/** Builds the console into dist/console (see build-console.mjs). */
+export function buildConsole(options?: { quiet?: boolean }): Promise<void>;
