@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { countedOffices, DEFAULT_PERIOD_MS, resolvePeriod } from '../client/guarded-reports';
+import { InvalidInputError } from '../client/errors';
+import { SEALED_EVENT_FIELDS } from '../activities/field-crypto';
+import { REPORTED_EVENT_FIELDS } from '../activities/reports';
 import {
   distributionOf,
   durationBucketBoundsMs,
@@ -68,5 +72,51 @@ describe('report queries', () => {
     expect(EscalationsQuery.parse({})).toEqual({ weeks: 12 });
     expect(EscalationsQuery.parse({ weeks: '104' })).toEqual({ weeks: 104 });
     for (const weeks of ['0', '105', '1.5', 'many']) expect(EscalationsQuery.safeParse({ weeks }).success).toBe(false);
+  });
+});
+
+describe('a report’s period', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+
+  it('defaults to the 30 days before now, or before the given end', () => {
+    expect(resolvePeriod({}, now)).toEqual({ from: new Date(now.getTime() - DEFAULT_PERIOD_MS), to: now });
+    expect(resolvePeriod({ to: '2026-06-30T00:00:00Z' }, now)).toEqual({
+      from: new Date('2026-05-31T00:00:00Z'),
+      to: new Date('2026-06-30T00:00:00Z'),
+    });
+    expect(resolvePeriod({ from: '2026-11-01T00:00:00Z' }, now)).toEqual({
+      from: new Date('2026-11-01T00:00:00Z'),
+      to: now,
+    });
+  });
+
+  it('refuses a start after now when no end is given, naming from', () => {
+    const future = () => resolvePeriod({ from: '2026-12-02T00:00:00Z' }, now);
+    expect(future).toThrow(InvalidInputError);
+    try {
+      future();
+    } catch (error) {
+      expect((error as InvalidInputError).issues).toEqual([
+        { path: 'query.from', message: 'is after now (the default to)' },
+      ]);
+    }
+  });
+});
+
+describe('the offices a report counts', () => {
+  it('is the caller’s scope, narrowed to an office asked for, and nothing for one outside it', () => {
+    expect(countedOffices('all', undefined)).toBeNull();
+    expect(countedOffices('all', 'HSI-NEWARK')).toEqual(['HSI-NEWARK']);
+    expect(countedOffices(['HSI-NEWARK', 'HSI-NEWYORK'], undefined)).toEqual(['HSI-NEWARK', 'HSI-NEWYORK']);
+    expect(countedOffices(['HSI-NEWARK'], 'HSI-NEWARK')).toEqual(['HSI-NEWARK']);
+    expect(countedOffices(['HSI-NEWARK'], 'HSI-GULFCOAST')).toEqual([]);
+    expect(countedOffices([], undefined)).toEqual([]);
+  });
+});
+
+describe('what the reports read of the log', () => {
+  it('stays in clear: no field the SQL reads is sealed at rest', () => {
+    const sealed = new Set(Object.values(SEALED_EVENT_FIELDS).flat());
+    expect(REPORTED_EVENT_FIELDS.filter((field) => sealed.has(field))).toEqual([]);
   });
 });
