@@ -7,7 +7,7 @@ import type { Caller, Role } from '../schemas/caller';
 import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocabulary';
 
 /** What a caller may do without naming a lead. */
-export type SystemAction = 'submit' | 'list' | 'readAudit' | 'administer' | 'decodePayloads';
+export type SystemAction = 'submit' | 'list' | 'readAudit' | 'administer' | 'decodePayloads' | 'readReports';
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
@@ -40,11 +40,11 @@ export const leadActionsOf: Record<Role, readonly LeadAction[]> = {
 export const systemActionsOf: Record<Role, readonly SystemAction[]> = {
   intake: ['submit'],
   agent: ['list'],
-  supervisor: ['list'],
-  sac: ['list'],
-  hq: ['submit', 'list', 'decodePayloads'],
+  supervisor: ['list', 'readReports'],
+  sac: ['list', 'readReports'],
+  hq: ['submit', 'list', 'decodePayloads', 'readReports'],
   auditor: ['readAudit'],
-  admin: ['administer', 'decodePayloads'],
+  admin: ['administer', 'decodePayloads', 'readReports'],
 };
 
 export type Decision = { allowed: true } | { allowed: false; status: 403 | 404; reason: string };
@@ -53,12 +53,23 @@ const allow: Decision = { allowed: true };
 
 export function mayDo(caller: Caller, action: SystemAction): Decision {
   if (caller.roles.some((role) => systemActionsOf[role].includes(action))) return allow;
-  return { allowed: false, status: 403, reason: `${describeRoles(caller)} may not ${systemWords[action]}` };
+  const may = [...new Set(caller.roles.flatMap((role) => systemActionsOf[role]))].map((a) => systemWords[a]);
+  const instead = may.length === 0 ? '' : `; it may ${may.join(', ')}`;
+  return { allowed: false, status: 403, reason: `${describeRoles(caller)} may not ${systemWords[action]}${instead}` };
 }
 
 /** The offices whose leads the caller may list: every office, or these. */
 export function listScope(caller: Caller): 'all' | readonly string[] {
   if (caller.roles.includes('hq')) return 'all';
+  return caller.offices;
+}
+
+/**
+ * The offices whose numbers the caller's reports count: every office (unassigned leads included), or these. Reports
+ * hold counts and durations, no lead and no personal data, so admins, who run the system, see them whole as HQ does.
+ */
+export function reportScope(caller: Caller): 'all' | readonly string[] {
+  if (caller.roles.includes('hq') || caller.roles.includes('admin')) return 'all';
   return caller.offices;
 }
 
@@ -94,6 +105,7 @@ const systemWords: Record<SystemAction, string> = {
   readAudit: 'read the audit log',
   administer: 'administer Leadline',
   decodePayloads: "decode Temporal's payloads",
+  readReports: 'read reports',
 };
 
 function leadWords(action: LeadAction): string {

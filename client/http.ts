@@ -20,10 +20,12 @@ import { AuditQuery, AuditRow } from '../schemas/audit';
 import type { Caller } from '../schemas/caller';
 import { AuthenticationError, type TokenVerifier } from './authenticate';
 import type { GuardedLeads } from './guarded-leads';
+import type { GuardedReports } from './guarded-reports';
 import { CODEC_PREFLIGHT, codecRoutes } from './http/codec';
 import { CONSOLE_PATHS, consoleRoutes, type ConsoleOptions } from './http/console';
 import type { PayloadCodec } from '@temporalio/common';
 import { LeadlineLogController } from './http/logging';
+import { reportRoutes } from './http/reports';
 import {
   answerClientError,
   loggableError,
@@ -53,6 +55,8 @@ import {
 export interface ApiOptions {
   /** Every lead operation, as the verified caller may do it (client/guarded-leads.ts). */
   leads: GuardedLeads;
+  /** The reports (`GET /reports/...`), as the verified caller may read them (client/guarded-reports.ts); none: no routes. */
+  reports?: GuardedReports;
   /** Verifies the bearer token of every request but liveness, readiness and the API's own description. */
   authenticate: TokenVerifier;
   /** The console (client/console): served at /console/ when given, signing people in at this provider. */
@@ -175,6 +179,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'commands', description: 'Move a lead through its lifecycle' },
         { name: 'operations', description: 'Liveness and readiness' },
         { name: 'audit', description: 'Who read or did what (auditors)' },
+        { name: 'reports', description: 'How offices keep the SLA: counts and durations, no personal data' },
       ],
       components: {
         securitySchemes: {
@@ -195,6 +200,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
 
   await app.register(routes(options));
+  if (options.reports !== undefined) await app.register(reportRoutes({ reports: options.reports, callerOf }));
   if (options.console !== undefined) await app.register(consoleRoutes(options.console));
   if (options.payloadCodec !== undefined) {
     await app.register(

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { listScope, mayDo, mayDoToLead, type LeadAction, type SystemAction } from '../client/access-policy';
+import {
+  listScope,
+  mayDo,
+  mayDoToLead,
+  reportScope,
+  type LeadAction,
+  type SystemAction,
+} from '../client/access-policy';
 import type { Caller, Role } from '../schemas/caller';
 
 const caller = (role: Role, offices: string[] = []): Caller => ({
@@ -87,6 +94,13 @@ describe('what each role may do without a lead', () => {
     [admin, 'list', false],
     [newarkSupervisor, 'readAudit', false],
     [newarkSupervisor, 'decodePayloads', false],
+    [newarkSupervisor, 'readReports', true],
+    [newarkSac, 'readReports', true],
+    [hq, 'readReports', true],
+    [admin, 'readReports', true],
+    [newarkAgent, 'readReports', false],
+    [intake, 'readReports', false],
+    [auditor, 'readReports', false],
   ];
   it.each(table)('%o may %s: %s', (who, action, allowed) => {
     expect(mayDo(who, action).allowed).toBe(allowed);
@@ -95,5 +109,28 @@ describe('what each role may do without a lead', () => {
   it('lists are scoped to the caller’s offices; HQ sees all', () => {
     expect(listScope(newarkSupervisor)).toEqual(['HSI-NEWARK']);
     expect(listScope(hq)).toBe('all');
+  });
+
+  it('reports count the caller’s offices; HQ and admins count all', () => {
+    expect(reportScope(newarkSupervisor)).toEqual(['HSI-NEWARK']);
+    expect(reportScope(newarkSac)).toEqual(['HSI-NEWARK']);
+    expect(reportScope(hq)).toBe('all');
+    expect(reportScope(admin)).toBe('all');
+  });
+
+  it('a refusal names what the caller’s roles do allow', () => {
+    expect(mayDo(newarkAgent, 'readReports')).toEqual({
+      allowed: false,
+      status: 403,
+      reason: 'the role agent may not read reports; it may list leads',
+    });
+    expect(mayDo(auditor, 'readReports')).toMatchObject({
+      reason: expect.stringMatching(/; it may read the audit log$/),
+    });
+    expect(mayDo(intake, 'readReports')).toMatchObject({ reason: expect.stringMatching(/; it may submit leads$/) });
+    const nobody: Caller = { subject: 'x', kind: 'person', roles: [], offices: [] };
+    expect(mayDo(nobody, 'readReports')).toMatchObject({
+      reason: 'a caller without a Leadline role may not read reports',
+    });
   });
 });

@@ -7,8 +7,11 @@ import { bindKeyring } from '../activities/field-crypto';
 import { Keyring, type KeyringJson } from '../activities/keyring';
 import { createLeadReadModel } from '../activities/read-model';
 import { createAccessStore } from '../activities/access-store';
+import { loadDirectory } from '../activities/directory';
+import { createReportStore } from '../activities/reports';
 import { createTokenVerifier } from '../client/authenticate';
 import { GuardedLeads } from '../client/guarded-leads';
+import { GuardedReports } from '../client/guarded-reports';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
@@ -102,8 +105,11 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     stops.push(() => forwarder.stop());
     const issuer = cfg.LEADLINE_OIDC_ISSUER;
     if (issuer === undefined) throw new Error('the API needs LEADLINE_OIDC_ISSUER: the OpenID provider it trusts');
+    const accessStore = createAccessStore(pool);
+    const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
     const api = await buildApi({
-      leads: new GuardedLeads(leads, createAccessStore(pool)),
+      leads: new GuardedLeads(leads, accessStore),
+      reports: new GuardedReports(createReportStore(pool), accessStore, directory.offices),
       payloadCodec,
       console: { issuer, clientId: cfg.LEADLINE_CONSOLE_CLIENT_ID, audience: cfg.LEADLINE_OIDC_AUDIENCE },
       ...(cfg.LEADLINE_TEMPORAL_UI_URL === undefined

@@ -4,6 +4,7 @@ import { eventTypes } from '../../schemas/events';
 import { LeadIntake } from '../../schemas/intake';
 import { Iso, LeadId, LeadState, LeadStatus, Priority } from '../../schemas/lead';
 import { LeadListFilter, type LeadSummary } from '../../schemas/read-model';
+import { Distribution, DurationsReport, EscalationsReport, OfficesReport, SlaReport } from '../../schemas/reports';
 import { text } from '../../schemas/text';
 import type { TimelineEntry } from '../../domain/timeline';
 import type { LeadReceipt, LeadSnapshot } from '../../workflows/messages';
@@ -138,6 +139,11 @@ export function componentSchemas(): [z.ZodType, string][] {
     [TimelineEntryBody, 'TimelineEntry'],
     [LeadTimelineBody, 'LeadTimeline'],
     [ProblemBody, 'Problem'],
+    [OfficesReport, 'OfficesReport'],
+    [SlaReport, 'SlaReport'],
+    [Distribution, 'Distribution'],
+    [DurationsReport, 'DurationsReport'],
+    [EscalationsReport, 'EscalationsReport'],
   ];
 }
 
