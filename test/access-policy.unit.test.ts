@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { listScope, mayDo, mayDoToLead, type LeadAction, type SystemAction } from '../client/access-policy';
+import {
+  capabilitiesOf,
+  listScope,
+  mayDo,
+  mayDoToLead,
+  reportScope,
+  type LeadAction,
+  type SystemAction,
+} from '../client/access-policy';
 import type { Caller, Role } from '../schemas/caller';
 
 const caller = (role: Role, offices: string[] = []): Caller => ({
@@ -87,6 +95,13 @@ describe('what each role may do without a lead', () => {
     [admin, 'list', false],
     [newarkSupervisor, 'readAudit', false],
     [newarkSupervisor, 'decodePayloads', false],
+    [hq, 'readReports', true],
+    [admin, 'readReports', true],
+    [newarkSupervisor, 'readReports', true],
+    [newarkSac, 'readReports', true],
+    [auditor, 'readReports', false],
+    [newarkAgent, 'readReports', false],
+    [intake, 'readReports', false],
   ];
   it.each(table)('%o may %s: %s', (who, action, allowed) => {
     expect(mayDo(who, action).allowed).toBe(allowed);
@@ -95,5 +110,45 @@ describe('what each role may do without a lead', () => {
   it('lists are scoped to the caller’s offices; HQ sees all', () => {
     expect(listScope(newarkSupervisor)).toEqual(['HSI-NEWARK']);
     expect(listScope(hq)).toBe('all');
+  });
+});
+
+describe('reports and what a caller may ever do (GET /me)', () => {
+  it('reports cover every office for HQ and admins, their own for supervisors and SACs', () => {
+    expect(reportScope(hq)).toBe('all');
+    expect(reportScope(admin)).toBe('all');
+    expect(reportScope(newarkSupervisor)).toEqual(['HSI-NEWARK']);
+    expect(reportScope(newarkSac)).toEqual(['HSI-NEWARK']);
+    expect(mayDo(auditor, 'readReports')).toMatchObject({ allowed: false, status: 403, reason: /SLA reports/ });
+  });
+
+  it('an agent may send the interview commands and a note, read intakes, and nothing else', () => {
+    expect(capabilitiesOf(newarkAgent)).toEqual({
+      subject: 'agent-1',
+      roles: ['agent'],
+      offices: ['HSI-NEWARK'],
+      may: {
+        commands: ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'],
+        readIntake: true,
+        readAudit: false,
+        readReports: false,
+        submitLeads: false,
+      },
+    });
+  });
+
+  it('each role’s commands are exactly those the lead policy allows it on a lead of its office', () => {
+    for (const who of [newarkAgent, newarkSupervisor, newarkSac, hq, auditor, admin, intake]) {
+      const { may } = capabilitiesOf(who);
+      const allowed = may.commands.filter((type) => mayDoToLead(who, type, newarkLead).allowed);
+      expect(allowed, who.roles.join()).toEqual(may.commands);
+      expect(may.readIntake).toBe(mayDoToLead(who, 'readIntake', newarkLead).allowed);
+      expect(may.readAudit).toBe(mayDo(who, 'readAudit').allowed);
+      expect(may.submitLeads).toBe(mayDo(who, 'submit').allowed);
+    }
+    expect(capabilitiesOf(hq).may.commands).toHaveLength(13);
+    expect(capabilitiesOf(newarkSupervisor).may.commands).toContain('AssignLead');
+    expect(capabilitiesOf(auditor).may).toMatchObject({ commands: [], readIntake: false, readAudit: true });
+    expect(capabilitiesOf(intake).may).toMatchObject({ commands: [], submitLeads: true, readReports: false });
   });
 });
