@@ -90,6 +90,9 @@ export class GuardedLeads {
     data: CommandRequest<T>['data'],
     commandId: string | undefined,
   ) {
+    // Bad data (an office the directory does not hold, say) is the caller's mistake whoever the caller is: said first,
+    // and it reveals nothing about the lead.
+    this.leads.checkedCommand(type, data);
     const target = (data as { office?: unknown } | undefined)?.office;
     await this.inScope(caller, leadId, type, type, typeof target === 'string' ? { office: target } : undefined);
     return this.leads.command(leadId, type, data, {

@@ -78,6 +78,12 @@ export interface LeadClientOptions {
   policy: SlaPolicy;
   readModel: LeadReadModel;
   /**
+   * The office ids of the directory (config/offices.json). With them, AssignLead and ReassignLead to any other office
+   * are refused as bad input, naming the office, before anything is sent: a lead must never be recorded at an office
+   * that does not exist (its notices would have no one to go to). Without them, any well-formed office id is taken.
+   */
+  offices?: readonly string[];
+  /**
    * With a queue, `acceptLead` answers once the lead is durably queued, whether or not Temporal can take it now;
    * without one (or while the queue cannot be reached), once Temporal has started its workflow.
    */
@@ -364,8 +370,7 @@ export class LeadClient {
   ): Promise<LeadSnapshot> {
     this.checkLeadId(leadId);
     checkStorable(`${type} is not valid`, { actor: metadata.actor, commandId: metadata.commandId });
-    const parsed = commandData[type].safeParse(data);
-    if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
+    const parsed = { data: this.checkedCommand(type, data) };
     const commandId = metadata.commandId ?? randomUUID();
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
@@ -404,6 +409,24 @@ export class LeadClient {
       }
       throw translated;
     }
+  }
+
+  /**
+   * A command's data as its schema reads it, or InvalidInputError naming each field: the zod schema's issues, and an
+   * office the directory does not hold. Callers that check before they check anything else (who may send it) ask here.
+   */
+  checkedCommand<T extends ExternalCommandType>(type: T, data: CommandRequest<T>['data']) {
+    const parsed = commandData[type].safeParse(data);
+    if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
+    const { offices } = this.options;
+    const office = (parsed.data as { office?: unknown }).office;
+    if (offices !== undefined && typeof office === 'string' && !offices.includes(office)) {
+      // An office id is the agency's own name for a place, never a victim's data: naming it back is what helps.
+      throw new InvalidInputError(`${type} is not valid`, [
+        { path: 'data.office', message: `office ${office} is not in the office directory` },
+      ]);
+    }
+    return parsed.data;
   }
 
   // One method per command, each a typed shorthand for `command`.
