@@ -1,13 +1,15 @@
 import type pg from 'pg';
 import { timelineEntry, type TimelineEntry } from '../domain/timeline';
 import type { LeadEvent } from '../schemas/events';
-import { LeadState } from '../schemas/lead';
-import type { LeadListQuery, LeadSummary } from '../schemas/read-model';
+import { LeadState, SlaClock } from '../schemas/lead';
+import type { LeadListQuery, LeadSummary, StoredLeadSummary } from '../schemas/read-model';
 import { fieldCryptoFor, openEvent, openState } from './field-crypto';
 
 const summaryColumns = `lead_id, status, priority, source, kind, office, agent, stage, stage_deadline, escalation_level,
   sla_paused, case_number, closed_reason, received_at, updated_at, version,
   (status NOT IN ('case_opened', 'closed') AND NOT sla_paused AND stage_deadline IS NOT NULL AND stage_deadline < now()) AS overdue`;
+/** The stage's clock from the folded state: ids, times and counters only (the state's sealed parts stay unread). */
+const clockColumn = `state->'sla' AS sla`;
 
 /** The `leads` columns that both the event store and the supervisors' read side turn into fields. */
 export interface LeadColumns {
@@ -108,21 +110,37 @@ export function createLeadReadModel(pool: pg.Pool) {
       return { summary: toSummary(row), state: LeadState.parse(openState(crypto, leadId, row.state)) };
     },
 
-    /** Overdue first, then the most escalated, then the nearest deadline; an offset cursor pages through. */
+    /**
+     * Overdue first, then the most escalated, then the nearest deadline; an offset cursor pages through. `offices`:
+     * only these offices' leads (the caller's scope); `subject`: who "mine" means.
+     */
     async listLeads(
       filter: LeadListQuery,
       offices?: readonly string[],
-    ): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+      subject?: string,
+    ): Promise<{ items: StoredLeadSummary[]; nextCursor: string | null }> {
       const where: string[] = [];
       const params: unknown[] = [];
       const add = (sql: string, value: unknown) => {
         params.push(value);
         where.push(sql.replace('?', `$${params.length}`));
       };
-      if (filter.status !== undefined) add('status = ?', filter.status);
+      if (filter.status !== undefined) add('status = ANY(?)', filter.status);
       if (filter.office !== undefined) add('office = ?', filter.office);
       if (offices !== undefined) add('office = ANY(?)', [...offices]);
       if (filter.priority !== undefined) add('priority = ?', filter.priority);
+      if (filter.agent !== undefined) add('agent = ?', filter.agent);
+      if (filter.unassigned === true) where.push('agent IS NULL');
+      if (filter.unassigned === false) where.push('agent IS NOT NULL');
+      if (filter.mine !== undefined) {
+        if (subject === undefined) throw new RangeError('`mine` needs a signed-in caller');
+        add(filter.mine ? 'agent = ?' : 'agent IS DISTINCT FROM ?', subject);
+      }
+      if (filter.leadId !== undefined) {
+        // A range of the primary key, not a LIKE over its text: the index finds the leads.
+        add('lead_id >= ?::uuid', uuidOf(filter.leadId.padEnd(32, '0')));
+        add('lead_id <= ?::uuid', uuidOf(filter.leadId.padEnd(32, 'f')));
+      }
       if (filter.escalated === true) where.push('escalation_level > 0');
       if (filter.escalated === false) where.push('escalation_level = 0');
       const overdueSql = `(status NOT IN ('case_opened', 'closed') AND NOT sla_paused AND stage_deadline < now())`;
@@ -130,14 +148,14 @@ export function createLeadReadModel(pool: pg.Pool) {
       if (filter.overdue === false) where.push(`NOT coalesce(${overdueSql}, false)`);
       const offset = filter.cursor === undefined ? 0 : decodeCursor(filter.cursor);
       params.push(filter.limit + 1, offset);
-      const { rows } = await pool.query<SummaryRow>(
-        `SELECT ${summaryColumns} FROM leads
+      const { rows } = await pool.query<SummaryRow & { sla: unknown }>(
+        `SELECT ${summaryColumns}, ${clockColumn} FROM leads
           ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
           ORDER BY overdue DESC, escalation_level DESC, stage_deadline ASC NULLS LAST, received_at DESC, lead_id
           LIMIT $${params.length - 1} OFFSET $${params.length}`,
         params,
       );
-      const items = rows.slice(0, filter.limit).map(toSummary);
+      const items = rows.slice(0, filter.limit).map((row) => ({ ...toSummary(row), sla: SlaClock.parse(row.sla) }));
       return { items, nextCursor: rows.length > filter.limit ? encodeCursor(offset + filter.limit) : null };
     },
 
@@ -154,6 +172,11 @@ export function createLeadReadModel(pool: pg.Pool) {
       });
     },
   };
+}
+
+/** 32 hex digits as a uuid's text. */
+function uuidOf(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 function encodeCursor(offset: number): string {

@@ -6,8 +6,11 @@
 import type { Caller, Role } from '../schemas/caller';
 import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocabulary';
 
-/** What a caller may do without naming a lead. */
-export type SystemAction = 'submit' | 'list' | 'readAudit' | 'administer' | 'decodePayloads' | 'readReports';
+/**
+ * What a caller may do without naming a lead. `readReports`: SLA reports and counts over leads (aggregates, never a
+ * victim's data), over the offices `reportScope` names.
+ */
+export type SystemAction = 'submit' | 'list' | 'readAudit' | 'readReports' | 'administer' | 'decodePayloads';
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
@@ -37,6 +40,8 @@ export const leadActionsOf: Record<Role, readonly LeadAction[]> = {
   admin: [],
 };
 
+// Reports: supervisors and SACs run offices and answer for their SLA, HQ and admins for all of them; an agent works
+// leads rather than offices, and an auditor reads who did what, not how fast.
 export const systemActionsOf: Record<Role, readonly SystemAction[]> = {
   intake: ['submit'],
   agent: ['list'],
@@ -71,6 +76,38 @@ export function listScope(caller: Caller): 'all' | readonly string[] {
 export function reportScope(caller: Caller): 'all' | readonly string[] {
   if (caller.roles.includes('hq') || caller.roles.includes('admin')) return 'all';
   return caller.offices;
+}
+
+/** What a caller's roles may ever do, for a console to show only what will work (GET /me). */
+export interface Capabilities {
+  subject: string;
+  roles: Role[];
+  offices: string[];
+  may: {
+    /** The commands some lead in the caller's scope could take from it (the lead's state and office narrow it). */
+    commands: ExternalCommandType[];
+    readIntake: boolean;
+    readAudit: boolean;
+    readReports: boolean;
+    submitLeads: boolean;
+  };
+}
+
+export function capabilitiesOf(caller: Caller): Capabilities {
+  const leadActions = new Set(caller.roles.flatMap((role) => leadActionsOf[role]));
+  const may = (action: SystemAction) => mayDo(caller, action).allowed;
+  return {
+    subject: caller.subject,
+    roles: [...caller.roles],
+    offices: [...caller.offices],
+    may: {
+      commands: externalCommandTypes.filter((type) => leadActions.has(type)),
+      readIntake: leadActions.has('readIntake'),
+      readAudit: may('readAudit'),
+      readReports: may('readReports'),
+      submitLeads: may('submit'),
+    },
+  };
 }
 
 /**

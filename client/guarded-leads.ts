@@ -9,8 +9,17 @@ import type { Caller } from '../schemas/caller';
 import type { CommandRequest } from '../schemas/commands';
 import type { LeadIntake, LeadIntakeInput } from '../schemas/intake';
 import type { LeadListFilter } from '../schemas/read-model';
-import type { ExternalCommandType } from '../schemas/vocabulary';
-import { listScope, mayDo, mayDoToLead, type Decision, type LeadAction, type SystemAction } from './access-policy';
+import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocabulary';
+import {
+  capabilitiesOf,
+  listScope,
+  mayDo,
+  mayDoToLead,
+  type Capabilities,
+  type Decision,
+  type LeadAction,
+  type SystemAction,
+} from './access-policy';
 import { InvalidInputError, LeadNotFoundError } from './errors';
 import type { LeadClient } from './lead-client';
 
@@ -58,7 +67,7 @@ export class GuardedLeads {
   async listLeads(caller: Caller, filter: LeadListFilter) {
     await this.allowed(caller, 'list', 'ListLeads');
     const scope = listScope(caller);
-    const page = await this.leads.listLeads(filter, scope === 'all' ? undefined : scope);
+    const page = await this.leads.listLeads(filter, scope === 'all' ? undefined : scope, caller.subject);
     await this.store.record({
       actor: caller.subject,
       leadId: null,
@@ -69,11 +78,21 @@ export class GuardedLeads {
     return page;
   }
 
+  /** The lead, with the commands its state allows narrowed to those this caller may send (`allowedForYou`). */
   async getLead(caller: Caller, leadId: string) {
     await this.inScope(caller, leadId, 'read', 'ReadLead');
     const view = await this.leads.getLead(leadId);
     await this.store.record({ actor: caller.subject, leadId, action: 'ReadLead', outcome: 'read', detail: {} });
-    return view;
+    const lead = { office: view.state.office };
+    const allowedForYou = externalCommandTypes.filter(
+      (type) => view.allowedCommands.includes(type) && mayDoToLead(caller, type, lead).allowed,
+    );
+    return { ...view, allowedForYou };
+  }
+
+  /** Who the caller is and what its roles may ever do; about the caller alone, so nothing is audited. */
+  me(caller: Caller): Capabilities {
+    return capabilitiesOf(caller);
   }
 
   async timeline(caller: Caller, leadId: string) {
@@ -90,6 +109,9 @@ export class GuardedLeads {
     data: CommandRequest<T>['data'],
     commandId: string | undefined,
   ) {
+    // Bad data (an office the directory does not hold, say) is the caller's mistake whoever the caller is: said first,
+    // and it reveals nothing about the lead.
+    this.leads.checkedCommand(type, data);
     const target = (data as { office?: unknown } | undefined)?.office;
     await this.inScope(caller, leadId, type, type, typeof target === 'string' ? { office: target } : undefined);
     return this.leads.command(leadId, type, data, {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
@@ -15,6 +16,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
+import { LeadId } from '../schemas/lead';
 import { text } from '../schemas/text';
 import { AuditQuery, AuditRow } from '../schemas/audit';
 import type { Caller } from '../schemas/caller';
@@ -23,6 +25,7 @@ import type { GuardedLeads } from './guarded-leads';
 import type { GuardedReports } from './guarded-reports';
 import { CODEC_PREFLIGHT, codecRoutes } from './http/codec';
 import { CONSOLE_PATHS, consoleRoutes, type ConsoleOptions } from './http/console';
+import { commandExamples } from './http/examples';
 import type { PayloadCodec } from '@temporalio/common';
 import { LeadlineLogController } from './http/logging';
 import { reportRoutes } from './http/reports';
@@ -46,7 +49,9 @@ import {
   LeadSnapshotBody,
   LeadTimelineBody,
   LeadViewBody,
+  MeBody,
   ProblemBody,
+  type DocumentedSchema,
   prefersAsync,
   ReadyBody,
   SubmitHeaders,
@@ -145,8 +150,29 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return sendProblem(reply, problem('unauthenticated', error.message, request));
     }
   });
+  // Every route as a pattern, so a path that exists under other methods is told which (405), not "not found".
+  const routeTable: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routeTable.push({ method, path: routePattern(route.url) });
+  });
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(reply, problem('routeNotFound', `no route ${request.method} ${pathOf(request)}`, request));
+    const path = pathOf(request);
+    const allow = [...new Set(routeTable.filter((r) => r.path.test(path)).map((r) => r.method))].sort();
+    if (allow.length > 0 && !allow.includes(request.method)) {
+      void reply.header('allow', allow.join(', '));
+      return sendProblem(
+        reply,
+        problem(
+          'methodNotAllowed',
+          `${request.method} is not a method of this path; it takes ${allow.join(', ')}`,
+          request,
+          {
+            allow,
+          },
+        ),
+      );
+    }
+    return sendProblem(reply, problem('routeNotFound', `no route ${request.method} ${path}`, request));
   });
   app.setErrorHandler((error, request, reply) => {
     const body = problemFor(error, request);
@@ -160,15 +186,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   // Component names live in a registry of this API's own, so two APIs in one process never collide.
-  const registry = z.registry<{ id: string }>();
-  for (const [schema, id] of componentSchemas()) registry.add(schema, { id });
+  const registry = z.registry<DocumentedSchema>();
+  for (const [schema, meta] of componentSchemas()) registry.add(schema, meta);
+  const version = await apiVersion();
 
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
         title: 'Leadline API',
-        version: '1.0.0',
+        version,
         description:
           'Leads about potential victims of human trafficking, from intake to an opened case or closure. ' +
           'Errors are RFC 9457 problem documents. The intake is the only personal data the API takes in; no ' +
@@ -180,6 +207,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'operations', description: 'Liveness and readiness' },
         { name: 'audit', description: 'Who read or did what (auditors)' },
         { name: 'reports', description: 'How offices keep the SLA: counts and durations, no personal data' },
+        { name: 'caller', description: 'Who the caller is and what it may do' },
       ],
       components: {
         securitySchemes: {
@@ -199,7 +227,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));
 
-  await app.register(routes(options));
+  await app.register(routes(options, registry));
   if (options.reports !== undefined) await app.register(reportRoutes({ reports: options.reports, callerOf }));
   if (options.console !== undefined) await app.register(consoleRoutes(options.console));
   if (options.payloadCodec !== undefined) {
@@ -215,6 +243,21 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // A Fastify instance is a thenable: an async function resolving with one readies it anyway, so say so here.
   await app.ready();
   return app as unknown as FastifyInstance;
+}
+
+/** The package's version, so the document names the release that serves it. */
+async function apiVersion(): Promise<string> {
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return z.object({ version: z.string().min(1) }).parse(JSON.parse(text)).version;
+}
+
+/** A route's URL (`/leads/:id`, `/docs/*`) as a regular expression over concrete paths. */
+function routePattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}/?$`);
 }
 
 function requestIdOf(request: IncomingMessage): string {
@@ -235,6 +278,7 @@ const problems = {
   401: problemResponse('No valid bearer token; `WWW-Authenticate` says why'),
   403: problemResponse('The caller may not do this; the detail names what its roles allow'),
   404: problemResponse('No such lead, or none the caller may see'),
+  405: problemResponse('The path exists but not with this method; `Allow` names the methods it takes'),
   409: problemResponse("The lead's status does not allow the command; `leadStatus` and `allowed` say what does"),
   413: problemResponse('The body is larger than the API accepts'),
   415: problemResponse('The body is not JSON'),
@@ -257,7 +301,7 @@ function callerOf(request: FastifyRequest): Caller {
   return request.caller;
 }
 
-function routes(options: ApiOptions): FastifyPluginCallbackZod {
+function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSchema>): FastifyPluginCallbackZod {
   const { leads, checks } = options;
   return (app, _options, done) => {
     app.get(
@@ -375,6 +419,12 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           tags: ['leads'],
           operationId: 'listLeads',
           summary: 'List leads, overdue first, then the most escalated, then the nearest deadline',
+          description:
+            'Every filter is intersected with the offices the caller may see. `status` takes several statuses, ' +
+            'comma-separated or repeated; `agent` an agent (token subject); `unassigned=true` leads no agent holds; ' +
+            "`mine=true` the caller's own; `leadId` the start of a lead id (at least 4 hex digits). A parameter the " +
+            'list does not know is refused (400), each named in `issues`. Each lead carries `nextRung`, the next ' +
+            'rung of its SLA ladder, computed from its row.',
           querystring: LeadListFilter,
           response: {
             200: json('One page of leads, no personal data', LeadPage),
@@ -393,6 +443,9 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
           tags: ['leads'],
           operationId: 'getLead',
           summary: "A lead's state, its stage deadline and the commands it allows now",
+          description:
+            '`allowedCommands`: what the state allows; `allowedForYou`: those the caller may send. `nextRung`: the ' +
+            "next rung of the stage's SLA ladder as the lead's workflow will fire it.",
           params: LeadIdParams,
           response: {
             200: json('The lead, live from its workflow or, once finished, from PostgreSQL', LeadViewBody),
@@ -403,6 +456,22 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
         },
       },
       (request) => leads.getLead(callerOf(request), request.params.id),
+    );
+
+    app.get(
+      '/me',
+      {
+        schema: {
+          tags: ['caller'],
+          operationId: 'getMe',
+          summary: "The caller's subject, roles and offices, and what its roles may ever do",
+          description:
+            "From the caller's verified token and the access policy; what a given lead allows is that lead's " +
+            '`allowedForYou`. Nothing is read about any lead, so nothing is audited.',
+          response: { 200: json('The caller and its capabilities', MeBody), 401: problems[401] },
+        },
+      },
+      (request) => leads.me(callerOf(request)),
     );
 
     app.get(
@@ -488,7 +557,7 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
               'safely: a command id seen before with the same command and data is recorded once; with another ' +
               'command or other data it is refused (422).',
             params: LeadIdParams,
-            body: commandBody(type),
+            body: commandBody(type, registry),
             response: {
               200: json('The lead after the command was durably recorded', LeadSnapshotBody),
               400: problems[400],
@@ -512,17 +581,21 @@ function routes(options: ApiOptions): FastifyPluginCallbackZod {
   };
 }
 
-function commandBody(type: ExternalCommandType) {
+function commandBody(type: ExternalCommandType, registry: z.core.$ZodRegistry<DocumentedSchema>) {
   const data: z.ZodType<unknown, object> = commandData[type];
   // Commands without required fields may leave `data` out.
   const acceptsEmpty = data.safeParse({}).success;
-  return z
+  const body = z
     .object({
       data: acceptsEmpty ? data.prefault({}) : data,
       /** Idempotency key for the command; one is made up when left out, so a retry without it may record twice. */
       commandId: text(200).optional(),
     })
     .strict();
+  registry.add(body, {
+    example: { data: commandExamples[type], commandId: `${lowerFirst(type)}-2026-11-02-0001` },
+  });
+  return body;
 }
 
 async function probe(name: string, check: () => Promise<void> | undefined, request: FastifyRequest): Promise<boolean> {
@@ -561,11 +634,11 @@ const commandSummaries: Record<ExternalCommandType, string> = {
   AddNote: 'Add a note to the lead',
 };
 
-const IntakeReadQuery = z.object({
+const IntakeReadQuery = z.strictObject({
   /** Why the intake is read, for the audit log (e.g. "preparing the interview"). */
   purpose: text(200),
 });
-const IntakeBody = z.object({ leadId: z.uuid(), intake: LeadIntake });
+const IntakeBody = z.object({ leadId: LeadId, intake: LeadIntake });
 const AuditPage = z.object({ items: z.array(AuditRow), nextCursor: z.string().nullable() });
 
 /** Failed authentications per address in a sliding minute; past the limit the address waits for the window to pass. */

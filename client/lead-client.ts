@@ -13,12 +13,20 @@ import { formatDatabaseError, isDataError } from '../activities/database-errors'
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
-import { LeadListFilter, type LeadListQuery, type LeadSummary } from '../schemas/read-model';
+import {
+  LeadListFilter,
+  type LeadListItem,
+  type LeadListQuery,
+  type LeadSummary,
+  type NextRung,
+  type StoredLeadSummary,
+} from '../schemas/read-model';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
 
 export { LeadListFilter, type LeadSummary };
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { commandDigest } from '../domain/command-digest';
+import { currentStageBudgetMs, nextRung, rungOf } from '../domain/sla';
 import type { TimelineEntry } from '../domain/timeline';
 import {
   LEAD_WORKFLOW_TYPE,
@@ -51,7 +59,8 @@ export interface LeadReadModel {
   listLeads(
     filter: LeadListQuery,
     offices?: readonly string[],
-  ): Promise<{ items: LeadSummary[]; nextCursor: string | null }>;
+    subject?: string,
+  ): Promise<{ items: StoredLeadSummary[]; nextCursor: string | null }>;
   timeline(leadId: string): Promise<TimelineEntry[] | undefined>;
 }
 
@@ -77,6 +86,12 @@ export interface LeadClientOptions {
   taskQueue: string;
   policy: SlaPolicy;
   readModel: LeadReadModel;
+  /**
+   * The office ids of the directory (config/offices.json). With them, AssignLead and ReassignLead to any other office
+   * are refused as bad input, naming the office, before anything is sent: a lead must never be recorded at an office
+   * that does not exist (its notices would have no one to go to). Without them, any well-formed office id is taken.
+   */
+  offices?: readonly string[];
   /**
    * With a queue, `acceptLead` answers once the lead is durably queued, whether or not Temporal can take it now;
    * without one (or while the queue cannot be reached), once Temporal has started its workflow.
@@ -127,6 +142,9 @@ export interface LeadView {
   from: 'workflow' | 'read_model';
   state: LeadState;
   stageDeadline: string | null;
+  /** The next rung of the current stage's ladder, as the lead's own workflow will fire it. */
+  nextRung: NextRung | null;
+  stageBudgetMs: number | null;
   allowedCommands: string[];
 }
 
@@ -364,8 +382,7 @@ export class LeadClient {
   ): Promise<LeadSnapshot> {
     this.checkLeadId(leadId);
     checkStorable(`${type} is not valid`, { actor: metadata.actor, commandId: metadata.commandId });
-    const parsed = commandData[type].safeParse(data);
-    if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
+    const parsed = { data: this.checkedCommand(type, data) };
     const commandId = metadata.commandId ?? randomUUID();
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
@@ -404,6 +421,24 @@ export class LeadClient {
       }
       throw translated;
     }
+  }
+
+  /**
+   * A command's data as its schema reads it, or InvalidInputError naming each field: the zod schema's issues, and an
+   * office the directory does not hold. Callers that check before they check anything else (who may send it) ask here.
+   */
+  checkedCommand<T extends ExternalCommandType>(type: T, data: CommandRequest<T>['data']) {
+    const parsed = commandData[type].safeParse(data);
+    if (!parsed.success) throw new InvalidInputError(`${type} is not valid`, issuesOf(parsed.error));
+    const { offices } = this.options;
+    const office = (parsed.data as { office?: unknown }).office;
+    if (offices !== undefined && typeof office === 'string' && !offices.includes(office)) {
+      // An office id is the agency's own name for a place, never a victim's data: naming it back is what helps.
+      throw new InvalidInputError(`${type} is not valid`, [
+        { path: 'data.office', message: `office ${office} is not in the office directory` },
+      ]);
+    }
+    return parsed.data;
   }
 
   // One method per command, each a typed shorthand for `command`.
@@ -483,6 +518,9 @@ export class LeadClient {
             from: 'workflow',
             state: snapshot.state,
             stageDeadline: snapshot.stageDeadline,
+            // The workflow's own answer: it times the ladder by the policy the lead started with.
+            nextRung: rungOf(snapshot.nextSlaAction),
+            stageBudgetMs: currentStageBudgetMs(snapshot.state.sla),
             allowedCommands: snapshot.allowedCommands,
           };
         }
@@ -503,20 +541,40 @@ export class LeadClient {
       from: 'read_model',
       state: stored.state,
       stageDeadline: stored.summary.stageDeadline,
+      nextRung: nextRung(stored.state.sla, this.options.policy),
+      stageBudgetMs: currentStageBudgetMs(stored.state.sla),
       allowedCommands: [],
     };
   }
 
-  /** `offices`: only leads of these offices (a caller's scope); unset: every lead. */
+  /**
+   * `offices`: only leads of these offices (a caller's scope); unset: every lead. `subject`: the caller `mine` means.
+   * Each lead comes with the next rung of its ladder, computed from its row (no call to Temporal per lead): the
+   * stage's clock with the budget it started with, and this client's policy's fractions.
+   */
   async listLeads(
     filter: LeadListFilter = {},
     offices?: readonly string[],
-  ): Promise<{ items: LeadSummary[]; nextCursor: string | null }> {
+    subject?: string,
+  ): Promise<{ items: LeadListItem[]; nextCursor: string | null }> {
     const parsed = LeadListFilter.safeParse(filter);
     if (!parsed.success) throw new InvalidInputError('the list filter is not valid', issuesOf(parsed.error));
+    if (parsed.data.mine !== undefined && subject === undefined) {
+      throw new InvalidInputError('the list filter is not valid', [
+        { path: 'mine', message: 'needs a signed-in caller, whose leads it means' },
+      ]);
+    }
     return this.readModel(async () => {
       try {
-        return await this.options.readModel.listLeads(parsed.data, offices);
+        const page = await this.options.readModel.listLeads(parsed.data, offices, subject);
+        return {
+          nextCursor: page.nextCursor,
+          items: page.items.map(({ sla, ...summary }) => ({
+            ...summary,
+            nextRung: nextRung(sla, this.options.policy),
+            stageBudgetMs: currentStageBudgetMs(sla),
+          })),
+        };
       } catch (error) {
         // The read model refuses a cursor it did not issue with a RangeError: the caller's mistake, not an outage.
         if (error instanceof RangeError) {

@@ -56,7 +56,11 @@ export type SlaAction = { kind: 'warning'; at: string } | { kind: 'escalation'; 
 
 /** The next rung of the ladder the clock will reach, and when; null when nothing more will fire. */
 export function nextSlaAction(state: LeadState, policy: SlaPolicy): SlaAction | null {
-  const clock = state.sla;
+  return nextSlaActionOf(state.sla, policy);
+}
+
+/** The same, from the clock alone: all a `leads` row needs to hold for a list to show it. */
+export function nextSlaActionOf(clock: SlaClock, policy: SlaPolicy): SlaAction | null {
   if (clock.stage === null || clock.runningSince === null) return null;
   if (!clock.warned && clock.level === 0) {
     const at = instantOfFraction(clock, policy.ladder.warningAt);
@@ -98,3 +102,29 @@ export const idleClock: SlaClock = {
   level: 0,
   holdUntil: null,
 };
+
+export type RungName = 'warning' | 'level1' | 'level2' | 'level3';
+/** The next rung as the API names it: `level2` rather than an escalation of level 2. */
+export interface NextRung {
+  rung: RungName;
+  at: string;
+}
+
+/**
+ * The next rung of a stage's ladder, named for people and consoles; null while paused, once finished, and past level
+ * 3. The clock carries the budget the stage started with (events record it), so a policy changed since does not
+ * move a running stage's rungs; the ladder's fractions and the acknowledgement hold are the policy's.
+ */
+export function nextRung(clock: SlaClock, policy: SlaPolicy): NextRung | null {
+  return rungOf(nextSlaActionOf(clock, policy));
+}
+
+export function rungOf(action: SlaAction | null): NextRung | null {
+  if (action === null) return null;
+  return { rung: action.kind === 'warning' ? 'warning' : `level${action.level}`, at: action.at };
+}
+
+/** The current stage's budget (already scaled), or null when no stage runs (a finished lead). */
+export function currentStageBudgetMs(clock: SlaClock): number | null {
+  return clock.stage === null ? null : clock.budgetMs;
+}

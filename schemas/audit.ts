@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Iso, LeadId } from './lead';
 import { storableString, text } from './text';
 
 /** One row of the audit log as the API writes it: ids, actions and outcomes, never victims' data. */
@@ -11,11 +12,11 @@ export interface AccessAuditEntry {
 }
 
 /** GET /audit: filters and a cursor, newest first. */
-export const AuditQuery = z.object({
-  leadId: z.uuid().optional(),
+export const AuditQuery = z.strictObject({
+  leadId: LeadId.optional(),
   actor: text(200).optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: Iso.optional(),
+  to: Iso.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   /** Opaque cursor from the previous page. */
   cursor: storableString().optional(),

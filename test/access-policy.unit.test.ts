@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  capabilitiesOf,
   listScope,
   mayDo,
   mayDoToLead,
@@ -132,5 +133,49 @@ describe('what each role may do without a lead', () => {
     expect(mayDo(nobody, 'readReports')).toMatchObject({
       reason: 'a caller without a Leadline role may not read reports',
     });
+  });
+});
+
+describe('reports and what a caller may ever do (GET /me)', () => {
+  it('reports cover every office for HQ and admins, their own for supervisors and SACs', () => {
+    expect(reportScope(hq)).toBe('all');
+    expect(reportScope(admin)).toBe('all');
+    expect(reportScope(newarkSupervisor)).toEqual(['HSI-NEWARK']);
+    expect(reportScope(newarkSac)).toEqual(['HSI-NEWARK']);
+    expect(mayDo(auditor, 'readReports')).toMatchObject({
+      allowed: false,
+      status: 403,
+      reason: /may not read reports/,
+    });
+  });
+
+  it('an agent may send the interview commands and a note, read intakes, and nothing else', () => {
+    expect(capabilitiesOf(newarkAgent)).toEqual({
+      subject: 'agent-1',
+      roles: ['agent'],
+      offices: ['HSI-NEWARK'],
+      may: {
+        commands: ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'],
+        readIntake: true,
+        readAudit: false,
+        readReports: false,
+        submitLeads: false,
+      },
+    });
+  });
+
+  it('each role’s commands are exactly those the lead policy allows it on a lead of its office', () => {
+    for (const who of [newarkAgent, newarkSupervisor, newarkSac, hq, auditor, admin, intake]) {
+      const { may } = capabilitiesOf(who);
+      const allowed = may.commands.filter((type) => mayDoToLead(who, type, newarkLead).allowed);
+      expect(allowed, who.roles.join()).toEqual(may.commands);
+      expect(may.readIntake).toBe(mayDoToLead(who, 'readIntake', newarkLead).allowed);
+      expect(may.readAudit).toBe(mayDo(who, 'readAudit').allowed);
+      expect(may.submitLeads).toBe(mayDo(who, 'submit').allowed);
+    }
+    expect(capabilitiesOf(hq).may.commands).toHaveLength(13);
+    expect(capabilitiesOf(newarkSupervisor).may.commands).toContain('AssignLead');
+    expect(capabilitiesOf(auditor).may).toMatchObject({ commands: [], readIntake: false, readAudit: true });
+    expect(capabilitiesOf(intake).may).toMatchObject({ commands: [], submitLeads: true, readReports: false });
   });
 });

@@ -223,6 +223,109 @@ describe('commands: every role × the Newark lead', () => {
   });
 });
 
+describe('what a console needs to show only what works', () => {
+  it('GET /me says who the caller is and what its roles may ever do', async () => {
+    const me = async (login: string) => {
+      const res = await call('GET', '/me', login);
+      expect(res.status, res.text).toBe(200);
+      return res.body;
+    };
+    expect(await me('hsi-newark.agent')).toEqual({
+      subject: 'hsi-newark.agent',
+      roles: ['agent'],
+      offices: ['HSI-NEWARK'],
+      may: {
+        commands: ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'],
+        readIntake: true,
+        readAudit: false,
+        readReports: false,
+        submitLeads: false,
+      },
+    });
+    const supervisor = await me('hsi-newark.supervisor');
+    expect(supervisor).toMatchObject({
+      subject: 'hsi-newark.supervisor',
+      roles: ['supervisor'],
+      offices: ['HSI-NEWARK'],
+    });
+    expect(supervisor.may).toMatchObject({ readIntake: true, readAudit: false, readReports: true, submitLeads: false });
+    expect(supervisor.may.commands).toEqual(expect.arrayContaining(['AssignLead', 'CloseLead', 'AddNote']));
+    expect((await me('hq')).may).toMatchObject({ readReports: true, submitLeads: true, readAudit: false });
+    expect((await me('hq')).may.commands).toHaveLength(13);
+    expect((await me('auditor')).may).toEqual({
+      commands: [],
+      readIntake: false,
+      readAudit: true,
+      readReports: false,
+      submitLeads: false,
+    });
+    expect((await me('admin')).may).toMatchObject({ commands: [], readReports: true, readIntake: false });
+    const service = await fetch(`${base}/me`, {
+      headers: { authorization: `Bearer ${await access.serviceToken('intake')}` },
+    });
+    expect(await service.json()).toMatchObject({ roles: ['intake'], may: { submitLeads: true, commands: [] } });
+    expect((await call('GET', '/me', null)).status).toBe(401);
+  });
+
+  it('a lead says which of its allowed commands this caller may send, and those others refuse', async () => {
+    const lead = await submitAsHq('newark-interview-request');
+    await waitFor(async () => (await stack.client.getLead(lead)).state.status === 'assigned', 'routed');
+    const agentView = await call('GET', `/leads/${lead}`, 'hsi-newark.agent');
+    const supervisorView = await call('GET', `/leads/${lead}`, 'hsi-newark.supervisor');
+    const allowed = agentView.body.allowedCommands as string[];
+    expect(allowed).toEqual(expect.arrayContaining(['RequestInterview', 'CloseLead', 'PauseSla', 'AddNote']));
+    expect(agentView.body.allowedForYou).toEqual(['RequestInterview', 'AddNote']);
+    expect(supervisorView.body.allowedForYou).toEqual(
+      ['ReassignLead', 'RequestInterview', 'CloseLead', 'PauseSla', 'ChangePriority', 'AddNote'].filter((c) =>
+        allowed.includes(c),
+      ),
+    );
+    // What the agent is not offered, the API refuses it; what it is offered, it accepts.
+    const refused = await call('POST', `/leads/${lead}/commands/PauseSla`, 'hsi-newark.agent', {
+      data: { justification: 'victim stabilisation' },
+    });
+    expect(refused.status).toBe(403);
+    const note = await call('POST', `/leads/${lead}/commands/AddNote`, 'hsi-newark.agent', { data: { text: 'ok' } });
+    expect(note.status, note.text).toBe(200);
+  });
+
+  it('an office outside the directory is bad input (400) for a supervisor too, not a refusal of scope', async () => {
+    const lead = await submitAsHq('newark-interview-request');
+    await waitFor(async () => (await stack.client.getLead(lead)).state.status === 'assigned', 'routed');
+    const res = await call('POST', `/leads/${lead}/commands/ReassignLead`, 'hsi-newark.supervisor', {
+      data: { office: 'HSI-NOWHERE', reason: 'typo' },
+    });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.issues).toEqual([
+      { path: 'data.office', message: 'office HSI-NOWHERE is not in the office directory' },
+    ]);
+  });
+
+  it('mine, agent and lead id filters stay within the caller’s offices', async () => {
+    const lead = await submitAsHq('newark-interview-request');
+    await waitFor(async () => (await stack.client.getLead(lead)).state.status === 'assigned', 'routed');
+    const taken = await call('POST', `/leads/${lead}/commands/ReassignLead`, 'hsi-newark.supervisor', {
+      data: { office: 'HSI-NEWARK', agent: 'hsi-newark.agent', reason: 'duty agent takes it' },
+    });
+    expect(taken.status, taken.text).toBe(200);
+    const ids = async (login: string, query: string) => {
+      const res = await call('GET', `/leads?limit=500&${query}`, login);
+      expect(res.status, res.text).toBe(200);
+      return (res.body.items as { leadId: string; agent: string | null }[]).map((i) => i.leadId);
+    };
+    const mine = await call('GET', '/leads?mine=true&limit=500', 'hsi-newark.agent');
+    expect(mine.body.items.map((i: { leadId: string }) => i.leadId)).toContain(lead);
+    expect(mine.body.items.every((i: { agent: string }) => i.agent === 'hsi-newark.agent')).toBe(true);
+    expect(await ids('hsi-newark.supervisor', 'mine=true')).not.toContain(lead);
+    expect(await ids('hsi-newark.supervisor', 'agent=hsi-newark.agent')).toContain(lead);
+    expect(await ids('hsi-gulfcoast.supervisor', 'agent=hsi-newark.agent')).toEqual([]);
+    expect(await ids('hsi-newark.supervisor', `leadId=${lead.slice(0, 8)}`)).toContain(lead);
+    expect(await ids('hsi-gulfcoast.supervisor', `leadId=${lead.slice(0, 8)}`)).toEqual([]);
+    expect(await ids('hsi-gulfcoast.supervisor', `leadId=${unassigned.slice(0, 8)}&unassigned=true`)).toEqual([]);
+    expect(await ids('hq', `leadId=${unassigned}&unassigned=true`)).toEqual([unassigned]);
+  });
+});
+
 describe('the audit log', () => {
   it('holds every intake read, with its purpose, and every refusal', async () => {
     await call('GET', `/leads/${newark}/intake?purpose=checking%20the%20address`, 'hsi-newark.agent');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Writable } from 'node:stream';
 import SwaggerParser from '@apidevtools/swagger-parser';
@@ -8,7 +9,9 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
+import { loadDirectory } from '../activities/directory';
 import { createLeadReadModel } from '../activities/read-model';
+import { commandData, externalCommandTypes } from '../schemas/commands';
 import { buildApi, type ApiOptions } from '../client/http';
 import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
@@ -261,6 +264,197 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     const badCursor = await call('GET', '/leads?cursor=not-a-cursor');
     expect(badCursor.status).toBe(400);
     expect(badCursor.body.issues).toEqual([expect.objectContaining({ path: 'cursor' })]);
+  });
+
+  it('filters by several statuses, agent, unassigned, mine and a lead id prefix, and refuses unknown parameters', async () => {
+    const leads = {
+      minor: await submit(uniqueIntake('hhs-tipline-minor')), // US-TX: Gulf Coast, urgent
+      farm: await submit(uniqueIntake('ngo-farmworkers')), // US-FL: Gulf Coast, standard
+      montana: await submit(uniqueIntake('public-unknown-jurisdiction')), // no office serves US-MT
+    };
+    await waitForStatus(leads.minor, 'assigned');
+    await waitForStatus(leads.farm, 'assigned');
+    await waitForStatus(leads.montana, 'validated');
+    const toAgent = await command(leads.farm, 'ReassignLead', {
+      office: 'HSI-GULFCOAST',
+      agent: 'hsi-gulfcoast.agent',
+      reason: 'duty agent takes it',
+    });
+    expect(toAgent.status, toAgent.text).toBe(200);
+    // HQ's own subject is `hq`: a lead assigned to it is HQ's "mine".
+    const toHq = await command(leads.minor, 'ReassignLead', { office: 'HSI-GULFCOAST', agent: 'hq', reason: 'HQ' });
+    expect(toHq.status, toHq.text).toBe(200);
+
+    type Item = { leadId: string; status: string; agent: string | null };
+    const page = async (query: string) => {
+      const res = await call('GET', `/leads?limit=500&${query}`);
+      expect(res.status, res.text).toBe(200);
+      return res.body.items as Item[];
+    };
+    const ids = (items: Item[]) => items.map((i) => i.leadId);
+
+    for (const query of [
+      'status=assigned,validated',
+      'status=assigned&status=validated',
+      'status=validated,assigned',
+    ]) {
+      const items = await page(query);
+      expect(ids(items), query).toEqual(expect.arrayContaining([leads.farm, leads.montana, leads.minor]));
+      expect(new Set(items.map((i) => i.status))).toEqual(new Set(['assigned', 'validated']));
+    }
+    expect(ids(await page('status=validated'))).not.toContain(leads.farm);
+
+    const byAgent = await page('agent=hsi-gulfcoast.agent');
+    expect(ids(byAgent)).toContain(leads.farm);
+    expect(byAgent.every((i) => i.agent === 'hsi-gulfcoast.agent')).toBe(true);
+    expect(ids(byAgent)).not.toContain(leads.minor);
+
+    const unassigned = await page('unassigned=true');
+    expect(ids(unassigned)).toContain(leads.montana);
+    expect(ids(unassigned)).not.toContain(leads.farm);
+    expect(unassigned.every((i) => i.agent === null)).toBe(true);
+    const held = await page('unassigned=false');
+    expect(ids(held)).toEqual(expect.arrayContaining([leads.farm, leads.minor]));
+    expect(held.every((i) => i.agent !== null)).toBe(true);
+
+    const mine = await page('mine=true');
+    expect(ids(mine)).toEqual([leads.minor]);
+    // Filters intersect: mine and another agent is nothing, not either.
+    expect(await page('mine=true&agent=hsi-gulfcoast.agent')).toEqual([]);
+
+    for (const prefix of [leads.farm.slice(0, 4), leads.farm.slice(0, 13), leads.farm.slice(0, 13).replace('-', '')]) {
+      const found = await page(`leadId=${prefix}`);
+      expect(ids(found), prefix).toContain(leads.farm);
+      const hex = prefix.replace(/-/g, '');
+      expect(found.every((i) => i.leadId.replace(/-/g, '').startsWith(hex))).toBe(true);
+    }
+    expect(ids(await page(`leadId=${leads.farm.toUpperCase()}`))).toEqual([leads.farm]);
+
+    for (const bad of ['leadId=abc', 'leadId=zzzz', 'leadId=a%20bcd', 'leadId=' + 'a'.repeat(37)]) {
+      const res = await call('GET', `/leads?${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.body.issues.map((i: { path: string }) => i.path)).toEqual(['query.leadId']);
+    }
+    const badStatus = await call('GET', '/leads?status=assigned,Secret%20Person%20Q');
+    expect(badStatus.status).toBe(400);
+    expect(badStatus.text).not.toContain('Secret');
+    expect(badStatus.body.issues).toEqual([
+      { path: 'query.status', message: expect.stringMatching(/^status #2 of 2 is not a status/) },
+    ]);
+
+    const unknown = await call('GET', '/leads?agnt=hsi-gulfcoast.agent&colour=red&status=assigned');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['query.agnt', 'query.colour']);
+    expect(unknown.body.detail).toMatch(/query\.agnt/);
+    expect(unknown.body.detail).toMatch(/query\.colour/);
+    const unknownIntakeQuery = await call('GET', `/leads/${leads.farm}/intake?purpose=x&why=y`);
+    expect(unknownIntakeQuery.status).toBe(400);
+    expect(unknownIntakeQuery.body.issues).toEqual([expect.objectContaining({ path: 'query.why' })]);
+  });
+
+  it('shows each lead’s next SLA rung and stage budget, in the list and the view alike', async () => {
+    const policy = stack.policy;
+    const leads = {
+      urgent: await submit(uniqueIntake('hhs-tipline-minor')), // assigned: interview_request, urgent 12 h
+      standard: await submit(uniqueIntake('public-unknown-jurisdiction')), // validated: assignment, standard 24 h
+      paused: await submit(uniqueIntake('ngo-farmworkers')),
+      closed: await submit(uniqueIntake('ngo-farmworkers')),
+    };
+    await waitForStatus(leads.urgent, 'assigned');
+    await waitForStatus(leads.standard, 'validated');
+    await waitForStatus(leads.paused, 'assigned');
+    await waitForStatus(leads.closed, 'assigned');
+    expect((await command(leads.paused, 'PauseSla', { justification: 'victim stabilisation' })).status).toBe(200);
+    expect((await command(leads.closed, 'CloseLead', { reason: 'no_trafficking_indicators' })).status).toBe(200);
+
+    type Item = {
+      leadId: string;
+      stageDeadline: string | null;
+      nextRung: { rung: string; at: string } | null;
+      stageBudgetMs: number | null;
+    };
+    const list = await call('GET', '/leads?limit=500');
+    expect(list.status, list.text).toBe(200);
+    const item = (id: string) => (list.body.items as Item[]).find((i) => i.leadId === id)!;
+
+    const budget = (stage: 'interview_request' | 'assignment', priority: 'urgent' | 'standard') =>
+      Math.round(policy.stages[stage][priority] / policy.timeScale);
+    const expectWarning = (lead: Item, budgetMs: number) => {
+      expect(lead.stageBudgetMs).toBe(budgetMs);
+      expect(lead.nextRung?.rung).toBe('warning');
+      // The warning is due at 75 % of the budget: the row's deadline less a quarter of it.
+      const due = Date.parse(lead.stageDeadline!) - (1 - policy.ladder.warningAt) * budgetMs;
+      expect(Date.parse(lead.nextRung!.at)).toBe(due);
+    };
+    expectWarning(item(leads.urgent), budget('interview_request', 'urgent'));
+    expectWarning(item(leads.standard), budget('assignment', 'standard'));
+    expect(item(leads.paused)).toMatchObject({
+      nextRung: null,
+      stageBudgetMs: budget('interview_request', 'standard'),
+    });
+    expect(item(leads.closed)).toMatchObject({ nextRung: null, stageBudgetMs: null });
+
+    for (const id of Object.values(leads)) {
+      const view = await call('GET', `/leads/${id}`);
+      expect(view.status, view.text).toBe(200);
+      expect({ nextRung: view.body.nextRung, stageBudgetMs: view.body.stageBudgetMs }, id).toEqual({
+        nextRung: item(id).nextRung,
+        stageBudgetMs: item(id).stageBudgetMs,
+      });
+      // HQ may send everything: what the state allows is what it may press.
+      expect(view.body.allowedForYou).toEqual(
+        externalCommandTypes.filter((type) => (view.body.allowedCommands as string[]).includes(type)),
+      );
+    }
+  });
+
+  it('refuses an office the directory does not hold (400, naming it); routing never records one', async () => {
+    const montana = await submit(uniqueIntake('public-unknown-jurisdiction'));
+    const farm = await submit(uniqueIntake('ngo-farmworkers'));
+    await waitForStatus(montana, 'validated');
+    await waitForStatus(farm, 'assigned');
+    // Routing found no office for US-MT: the lead waits for HQ, at no office, rather than at a made-up one.
+    expect((await call('GET', `/leads/${montana}`)).body.state).toMatchObject({ status: 'validated', office: null });
+
+    const assign = await command(montana, 'AssignLead', { office: 'HSI-NOWHERE' });
+    expect(assign.status, assign.text).toBe(400);
+    expect(assign.body.issues).toEqual([
+      { path: 'data.office', message: 'office HSI-NOWHERE is not in the office directory' },
+    ]);
+    expect(assign.body.detail).toContain('HSI-NOWHERE');
+    const reassign = await command(farm, 'ReassignLead', { office: 'HSI-NOWHERE', reason: 'moved' });
+    expect(reassign.status, reassign.text).toBe(400);
+    expect(reassign.body.issues[0].path).toBe('data.office');
+    expect(await leadEvents(montana)).toEqual(['LeadReceived', 'LeadValidated']);
+    expect(await leadEvents(farm)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
+
+    // An office of the directory is taken, as before.
+    const known = await command(montana, 'AssignLead', { office: 'HSI-NEWYORK' });
+    expect(known.status, known.text).toBe(200);
+    const offices = (await loadDirectory()).offices.map((office) => office.id);
+    const { rows } = await stack.db.pool.query<{ office: string }>(
+      'SELECT DISTINCT office FROM leads WHERE office IS NOT NULL',
+    );
+    expect(offices).toEqual(expect.arrayContaining(rows.map((r) => r.office)));
+  });
+
+  it('answers 405 with Allow for a method a path lacks, as a problem; 404 stays for paths that do not exist', async () => {
+    const leadId = randomUUID();
+    const cases: [string, string, string][] = [
+      ['DELETE', `/leads/${leadId}`, 'GET'],
+      ['PUT', '/leads', 'GET, POST'],
+      ['PATCH', `/leads/${leadId}/commands/AddNote`, 'POST'],
+      ['POST', '/me', 'GET'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await call(method, path, method === 'DELETE' ? undefined : {});
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ type: 'urn:leadline:problem:method-not-allowed', status: 405, instance: path });
+    }
+    expect((await call('DELETE', '/nowhere')).status).toBe(404);
+    expect((await call('GET', `/leads/${leadId}/nothing`)).status).toBe(404);
   });
 
   it('refuses submissions past its in-flight limit at once with 429 and Retry-After, starting nothing for them', async () => {
@@ -554,6 +748,42 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     expect(bodyOf('OpenCase').properties.data.properties).toHaveProperty('caseNumber');
     expect(bodyOf('AssignLead').properties.data.properties).toHaveProperty('office');
     expect(bodyOf('AssignLead').properties.data.required).toContain('office');
+
+    // The version is the package's; examples look like real values.
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(doc.info.version).toBe(pkg.version);
+    const offices = (await loadDirectory()).offices.map((office) => office.id);
+    for (const type of externalCommandTypes) {
+      const { example } = bodyOf(type);
+      expect(example, type).toBeDefined();
+      expect(commandData[type].safeParse(example.data).success, type).toBe(true);
+      if (typeof example.data.office === 'string') expect(offices).toContain(example.data.office);
+    }
+    const schemas: Record<string, unknown>[] = [];
+    const walk = (value: unknown) => {
+      if (Array.isArray(value)) value.forEach(walk);
+      else if (value !== null && typeof value === 'object') {
+        schemas.push(value as Record<string, unknown>);
+        Object.values(value).forEach(walk);
+      }
+    };
+    walk(doc.paths);
+    walk(doc.components);
+    const uuids = schemas.filter((s) => s.format === 'uuid');
+    const times = schemas.filter((s) => s.format === 'date-time');
+    expect(uuids.length).toBeGreaterThan(5);
+    for (const s of uuids) expect(s.example).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    for (const s of times) expect(Number.isNaN(Date.parse(String(s.example)))).toBe(false);
+    expect(schemas.filter((s) => s.example === 'string')).toEqual([]);
+    expect(doc.components.schemas.LeadSummary.example).toMatchObject({
+      office: 'HSI-NEWARK',
+      nextRung: { rung: 'warning' },
+    });
+    const listParameters = (doc.paths['/leads'].get.parameters as { name: string }[]).map((p) => p.name);
+    expect(listParameters).toEqual(
+      expect.arrayContaining(['status', 'agent', 'unassigned', 'mine', 'leadId', 'office']),
+    );
+    expect(doc.paths['/me'].get.responses['200']).toBeDefined();
 
     const ui = await fetch(`${base}/docs`, { redirect: 'follow' });
     expect(ui.status).toBe(200);

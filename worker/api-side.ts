@@ -1,13 +1,13 @@
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { createPool } from '../activities/db';
+import { loadDirectory } from '../activities/directory';
 import { recordAudit } from '../activities/event-store';
 import { createIntakeQueue } from '../activities/intake-queue';
 import { bindKeyring } from '../activities/field-crypto';
 import { Keyring, type KeyringJson } from '../activities/keyring';
 import { createLeadReadModel } from '../activities/read-model';
 import { createAccessStore } from '../activities/access-store';
-import { loadDirectory } from '../activities/directory';
 import { createReportStore } from '../activities/reports';
 import { createTokenVerifier } from '../client/authenticate';
 import { GuardedLeads } from '../client/guarded-leads';
@@ -44,20 +44,25 @@ export interface ApiSide {
   stop(): Promise<void>;
 }
 
-/** The LeadClient of a Leadline process: its read model and the audit of refused commands in `pool`. */
+/**
+ * The LeadClient of a Leadline process: its read model and the audit of refused commands in `pool`; with `offices`
+ * (the directory's ids), commands naming another office are refused before they are sent.
+ */
 export function leadClientFor(deps: {
   temporal: Client;
   pool: pg.Pool;
   cfg: LeadlineEnv;
   policy: SlaPolicy;
   intakeQueue?: LeadIntakeQueue;
+  offices?: readonly string[];
 }): LeadClient {
-  const { temporal, pool, cfg, policy, intakeQueue } = deps;
+  const { temporal, pool, cfg, policy, intakeQueue, offices } = deps;
   return new LeadClient({
     temporal,
     taskQueue: cfg.LEADLINE_TASK_QUEUE,
     policy,
     readModel: createLeadReadModel(pool),
+    ...(offices === undefined ? {} : { offices }),
     ...(intakeQueue === undefined ? {} : { intakeQueue }),
     maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
     onCommandRefused: (entry) =>
@@ -94,7 +99,10 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     });
     const intakeQueue = createIntakeQueue(pool);
     // Accepted leads wait in PostgreSQL until this side's forwarder starts them.
-    const leads = leadClientFor({ temporal, pool, cfg, policy: options.policy, intakeQueue });
+    // The worker routes and notifies from the same file: an office the API takes is one the worker knows.
+    const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
+    const offices = directory.offices.map((office) => office.id);
+    const leads = leadClientFor({ temporal, pool, cfg, policy: options.policy, intakeQueue, offices });
     const log = pino({ level: cfg.LOG_LEVEL });
     const forwarder = startIntakeForwarder({
       queue: intakeQueue,
@@ -106,7 +114,6 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const issuer = cfg.LEADLINE_OIDC_ISSUER;
     if (issuer === undefined) throw new Error('the API needs LEADLINE_OIDC_ISSUER: the OpenID provider it trusts');
     const accessStore = createAccessStore(pool);
-    const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
     const api = await buildApi({
       leads: new GuardedLeads(leads, accessStore),
       reports: new GuardedReports(createReportStore(pool), accessStore, directory.offices),

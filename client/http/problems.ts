@@ -35,6 +35,7 @@ const problemTypes = {
   leadNotFound: { type: 'urn:leadline:problem:lead-not-found', title: 'Lead not found', status: 404 },
   leadPending: { type: 'urn:leadline:problem:lead-pending', title: 'Lead not recorded yet', status: 404 },
   routeNotFound: { type: 'urn:leadline:problem:not-found', title: 'Not found', status: 404 },
+  methodNotAllowed: { type: 'urn:leadline:problem:method-not-allowed', title: 'Method not allowed', status: 405 },
   commandRejected: { type: 'urn:leadline:problem:command-rejected', title: 'Command rejected', status: 409 },
   idempotencyConflict: {
     type: 'urn:leadline:problem:idempotency-conflict',
@@ -85,10 +86,20 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   if (hasZodFastifySchemaValidationErrors(error)) {
     const context = (error as FastifyError).validationContext ?? 'body';
     const prefix = validationContexts[context];
-    const issues = error.validation.map((issue) => {
+    const at = (field: string) => (prefix === undefined ? field || '(body)' : field ? `${prefix}.${field}` : prefix);
+    const issues = error.validation.flatMap((issue) => {
       const field = issue.instancePath.split('/').filter(Boolean).join('.');
-      const path = prefix === undefined ? field || '(body)' : field ? `${prefix}.${field}` : prefix;
-      return { path, message: issue.message ?? 'is not valid' };
+      // One issue per parameter or field the schema does not know, each named where it was sent, so a misspelt
+      // filter is pointed at rather than silently ignored. Names only: a key is the caller's own text, bounded here.
+      const keys = (issue.params as { keys?: unknown } | undefined)?.keys;
+      if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys) && keys.length > 0) {
+        const where = context === 'querystring' ? 'parameter' : 'field';
+        return keys.map((key) => ({
+          path: at([field, String(key).slice(0, 100)].filter(Boolean).join('.')),
+          message: `is not a ${where} this route takes`,
+        }));
+      }
+      return [{ path: at(field), message: issue.message ?? 'is not valid' }];
     });
     const where = context === 'body' ? 'request body' : `request ${validationContexts[context] ?? context}`;
     return problem('invalidInput', `the ${where} is not valid: ${describeIssues(issues)}`, request, { issues });

@@ -1,14 +1,27 @@
 import { z } from 'zod';
-import { commandTypes } from '../../schemas/commands';
+import { commandTypes, externalCommandTypes } from '../../schemas/commands';
 import { eventTypes } from '../../schemas/events';
 import { LeadIntake } from '../../schemas/intake';
-import { Iso, LeadId, LeadState, LeadStatus, Priority } from '../../schemas/lead';
-import { LeadListFilter, type LeadSummary } from '../../schemas/read-model';
+import { AgentId, Iso, LeadId, LeadState, LeadStatus, OfficeId, Priority } from '../../schemas/lead';
+import { Role } from '../../schemas/caller';
+import { LeadIdPrefixParam, LeadListFilter, StatusListParam, type LeadListItem } from '../../schemas/read-model';
+import {
+  EXAMPLE_AGENT,
+  EXAMPLE_LEAD_ID,
+  EXAMPLE_OFFICE,
+  EXAMPLE_TIME,
+  intakeExample,
+  leadSummaryExample,
+  meExample,
+  nextRungExample,
+  problemExample,
+} from './examples';
 import { Distribution, DurationsReport, EscalationsReport, OfficesReport, SlaReport } from '../../schemas/reports';
 import { text } from '../../schemas/text';
 import type { TimelineEntry } from '../../domain/timeline';
 import type { LeadReceipt, LeadSnapshot } from '../../workflows/messages';
 import type { LeadView } from '../lead-client';
+import type { Capabilities } from '../access-policy';
 
 /*
  * What the HTTP API sends back. Every response passes through these schemas on its way out, so a field that is
@@ -23,6 +36,12 @@ export const LeadReceiptBody = z.object({
 
 /** A 202's body: the receipt's names, without `receivedAt` (the intake is not recorded yet). */
 export const LeadAcceptedBody = LeadReceiptBody.pick({ leadId: true, workflowId: true });
+
+/** The next rung of the current stage's SLA ladder: which, and when it is due. */
+export const NextRungBody = z.object({
+  rung: z.enum(['warning', 'level1', 'level2', 'level3']),
+  at: Iso,
+});
 
 export const LeadSummaryBody = z.object({
   leadId: LeadId,
@@ -42,7 +61,11 @@ export const LeadSummaryBody = z.object({
   updatedAt: Iso,
   version: z.number().int(),
   overdue: z.boolean(),
-}) satisfies z.ZodType<LeadSummary>;
+  /** Null while paused, once finished, and past level 3. */
+  nextRung: NextRungBody.nullable(),
+  /** The current stage's budget in ms (the lead's priority, the policy's time scale); null once finished. */
+  stageBudgetMs: z.number().int().nullable(),
+}) satisfies z.ZodType<LeadListItem>;
 
 export const LeadPage = z.object({
   items: z.array(LeadSummaryBody),
@@ -65,8 +88,28 @@ export const LeadViewBody = z.object({
   from: z.enum(['workflow', 'read_model']),
   state: LeadStateBody,
   stageDeadline: Iso.nullable(),
+  nextRung: NextRungBody.nullable(),
+  stageBudgetMs: z.number().int().nullable(),
+  /** The commands the lead's state allows now, whoever asks. */
   allowedCommands: z.array(z.string()),
-}) satisfies z.ZodType<Published<LeadView>>;
+  /** Those of them this caller's roles and offices allow: the ones worth showing as buttons. */
+  allowedForYou: z.array(z.enum(externalCommandTypes)),
+}) satisfies z.ZodType<Published<LeadView & { allowedForYou: string[] }>>;
+
+/** GET /me: who the token says the caller is, and what its roles may ever do (a lead's own answer may be narrower). */
+export const MeBody = z.object({
+  subject: z.string(),
+  roles: z.array(Role),
+  offices: z.array(z.string()),
+  may: z.object({
+    /** Commands the roles may send to some lead in scope; whether a lead's state allows one is the lead's to say. */
+    commands: z.array(z.enum(externalCommandTypes)),
+    readIntake: z.boolean(),
+    readAudit: z.boolean(),
+    readReports: z.boolean(),
+    submitLeads: z.boolean(),
+  }),
+}) satisfies z.ZodType<Capabilities>;
 
 const SlaActionBody = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('warning'), at: Iso }),
@@ -125,25 +168,48 @@ export function prefersAsync(prefer: string | undefined): boolean {
   return (prefer ?? '').split(',').some((token) => token.split(';')[0]?.trim().toLowerCase() === 'respond-async');
 }
 
-/** Schemas published under `components/schemas` in the OpenAPI document, named once. */
-export function componentSchemas(): [z.ZodType, string][] {
+/** What the OpenAPI document says of a schema: its component name, and an example that looks like a real value. */
+export interface DocumentedSchema {
+  id?: string;
+  example?: unknown;
+  // The type provider's registries take any JSON Schema keyword.
+  [keyword: string]: unknown;
+}
+
+/**
+ * Schemas published under `components/schemas` in the OpenAPI document, named once, and the shared field schemas
+ * (ids, times, offices) with examples, so the document and Swagger UI show a uuid or an office id, not "string".
+ */
+export function componentSchemas(): [z.ZodType, DocumentedSchema][] {
   return [
-    [LeadIntake, 'LeadIntake'],
-    [LeadStateBody, 'LeadState'],
-    [LeadReceiptBody, 'LeadReceipt'],
-    [LeadAcceptedBody, 'LeadAccepted'],
-    [LeadSummaryBody, 'LeadSummary'],
-    [LeadPage, 'LeadPage'],
-    [LeadViewBody, 'LeadView'],
-    [LeadSnapshotBody, 'LeadSnapshot'],
-    [TimelineEntryBody, 'TimelineEntry'],
-    [LeadTimelineBody, 'LeadTimeline'],
-    [ProblemBody, 'Problem'],
-    [OfficesReport, 'OfficesReport'],
-    [SlaReport, 'SlaReport'],
-    [Distribution, 'Distribution'],
-    [DurationsReport, 'DurationsReport'],
-    [EscalationsReport, 'EscalationsReport'],
+    [LeadIntake, { id: 'LeadIntake', example: intakeExample }],
+    [LeadStateBody, { id: 'LeadState' }],
+    [LeadReceiptBody, { id: 'LeadReceipt' }],
+    [LeadAcceptedBody, { id: 'LeadAccepted' }],
+    [LeadSummaryBody, { id: 'LeadSummary', example: leadSummaryExample }],
+    [LeadPage, { id: 'LeadPage', example: { items: [leadSummaryExample], nextCursor: 'eyJvIjo1MH0' } }],
+    [LeadViewBody, { id: 'LeadView' }],
+    [NextRungBody, { id: 'NextRung', example: nextRungExample }],
+    [MeBody, { id: 'Me', example: meExample }],
+    [LeadSnapshotBody, { id: 'LeadSnapshot' }],
+    [TimelineEntryBody, { id: 'TimelineEntry' }],
+    [LeadTimelineBody, { id: 'LeadTimeline' }],
+    [ProblemBody, { id: 'Problem', example: problemExample }],
+    [LeadId, { example: EXAMPLE_LEAD_ID }],
+    [Iso, { example: EXAMPLE_TIME }],
+    [OfficeId, { example: EXAMPLE_OFFICE }],
+    [AgentId, { example: EXAMPLE_AGENT }],
+    [StatusListParam, { example: 'assigned,validated' }],
+    [LeadIdPrefixParam, { example: EXAMPLE_LEAD_ID.slice(0, 8) }],
+    [LeadListFilter.shape.office.unwrap(), { example: EXAMPLE_OFFICE }],
+    [LeadListFilter.shape.agent.unwrap(), { example: EXAMPLE_AGENT }],
+    [LeadListFilter.shape.cursor.unwrap(), { example: 'eyJvIjo1MH0' }],
+    [LeadIntake.shape.requestedInterview.unwrap().shape.preferredTime.unwrap(), { example: '2026-12-02T15:00:00Z' }],
+    [OfficesReport, { id: 'OfficesReport' }],
+    [SlaReport, { id: 'SlaReport' }],
+    [Distribution, { id: 'Distribution' }],
+    [DurationsReport, { id: 'DurationsReport' }],
+    [EscalationsReport, { id: 'EscalationsReport' }],
   ];
 }
 

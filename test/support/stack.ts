@@ -59,10 +59,11 @@ export async function startStack(
   // One keyring for Temporal's payloads and the database's sealed fields, as a Leadline process has.
   const payloadCodec = new LeadPayloadCodec(options.keyring ?? options.payloadKey ?? randomBytes(32));
   bindKeyring(db.pool, payloadCodec.keyring);
+  const directory = await loadDirectory();
   const real = createActivities({
     pool: db.pool,
     store: createEventStore(db.pool, projectLead),
-    directory: await loadDirectory(),
+    directory,
     delivery: createNotificationDelivery({ pool: db.pool, adapters }),
     channels: adapters.map((a) => a.channel),
     fingerprintKey: 'test-fingerprint-key',
@@ -87,6 +88,8 @@ export async function startStack(
     taskQueue,
     policy,
     readModel: createLeadReadModel(db.pool),
+    // As the API side has it: commands naming an office outside the directory are refused.
+    offices: directory.offices.map((office) => office.id),
     onCommandRefused: (entry) =>
       recordAudit(db.pool, {
         actor: entry.actor,
