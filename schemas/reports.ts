@@ -22,7 +22,8 @@ export const reportStages: readonly SlaStage[] = slaStages;
 
 // Queries -------------------------------------------------------------------------------------------------------
 
-const instant = z.iso.datetime({ offset: true });
+export const ReportInstant = z.iso.datetime({ offset: true });
+const instant = ReportInstant;
 
 /**
  * A query object that refuses parameters it does not know, naming each (`query.<name>`): a misspelt filter must not

@@ -45,6 +45,8 @@ export function BarChart(props: {
           y: {
             stacked: props.stacked === true,
             beginAtZero: true,
+            // Counts of leads are whole numbers: no 0.2 ticks.
+            ticks: { precision: 0 },
             ...(props.horizontal !== true && props.max !== undefined ? { max: props.max } : {}),
           },
         },

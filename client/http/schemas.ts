@@ -16,7 +16,14 @@ import {
   nextRungExample,
   problemExample,
 } from './examples';
-import { Distribution, DurationsReport, EscalationsReport, OfficesReport, SlaReport } from '../../schemas/reports';
+import {
+  Distribution,
+  DurationsReport,
+  EscalationsReport,
+  OfficesReport,
+  ReportInstant,
+  SlaReport,
+} from '../../schemas/reports';
 import { text } from '../../schemas/text';
 import type { TimelineEntry } from '../../domain/timeline';
 import type { LeadReceipt, LeadSnapshot } from '../../workflows/messages';
@@ -210,6 +217,7 @@ export function componentSchemas(): [z.ZodType, DocumentedSchema][] {
     [Distribution, { id: 'Distribution' }],
     [DurationsReport, { id: 'DurationsReport' }],
     [EscalationsReport, { id: 'EscalationsReport' }],
+    [ReportInstant, { example: EXAMPLE_TIME }],
   ];
 }
 
