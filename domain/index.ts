@@ -1,4 +1,25 @@
-export { decide, evolve, fold, allowedCommands, initialState, intakeIsUrgent, type Decision } from './lead';
-export { LeadRuleViolation } from './errors';
-export { nextSlaAction, stageDeadline, stageForStatus, stageBudgetMs, usedMsAt, type SlaAction } from './sla';
+export {
+  decide,
+  evolve,
+  fold,
+  allowedCommands,
+  initialState,
+  intakeIsUrgent,
+  safetyOfIntake,
+  contactSafetyBreaches,
+  currentRules,
+  type Decision,
+  type DecideRules,
+} from './lead';
+export { LeadRuleViolation, type SafetyRuleBreach } from './errors';
+export {
+  nextSlaAction,
+  nextWakeAt,
+  pendingStabilisationReminders,
+  stageDeadline,
+  stageForStatus,
+  stageBudgetMs,
+  usedMsAt,
+  type SlaAction,
+} from './sla';
 export { timelineEntry, type TimelineEntry } from './timeline';
