@@ -20,6 +20,8 @@ import type { LeadActivities, RecordEventsResult } from '../activities/contract'
 import {
   allowedCommands,
   decide,
+  type DecideRules,
+  type LeadRuleViolation,
   evolve,
   nextSlaAction,
   stageDeadline,
@@ -107,10 +109,34 @@ const releaseOfChange = {
   'search-attributes-changed-only': 'leadline-v6',
   'sla-timer-kept': 'leadline-v6',
   'escalation-notices-from-worker-first': 'leadline-v7',
+  // RequestInterview refused while contact is unsafe or refused, for a minor without a victim specialist, or without
+  // an interpreter when one is needed: leads begun earlier accepted such requests, and replay them as accepted.
+  'contact-safety-rules': 'leadline-v8',
 } as const;
 type LeadWorkflowChange = keyof typeof releaseOfChange;
 /** Umbrella patches, newest first: a lead records only the newest, which implies every older one. */
-const releases = ['leadline-v7', 'leadline-v6'] as const;
+const releases = ['leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
+
+/**
+ * A rule's refusal as the caller sees it: the message (which names rules and statuses, never a victim's data) and,
+ * in the details (a payload, so encrypted in Temporal's history), the code, status, allowed commands and the safety
+ * rules broken.
+ */
+function refusalOf(error: LeadRuleViolation): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: error.name,
+    message: error.message,
+    nonRetryable: true,
+    details: [
+      {
+        code: error.code,
+        status: error.status,
+        allowed: error.allowed,
+        ...(error.rules.length === 0 ? {} : { rules: error.rules }),
+      },
+    ],
+  });
+}
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
@@ -158,6 +184,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   }
   const hasChange = (patchId: LeadWorkflowChange) => inForce.get(releaseOfChange[patchId]) === true || patched(patchId);
   const { policy } = input;
+  // Fixed for the run: the validator and the handler must decide alike, and a replay as the run first did.
+  const rules: DecideRules = { contactSafety: hasChange('contact-safety-rules') };
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
   const deliveries = new Set<Promise<unknown>>();
@@ -194,16 +222,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     // Each pass decides against the state the log last showed; a pass that finds the log ahead adopts it and
     // decides again, so the command is recorded once, after whatever the log already holds.
     for (;;) {
-      const decision = decide(command, state, policy);
-      if (!decision.ok) {
-        const { error } = decision;
-        throw ApplicationFailure.create({
-          type: error.name,
-          message: error.message,
-          nonRetryable: true,
-          details: [{ code: error.code, status: error.status, allowed: error.allowed }],
-        });
-      }
+      const decision = decide(command, state, policy, rules);
+      if (!decision.ok) throw refusalOf(decision.error);
       if (decision.events.length === 0) return [];
       const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
       const expectedVersion = state?.version ?? 0;
@@ -433,15 +453,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
           const command = commandFrom(type, request);
           // Before the intake is recorded only the shape can be checked; the handler decides once it is.
           if (state === undefined) return;
-          const decision = decide(command, state, policy);
-          if (!decision.ok) {
-            throw ApplicationFailure.create({
-              type: decision.error.name,
-              message: decision.error.message,
-              nonRetryable: true,
-              details: [{ code: decision.error.code, status: decision.error.status, allowed: decision.error.allowed }],
-            });
-          }
+          const decision = decide(command, state, policy, rules);
+          if (!decision.ok) throw refusalOf(decision.error);
         },
       },
     );
