@@ -577,6 +577,7 @@ export class LeadClient {
           status?: string | null;
           allowed?: string[];
           issues?: string[];
+          rules?: { rule: string; satisfiedBy: string }[];
         };
         if (cause.type === 'InvalidCommand') {
           throw new InvalidInputError(
@@ -588,7 +589,12 @@ export class LeadClient {
           return new CommandIdConflictError(leadId);
         }
         if (cause.type === 'LeadRuleViolation') {
-          return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
+          return new CommandRejectedError(
+            cause.message,
+            detail.status ?? null,
+            (detail.allowed ?? []) as never,
+            detail.rules ?? [],
+          );
         }
       }
       // Not the lead's refusal: the update was accepted and its handler did not finish (the run was terminated or
