@@ -11,7 +11,14 @@ export type SystemAction = 'submit' | 'list' | 'readAudit' | 'administer' | 'dec
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
-const interviewWork: LeadAction[] = ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'];
+// Agents learn what is known of a victim's safety while preparing contact, so they record it.
+const interviewWork: LeadAction[] = [
+  'RequestInterview',
+  'RescheduleInterview',
+  'CompleteInterview',
+  'AddNote',
+  'RecordSafety',
+];
 const officeRun: LeadAction[] = [
   'read',
   'readIntake',
@@ -21,6 +28,8 @@ const officeRun: LeadAction[] = [
   'ReassignLead',
   'AcknowledgeEscalation',
   'PauseSla',
+  // A pause for victim care is a supervisor's call (SACs and HQ too), never an agent's.
+  'PauseForStabilisation',
   'ResumeSla',
   'ChangePriority',
   'CloseLead',
