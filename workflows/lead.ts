@@ -24,6 +24,7 @@ import {
   type LeadRuleViolation,
   evolve,
   nextSlaAction,
+  nextWakeAt,
   stageDeadline,
   timelineEntry,
   type TimelineEntry,
@@ -79,7 +80,9 @@ const localIntake = proxyLocalActivities<Pick<LeadActivities, 'validateLead' | '
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
 });
-const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment'>>({
+const notifier = proxyActivities<
+  Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment' | 'notifyStabilisationReminder'>
+>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
@@ -91,7 +94,7 @@ const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'noti
  * sent is sent again. Only escalation notices: they come from timers, while an assignment notice shares its
  * workflow task with a submission or a command whose caller would wait for the channel too.
  */
-const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation'>>({
+const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyStabilisationReminder'>>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 1 },
 });
@@ -276,7 +279,24 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     for (const event of events) {
       notifyIfEscalation(event);
       notifyIfAssigned(event);
+      notifyIfStabilisationReminder(event);
     }
+  }
+
+  /** A stabilisation pause's reminder, recorded once as an event, goes to the supervisor as an escalation notice does. */
+  function notifyIfStabilisationReminder(event: RecordedEvent) {
+    if (state === undefined || event.type !== 'StabilisationReminded') return;
+    track(
+      sendNotice(notifier.notifyStabilisationReminder, localNotifier.notifyStabilisationReminder, {
+        leadId: input.leadId,
+        eventId: event.eventId,
+        reminder: event.data.reminder,
+        due: event.data.due,
+        office: state.office,
+        priority: state.priority,
+      }),
+      'stabilisation reminder',
+    );
   }
 
   function notifyIfEscalation(event: RecordedEvent) {
@@ -545,34 +565,36 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   const keepSlaTimer = hasChange('sla-timer-kept');
   for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
     const seen = lead.version;
-    const action = nextSlaAction(lead, policy);
+    // The next rung of the ladder or, while a stabilisation pause runs, its next reminder: a lead without such a
+    // pause wakes exactly when it did before reminders existed, so its recorded history replays unchanged.
+    const wakeAt = nextWakeAt(lead, policy);
     const changed = () =>
       state?.version !== seen || workflowInfo().continueAsNewSuggested || intakeFailure !== undefined;
     let due: boolean;
     if (keepSlaTimer) {
-      const timer = armSlaTimer(action?.at ?? null);
+      const timer = armSlaTimer(wakeAt);
       await condition(() => changed() || timer?.fired === true);
       due = !changed();
-      if (due && action !== null && Date.parse(action.at) > Date.now()) {
+      if (due && wakeAt !== null && Date.parse(wakeAt) > Date.now()) {
         // Early by the append clock's lead over workflow time: wait out the rest on workflow time alone.
         appendClock = 0;
         continue;
       }
-    } else if (action === null) {
+    } else if (wakeAt === null) {
       await condition(changed);
       due = false;
     } else {
-      const waitMs = Math.max(0, Date.parse(action.at) - Date.now());
+      const waitMs = Math.max(0, Date.parse(wakeAt) - Date.now());
       due = !(waitMs === 0 ? changed() : await condition(changed, waitMs));
     }
-    if (due && action !== null) {
+    if (due && wakeAt !== null) {
       await exclusively(async () => {
         if (current()?.version !== seen) return;
         const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
         // Nothing fired because the log already held this rung (adopted after a crash) is no fault.
         if (fired.length === 0 && current()?.version === seen) {
           // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
-          log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
+          log.error('SLA timer fired without an event', { leadId: input.leadId, due: wakeAt });
           await condition(changed, '1 minute');
         }
       });
