@@ -578,6 +578,8 @@ export class LeadClient {
           allowed?: string[];
           issues?: string[];
           rules?: { rule: string; satisfiedBy: string }[];
+          /** A safety rule's refusal: its full message rides in the (encrypted) details, not the failure's message. */
+          message?: string;
         };
         if (cause.type === 'InvalidCommand') {
           throw new InvalidInputError(
@@ -590,7 +592,7 @@ export class LeadClient {
         }
         if (cause.type === 'LeadRuleViolation') {
           return new CommandRejectedError(
-            cause.message,
+            detail.message ?? cause.message,
             detail.status ?? null,
             (detail.allowed ?? []) as never,
             detail.rules ?? [],

@@ -121,21 +121,22 @@ type LeadWorkflowChange = keyof typeof releaseOfChange;
 const releases = ['leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
 
 /**
- * A rule's refusal as the caller sees it: the message (which names rules and statuses, never a victim's data) and,
- * in the details (a payload, so encrypted in Temporal's history), the code, status, allowed commands and the safety
- * rules broken.
+ * A rule's refusal as the caller sees it. A failure's message is in clear in Temporal's history (a handler's refusal
+ * is recorded there), and which safety rules a lead broke says something about its victim (a minor, unsafe contact):
+ * those travel in the details only, a payload and so encrypted, with the code, status and allowed commands.
  */
 function refusalOf(error: LeadRuleViolation): ApplicationFailure {
+  const safety = error.rules.length > 0;
   return ApplicationFailure.create({
     type: error.name,
-    message: error.message,
+    message: safety ? 'the command is refused by a rule; its details say which' : error.message,
     nonRetryable: true,
     details: [
       {
         code: error.code,
         status: error.status,
         allowed: error.allowed,
-        ...(error.rules.length === 0 ? {} : { rules: error.rules }),
+        ...(safety ? { rules: error.rules, message: error.message } : {}),
       },
     ],
   });
