@@ -679,6 +679,14 @@ describe('stabilisation pause', () => {
       .when(stabilise('shelter', 5, 5 + 14 * 24))
       .thenEvents('StabilisationPaused');
   });
+  it("the policy's maximum is 14 days unless a policy file sets another", () => {
+    const { stabilisation: _none, ...withoutSetting } = defaultSlaPolicy();
+    expect(SlaPolicy.parse(withoutSetting).stabilisation.maximumPause).toBe(14 * 24 * H);
+    expect(SlaPolicy.parse({ ...withoutSetting, stabilisation: { maximumPause: '10d' } }).stabilisation).toEqual({
+      maximumPause: 10 * 24 * H,
+    });
+    expect(SlaPolicy.safeParse({ ...withoutSetting, stabilisation: { maximumPause: 'soon' } }).success).toBe(false);
+  });
   it('takes its maximum from the policy, and 14 days from a policy that predates the setting', () => {
     const short = SlaPolicy.parse({ ...defaultSlaPolicy(), stabilisation: { maximumPause: '3d' } });
     const state = given(...toStatus.assigned()).state;
