@@ -3,6 +3,7 @@ import type { commandData, CommandType } from '../schemas/commands';
 import type { RecordedEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import type { Priority, SlaStage } from '../schemas/lead';
+import type { StabilisationReminderKind } from '../schemas/vocabulary';
 
 export interface RecordEventsInput {
   leadId: string;
@@ -67,6 +68,18 @@ export interface AssignmentNotice {
   deadline: string | null;
 }
 
+/** A stabilisation pause still running at its expected end or at the policy's maximum: its supervisor is told. */
+export interface StabilisationNotice {
+  leadId: string;
+  /** The StabilisationReminded event's id, for the delivery's idempotency key. */
+  eventId: string;
+  reminder: StabilisationReminderKind;
+  /** When the reminder fell due (ISO 8601). */
+  due: string;
+  office: string | null;
+  priority: Priority;
+}
+
 /** What the workflow may ask of the outside world; the worker wires the implementations. */
 export interface LeadActivities {
   recordEvents(input: RecordEventsInput): Promise<RecordEventsResult>;
@@ -74,6 +87,7 @@ export interface LeadActivities {
   routeLead(input: { leadId: string; jurisdiction: string }): Promise<{ office: string } | null>;
   notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;
   notifyAssignment(notice: AssignmentNotice): Promise<{ delivered: number; failed: number }>;
+  notifyStabilisationReminder(notice: StabilisationNotice): Promise<{ delivered: number; failed: number }>;
   /** Audits a cancellation request the workflow refused (a lead ends only by its own commands). */
   recordCancellationRefused(input: { leadId: string; runId: string; requestedAt: string }): Promise<void>;
 }

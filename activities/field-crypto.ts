@@ -156,6 +156,9 @@ export const SEALED_EVENT_FIELDS: Readonly<Record<string, readonly string[]>> = 
   EscalationAcknowledged: ['note'],
   PriorityChanged: ['reason'],
   NoteAdded: ['text'],
+  // What an agent learned of a victim's safety and consent: personal data, like the intake it adds to.
+  SafetyRecorded: ['safety'],
+  StabilisationPaused: ['justification'],
 };
 
 /**
@@ -178,6 +181,10 @@ export const PLAIN_EVENT_FIELDS: Readonly<Record<string, readonly string[]>> = {
   PriorityChanged: ['from', 'to'],
   SlaWarning: ['stage', 'deadline'],
   LeadEscalated: ['stage', 'deadline'],
+  SafetyRecorded: ['priority'],
+  // The category of care is vocabulary, like a close reason: it shows in the timeline and the reports.
+  StabilisationPaused: ['category', 'expectedEnd', 'maximumEnd'],
+  StabilisationReminded: ['reminder', 'due', 'pausedAt'],
 };
 
 /** An event as the log keeps it: `data` and `metadata` as they go into jsonb. */
@@ -237,8 +244,9 @@ export function openEvent(
 }
 
 /**
- * A lead's folded state as the `leads` row keeps it. The state carries no intake, but two things in it still point at
- * people: the interview's interpreter language (sealed) and the recent command ids, the first of which is the
+ * A lead's folded state as the `leads` row keeps it. The state carries no intake, but three things in it still point at
+ * people: the interview's interpreter language and what the contact-safety rules know (both sealed) and the recent
+ * command ids, the first of which is the
  * partner's reference (kept as keyed digests, enough to tell them apart). The request digests beside them are left out:
  * an unkeyed 32-bit hash of a note is no business of the read model.
  *
@@ -267,20 +275,29 @@ export function sealState(
     };
     sealed = true;
   }
+  // What the contact-safety rules know (a minor, unsafe contact, an interpreter): sealed as one value.
+  if (isRecord(state.safety)) {
+    stored.safety = crypto.seal(leadId, 'safety', state.safety);
+    sealed = true;
+  }
   return { state: stored, sealed };
 }
 
 /** A stored state with its sealed fields open (the command ids stay digests: they are only ever compared). */
 export function openState(crypto: FieldCrypto, leadId: string, stored: unknown): unknown {
-  if (!isRecord(stored) || !isRecord(stored.interview) || !isSealed(stored.interview.interpreterLanguage))
-    return stored;
-  return {
-    ...stored,
-    interview: {
-      ...stored.interview,
-      interpreterLanguage: crypto.open(leadId, 'interpreterLanguage', stored.interview.interpreterLanguage),
-    },
-  };
+  if (!isRecord(stored)) return stored;
+  let opened = stored;
+  if (isRecord(stored.interview) && isSealed(stored.interview.interpreterLanguage)) {
+    opened = {
+      ...opened,
+      interview: {
+        ...stored.interview,
+        interpreterLanguage: crypto.open(leadId, 'interpreterLanguage', stored.interview.interpreterLanguage),
+      },
+    };
+  }
+  if (isSealed(stored.safety)) opened = { ...opened, safety: crypto.open(leadId, 'safety', stored.safety) };
+  return opened;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

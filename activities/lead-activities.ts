@@ -7,7 +7,13 @@ import { commandData, type CommandType } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
-import type { AssignmentNotice, EscalationNotice, LeadActivities, RecordEventsInput } from './contract';
+import type {
+  AssignmentNotice,
+  EscalationNotice,
+  LeadActivities,
+  RecordEventsInput,
+  StabilisationNotice,
+} from './contract';
 import { formatDatabaseError, isDataError } from './database-errors';
 import {
   ConcurrencyError,
@@ -243,6 +249,30 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
           priority: notice.priority,
           ...(notice.stage === null ? {} : { stage: notice.stage }),
           ...(notice.deadline === null ? {} : { deadline: notice.deadline }),
+        },
+        recipients.map((r) => reachable(r, deps.channels)),
+        { linkBase: deps.linkBase },
+      );
+      return deliverEach(deps.delivery, notifications);
+    },
+
+    async notifyStabilisationReminder(notice: StabilisationNotice) {
+      // The office's supervisor paused the clock and reviews the pause; a lead no known office holds is HQ's.
+      const known = notice.office !== null && findOffice(deps.directory, notice.office) !== undefined;
+      const recipients = recipientsFor(
+        deps.directory,
+        known ? (notice.office ?? undefined) : undefined,
+        known ? ['supervisor'] : ['hq'],
+      );
+      const notifications = composeNotifications(
+        {
+          causationId: notice.eventId,
+          leadId: notice.leadId,
+          // The category of care stays out: a notification leaves the system.
+          kind: notice.reminder === 'expected_end' ? 'stabilisation_expected_end' : 'stabilisation_maximum',
+          office: notice.office ?? 'UNASSIGNED',
+          priority: notice.priority,
+          deadline: notice.due,
         },
         recipients.map((r) => reachable(r, deps.channels)),
         { linkBase: deps.linkBase },

@@ -223,7 +223,13 @@ export function leadlineLifecycle(leads: LeadClient, temporal: Client, pollMs: n
       await leads.command(
         leadId,
         'RequestInterview',
-        { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'Field office, interview room 1', victimSpecialist: true },
+        {
+          scheduledFor: '2026-12-02T15:00:00.000Z',
+          place: 'Field office, interview room 1',
+          // Some sample victims need an interpreter: the contact-safety rules refuse the request without one.
+          interpreterLanguage: 'vi',
+          victimSpecialist: true,
+        },
         ACTOR,
       );
       await leads.command(leadId, 'CompleteInterview', { outcome: 'victim_identified' }, ACTOR);

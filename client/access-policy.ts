@@ -14,7 +14,14 @@ export type SystemAction = 'submit' | 'list' | 'readAudit' | 'readReports' | 'ad
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
-const interviewWork: LeadAction[] = ['RequestInterview', 'RescheduleInterview', 'CompleteInterview', 'AddNote'];
+// Agents learn what is known of a victim's safety while preparing contact, so they record it.
+const interviewWork: LeadAction[] = [
+  'RequestInterview',
+  'RescheduleInterview',
+  'CompleteInterview',
+  'AddNote',
+  'RecordSafety',
+];
 const officeRun: LeadAction[] = [
   'read',
   'readIntake',
@@ -24,6 +31,8 @@ const officeRun: LeadAction[] = [
   'ReassignLead',
   'AcknowledgeEscalation',
   'PauseSla',
+  // A pause for victim care is a supervisor's call (SACs and HQ too), never an agent's.
+  'PauseForStabilisation',
   'ResumeSla',
   'ChangePriority',
   'CloseLead',

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import type { ExternalCommandType } from '../schemas/commands';
 import { InterviewOutcome, Priority, closeReasons, leadStatuses } from '../schemas/lead';
+import { safetyAnswers, stabilisationCategories } from '../schemas/vocabulary';
 import {
   DEFAULT_AUDIENCE,
   DEFAULT_ISSUER,
@@ -283,7 +284,47 @@ const commandSpecs: CommandSpec[] = [
     options: [required('--text <text>', 'the note')],
     data: (o) => ({ text: o.text }),
   },
+  {
+    name: 'record-safety',
+    type: 'RecordSafety',
+    description: "record what is known of the victim's safety and consent to contact (personal data)",
+    options: [
+      optional('--safe-to-contact <answer>', 'may the victim be contacted safely').choices(safetyAnswers),
+      optional('--consent <answer>', 'has the victim consented to contact').choices(safetyAnswers),
+      optional('--contact-through <whom>', 'through whom to make contact, e.g. "NGO caseworker"'),
+      optional('--language <language>', "the victim's preferred language"),
+      optional('--interpreter-needed <yes|no>', 'whether an interpreter is needed').choices(['yes', 'no']),
+      optional('--minor <yes|no>', 'whether the victim is a minor').choices(['yes', 'no']),
+      optional('--danger <yes|no>', 'whether the victim is in immediate danger (yes makes the lead urgent)').choices([
+        'yes',
+        'no',
+      ]),
+    ],
+    data: (o) =>
+      defined({
+        safeToContact: o.safeToContact,
+        consentToContact: o.consent,
+        contactThrough: o.contactThrough,
+        preferredLanguage: o.language,
+        needsInterpreter: yesNo(o.interpreterNeeded),
+        minor: yesNo(o.minor),
+        immediateDanger: yesNo(o.danger),
+      }),
+  },
+  {
+    name: 'pause-for-stabilisation',
+    type: 'PauseForStabilisation',
+    description: 'pause the SLA clock for victim care until an expected end (supervisors, SACs, HQ)',
+    options: [
+      required('--category <category>', 'the care').choices(stabilisationCategories),
+      required('--until <time>', 'expected end, ISO 8601 with offset'),
+      optional('--justification <text>', 'why'),
+    ],
+    data: (o) => defined({ category: o.category, expectedEnd: o.until, justification: o.justification }),
+  },
 ];
+
+const yesNo = (value: unknown) => (value === undefined ? undefined : value === 'yes');
 
 /** Runs the CLI in-process; resolves with the exit code instead of exiting. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {

@@ -31,13 +31,15 @@ export class LeadPendingError extends LeadNotFoundError {
   }
 }
 
-/** The lead's state does not allow the command. */
+/** The lead's state does not allow the command, or the command broke one of its rules (`rules` says which). */
 export class CommandRejectedError extends Error {
   override readonly name = 'CommandRejectedError';
   constructor(
     message: string,
     readonly status: string | null,
     readonly allowed: readonly CommandType[],
+    /** The contact-safety rules a RequestInterview broke, each with what would satisfy it; empty otherwise. */
+    readonly rules: readonly { rule: string; satisfiedBy: string }[] = [],
   ) {
     super(message);
   }

@@ -632,6 +632,12 @@ const commandSummaries: Record<ExternalCommandType, string> = {
   AcknowledgeEscalation: 'Acknowledge an escalation: the ladder holds for the re-escalation interval',
   ChangePriority: 'Raise or lower the priority, with a reason',
   AddNote: 'Add a note to the lead',
+  RecordSafety:
+    "Record what is known of the victim's safety and consent to contact (personal data, sealed at rest); " +
+    'marking danger or a minor makes the lead urgent',
+  PauseForStabilisation:
+    'Pause the SLA clock for victim care (medical, shelter, legal, counselling) until an expected end; ' +
+    'supervisors, SACs and HQ only; the supervisor is reminded at that end and at the policy maximum',
 };
 
 const IntakeReadQuery = z.strictObject({

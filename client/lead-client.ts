@@ -635,6 +635,9 @@ export class LeadClient {
           status?: string | null;
           allowed?: string[];
           issues?: string[];
+          rules?: { rule: string; satisfiedBy: string }[];
+          /** A safety rule's refusal: its full message rides in the (encrypted) details, not the failure's message. */
+          message?: string;
         };
         if (cause.type === 'InvalidCommand') {
           throw new InvalidInputError(
@@ -646,7 +649,12 @@ export class LeadClient {
           return new CommandIdConflictError(leadId);
         }
         if (cause.type === 'LeadRuleViolation') {
-          return new CommandRejectedError(cause.message, detail.status ?? null, (detail.allowed ?? []) as never);
+          return new CommandRejectedError(
+            detail.message ?? cause.message,
+            detail.status ?? null,
+            (detail.allowed ?? []) as never,
+            detail.rules ?? [],
+          );
         }
       }
       // Not the lead's refusal: the update was accepted and its handler did not finish (the run was terminated or

@@ -46,6 +46,18 @@ function requestOfCommand(command: Pick<LeadCommand, 'type' | 'data'>): Request 
       return pick('priority', 'reason');
     case 'AddNote':
       return pick('text');
+    case 'RecordSafety':
+      return pick(
+        'safeToContact',
+        'consentToContact',
+        'contactThrough',
+        'preferredLanguage',
+        'needsInterpreter',
+        'minor',
+        'immediateDanger',
+      );
+    case 'PauseForStabilisation':
+      return pick('category', 'expectedEnd', 'justification');
     case 'CheckSla':
       return pick();
     default: {
@@ -113,8 +125,33 @@ function requestOfEvent(event: LeadEvent): Request {
       return { type: 'ChangePriority', fields: { priority: event.data.to, reason: event.data.reason } };
     case 'NoteAdded':
       return { type: 'AddNote', fields: { text: event.data.text } };
+    case 'SafetyRecorded': {
+      const { safety } = event.data;
+      return {
+        type: 'RecordSafety',
+        fields: {
+          safeToContact: safety.safeToContact,
+          consentToContact: safety.consentToContact,
+          contactThrough: safety.contactThrough,
+          preferredLanguage: safety.preferredLanguage,
+          needsInterpreter: safety.needsInterpreter,
+          minor: safety.minor,
+          immediateDanger: safety.immediateDanger,
+        },
+      };
+    }
+    case 'StabilisationPaused':
+      return {
+        type: 'PauseForStabilisation',
+        fields: {
+          category: event.data.category,
+          expectedEnd: event.data.expectedEnd,
+          justification: event.data.justification,
+        },
+      };
     case 'SlaWarning':
     case 'LeadEscalated':
+    case 'StabilisationReminded':
       return { type: 'CheckSla', fields: {} };
     default: {
       const unreachable: never = event;

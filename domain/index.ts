@@ -1,10 +1,24 @@
-export { decide, evolve, fold, allowedCommands, initialState, intakeIsUrgent, type Decision } from './lead';
-export { LeadRuleViolation } from './errors';
+export {
+  decide,
+  evolve,
+  fold,
+  allowedCommands,
+  initialState,
+  intakeIsUrgent,
+  safetyOfIntake,
+  contactSafetyBreaches,
+  currentRules,
+  type Decision,
+  type DecideRules,
+} from './lead';
+export { LeadRuleViolation, type SafetyRuleBreach } from './errors';
 export {
   currentStageBudgetMs,
   nextRung,
   nextSlaAction,
   nextSlaActionOf,
+  nextWakeAt,
+  pendingStabilisationReminders,
   rungOf,
   stageDeadline,
   stageForStatus,

@@ -1,15 +1,17 @@
 import type { CommandType, LeadCommand, LeadCommandOf } from '../schemas/commands';
 import type { LeadEvent } from '../schemas/events';
-import type { LeadIntake } from '../schemas/intake';
+import type { ContactSafety, LeadIntake } from '../schemas/intake';
 import type { LeadState, LeadStatus } from '../schemas/lead';
 import { isTerminal } from '../schemas/vocabulary';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { commandDigest, eventCommandDigest } from './command-digest';
-import { LeadRuleViolation } from './errors';
+import { LeadRuleViolation, type SafetyRuleBreach } from './errors';
 import {
   idleClock,
   nextSlaAction,
+  pendingStabilisationReminders,
   reEscalationMs,
+  stabilisationMaximumMs,
   stageBudgetMs,
   stageDeadline,
   stageForStatus,
@@ -19,7 +21,16 @@ import {
 
 const RECENT_COMMANDS_KEPT = 64;
 
-const anyOpen: CommandType[] = ['CloseLead', 'PauseSla', 'ResumeSla', 'ChangePriority', 'AddNote', 'CheckSla'];
+const anyOpen: CommandType[] = [
+  'CloseLead',
+  'PauseSla',
+  'PauseForStabilisation',
+  'ResumeSla',
+  'ChangePriority',
+  'AddNote',
+  'RecordSafety',
+  'CheckSla',
+];
 
 const byStatus: Record<LeadStatus, CommandType[]> = {
   received: ['ValidateLead', ...anyOpen],
@@ -36,13 +47,97 @@ export function allowedCommands(state: LeadState | undefined): CommandType[] {
   if (state === undefined) return ['ReceiveLead'];
   const allowed = byStatus[state.status].filter((c) => c !== 'CheckSla');
   if (isTerminal(state.status)) return allowed;
-  const withoutClockMoves = allowed.filter((c) => (state.sla.paused ? c !== 'PauseSla' : c !== 'ResumeSla'));
+  const withoutClockMoves = allowed.filter((c) =>
+    state.sla.paused ? c !== 'PauseSla' && c !== 'PauseForStabilisation' : c !== 'ResumeSla',
+  );
   return state.sla.level > 0 ? [...withoutClockMoves, 'AcknowledgeEscalation'] : withoutClockMoves;
 }
 
 /** Urgent when the intake flags imminent danger or a minor, as DESIGN.md sets out. */
 export function intakeIsUrgent(intake: LeadIntake): boolean {
-  return intake.flags.imminentDanger || intake.flags.minorInvolved || intake.potentialVictims.some((v) => v.minor);
+  const safety = safetyOfIntake(intake);
+  return safety.immediateDanger || safety.minor;
+}
+
+type SafetyFacts = NonNullable<LeadState['safety']>;
+
+/** What the contact-safety rules know from an intake: anything in it that says minor, interpreter or danger counts. */
+export function safetyOfIntake(intake: LeadIntake): SafetyFacts {
+  const told = intake.safety;
+  const victims = intake.potentialVictims;
+  return {
+    safeToContact: told?.safeToContact ?? 'unknown',
+    consentToContact: told?.consentToContact ?? 'unknown',
+    minor: told?.minor === true || intake.flags.minorInvolved || victims.some((v) => v.minor === true),
+    needsInterpreter: told?.needsInterpreter === true || victims.some((v) => v.needsInterpreter === true),
+    immediateDanger: told?.immediateDanger === true || intake.flags.imminentDanger,
+  };
+}
+
+const nothingKnown: SafetyFacts = {
+  safeToContact: 'unknown',
+  consentToContact: 'unknown',
+  minor: false,
+  needsInterpreter: false,
+  immediateDanger: false,
+};
+
+/** A later record wins field by field: what it leaves out stays as it was known. */
+function mergeSafety(known: SafetyFacts | undefined, update: ContactSafety): SafetyFacts {
+  const base = known ?? nothingKnown;
+  return {
+    safeToContact: update.safeToContact ?? base.safeToContact,
+    consentToContact: update.consentToContact ?? base.consentToContact,
+    minor: update.minor ?? base.minor,
+    needsInterpreter: update.needsInterpreter ?? base.needsInterpreter,
+    immediateDanger: update.immediateDanger ?? base.immediateDanger,
+  };
+}
+
+/**
+ * Which of the lead's rules are in force. A lead's workflow keeps the rules it began under, so that its recorded
+ * history replays: leads begun before the contact-safety rules decide without them.
+ */
+export interface DecideRules {
+  contactSafety: boolean;
+}
+export const currentRules: DecideRules = { contactSafety: true };
+
+/** The contact-safety rules an interview request breaks, each with what would satisfy it. */
+export function contactSafetyBreaches(
+  safety: SafetyFacts | undefined,
+  request: { interpreterLanguage?: string | undefined; victimSpecialist: boolean },
+): SafetyRuleBreach[] {
+  if (safety === undefined) return [];
+  const breaches: SafetyRuleBreach[] = [];
+  if (safety.safeToContact === 'no') {
+    breaches.push({
+      rule: 'contact_unsafe',
+      satisfiedBy:
+        'contact is marked unsafe: once it can be made safely (e.g. through the person the safety record names), record it with RecordSafety { safeToContact: "yes" }',
+    });
+  }
+  if (safety.consentToContact === 'no') {
+    breaches.push({
+      rule: 'consent_not_given',
+      satisfiedBy:
+        'consent to contact is not given: once it is, record it with RecordSafety { consentToContact: "yes" }',
+    });
+  }
+  if (safety.minor && request.victimSpecialist !== true) {
+    breaches.push({
+      rule: 'minor_needs_victim_specialist',
+      satisfiedBy: 'a minor is interviewed only with a victim specialist: send victimSpecialist: true',
+    });
+  }
+  const language = request.interpreterLanguage;
+  if (safety.needsInterpreter && (typeof language !== 'string' || language.trim() === '')) {
+    breaches.push({
+      rule: 'interpreter_needed',
+      satisfiedBy: "an interpreter is needed: send interpreterLanguage, the interpreter's language",
+    });
+  }
+  return breaches;
 }
 
 export type Decision = { ok: true; events: LeadEvent[] } | { ok: false; error: LeadRuleViolation };
@@ -70,7 +165,12 @@ const emit = (...events: LeadEvent[]): Decision => ({ ok: true, events });
  * Decides which events a command causes, or why it is refused. Pure: time and ids arrive in the
  * command's metadata, the SLA budgets in the policy.
  */
-export function decide(command: LeadCommand, state: LeadState | undefined, policy: SlaPolicy): Decision {
+export function decide(
+  command: LeadCommand,
+  state: LeadState | undefined,
+  policy: SlaPolicy,
+  rules: DecideRules = currentRules,
+): Decision {
   const { metadata } = command;
   if (command.type === 'ReceiveLead') {
     if (state !== undefined) return reject(state, command, `lead ${state.leadId} has already been received`);
@@ -162,7 +262,22 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
         },
         metadata,
       });
-    case 'RequestInterview':
+    case 'RequestInterview': {
+      const breaches = rules.contactSafety ? contactSafetyBreaches(state.safety, command.data) : [];
+      if (breaches.length > 0) {
+        return {
+          ok: false,
+          error: new LeadRuleViolation(
+            'safety_rule',
+            `RequestInterview is refused by the contact-safety rules: ${breaches
+              .map((b) => `${b.rule} (${b.satisfiedBy})`)
+              .join('; ')}`,
+            state.status,
+            allowedCommands(state),
+            breaches,
+          ),
+        };
+      }
       return emit({
         type: 'InterviewRequested',
         data: {
@@ -174,6 +289,7 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
         },
         metadata,
       });
+    }
     case 'RescheduleInterview':
       return emit({
         type: 'InterviewRescheduled',
@@ -204,6 +320,48 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
         data: { justification: command.data.justification, usedMs: usedMsAt(state.sla, Date.parse(metadata.at)) },
         metadata,
       });
+    case 'PauseForStabilisation': {
+      const now = Date.parse(metadata.at);
+      const expectedEnd = Date.parse(command.data.expectedEnd);
+      const maximumEnd = now + stabilisationMaximumMs(policy);
+      if (!(expectedEnd > now)) {
+        return reject(state, command, 'a stabilisation pause needs an expectedEnd after the pause begins');
+      }
+      if (expectedEnd > maximumEnd) {
+        return reject(
+          state,
+          command,
+          `a stabilisation pause may last until ${new Date(maximumEnd).toISOString()} by the SLA policy: choose an expectedEnd by then`,
+        );
+      }
+      return emit({
+        type: 'StabilisationPaused',
+        data: {
+          category: command.data.category,
+          // As the caller sent it, so a retry of the same command reads back as the same request.
+          expectedEnd: command.data.expectedEnd,
+          maximumEnd: new Date(maximumEnd).toISOString(),
+          justification: command.data.justification ?? null,
+          usedMs: usedMsAt(state.sla, now),
+        },
+        metadata,
+      });
+    }
+    case 'RecordSafety': {
+      const update = command.data;
+      // Urgency follows safety: danger or a minor learned after intake makes the lead urgent (never less urgent).
+      const raise = state.priority !== 'urgent' && (update.immediateDanger === true || update.minor === true);
+      return emit({
+        type: 'SafetyRecorded',
+        data: {
+          safety: update,
+          priority: raise
+            ? { from: state.priority, to: 'urgent', slaBudgetMs: budgetFor(state.status, 'urgent') }
+            : null,
+        },
+        metadata,
+      });
+    }
     case 'ResumeSla':
       return emit({ type: 'SlaResumed', data: { pausedSince: lastPause(state) }, metadata });
     case 'AcknowledgeEscalation':
@@ -233,7 +391,7 @@ export function decide(command: LeadCommand, state: LeadState | undefined, polic
     case 'AddNote':
       return emit({ type: 'NoteAdded', data: { text: command.data.text }, metadata });
     case 'CheckSla':
-      return emit(...slaEventsDue(state, policy, command));
+      return emit(...slaEventsDue(state, policy, command), ...remindersDue(state, command));
     default: {
       const unreachable: never = command;
       throw new Error(`unknown command ${JSON.stringify(unreachable)}`);
@@ -263,6 +421,19 @@ function slaEventsDue(state: LeadState, policy: SlaPolicy, command: LeadCommandO
     action = nextSlaAction(current, policy);
   }
   return events;
+}
+
+/** The stabilisation pause's reminders that have fallen due by the command's time, each once. */
+function remindersDue(state: LeadState, command: LeadCommandOf<'CheckSla'>): LeadEvent[] {
+  const now = Date.parse(command.metadata.at);
+  const pausedAt = state.sla.pausedAt ?? state.updatedAt;
+  return pendingStabilisationReminders(state)
+    .filter((r) => Date.parse(r.at) <= now)
+    .map((r) => ({
+      type: 'StabilisationReminded',
+      data: { reminder: r.reminder, due: r.at, pausedAt },
+      metadata: command.metadata,
+    }));
 }
 
 function remember(state: LeadState, event: LeadEvent): Pick<LeadState, 'recentCommandIds' | 'recentCommandDigests'> {
@@ -312,6 +483,7 @@ export function initialState(event: LeadEvent): LeadState {
     duplicateOf: null,
     noteCount: 0,
     sla: startStage(idleClock, 'validation', data.slaBudgetMs, metadata.at),
+    safety: safetyOfIntake(data.intake),
     recentCommandIds: [metadata.commandId],
     recentCommandDigests: [eventCommandDigest(event)],
   };
@@ -385,11 +557,46 @@ function evolveOne(state: LeadState, event: LeadEvent): LeadState {
         ...base,
         sla: { ...state.sla, usedMs: event.data.usedMs, runningSince: null, paused: true, pausedAt: at },
       };
-    case 'SlaResumed':
+    case 'SlaResumed': {
+      const { stabilisation: _ended, ...clock } = state.sla;
       return {
         ...base,
-        sla: { ...state.sla, runningSince: state.sla.stage === null ? null : at, paused: false, pausedAt: null },
+        sla: { ...clock, runningSince: state.sla.stage === null ? null : at, paused: false, pausedAt: null },
       };
+    }
+    case 'StabilisationPaused':
+      return {
+        ...base,
+        sla: {
+          ...state.sla,
+          usedMs: event.data.usedMs,
+          runningSince: null,
+          paused: true,
+          pausedAt: at,
+          stabilisation: {
+            category: event.data.category,
+            expectedEnd: event.data.expectedEnd,
+            maximumEnd: event.data.maximumEnd,
+            reminded: [],
+          },
+        },
+      };
+    case 'StabilisationReminded': {
+      const pause = state.sla.stabilisation;
+      if (pause === undefined || pause === null) return base;
+      return {
+        ...base,
+        sla: { ...state.sla, stabilisation: { ...pause, reminded: [...pause.reminded, event.data.reminder] } },
+      };
+    }
+    case 'SafetyRecorded': {
+      const raised = event.data.priority;
+      return {
+        ...base,
+        safety: mergeSafety(state.safety, event.data.safety),
+        ...(raised === null ? {} : { priority: raised.to, sla: { ...state.sla, budgetMs: raised.slaBudgetMs } }),
+      };
+    }
     case 'EscalationAcknowledged':
       return { ...base, sla: { ...state.sla, holdUntil: event.data.holdUntil } };
     case 'PriorityChanged':

@@ -1,5 +1,6 @@
 import type { LeadState, Priority, SlaClock, SlaStage, LeadStatus } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
+import { DEFAULT_MAXIMUM_PAUSE_MS, type StabilisationReminderKind } from '../schemas/vocabulary';
 
 /** The stage whose clock runs while a lead sits in a status; none once it is terminal. */
 export function stageForStatus(status: LeadStatus): SlaStage | null {
@@ -30,6 +31,13 @@ export function stageBudgetMs(policy: SlaPolicy, stage: SlaStage, priority: Prio
 
 export function reEscalationMs(policy: SlaPolicy): number {
   return Math.round(policy.reEscalationInterval / policy.timeScale);
+}
+
+/** The longest a stabilisation pause runs before the second reminder, scaled like every other duration. */
+export function stabilisationMaximumMs(policy: SlaPolicy): number {
+  // A lead carries the policy it began with, and policies from before the setting lack it.
+  const configured = (policy as { stabilisation?: { maximumPause?: number } }).stabilisation?.maximumPause;
+  return Math.round((configured ?? DEFAULT_MAXIMUM_PAUSE_MS) / policy.timeScale);
 }
 
 const ms = (iso: string): number => Date.parse(iso);
@@ -76,9 +84,39 @@ export function nextSlaActionOf(clock: SlaClock, policy: SlaPolicy): SlaAction |
   return { kind: 'escalation', level, at: iso(at) };
 }
 
-/** A fresh clock for a stage entered at `at`; a paused lead stays paused. */
+export interface StabilisationReminderDue {
+  reminder: StabilisationReminderKind;
+  at: string;
+}
+
+/** The reminders of the running stabilisation pause not yet recorded, earliest first. */
+export function pendingStabilisationReminders(state: LeadState): StabilisationReminderDue[] {
+  const pause = state.sla.stabilisation;
+  if (!state.sla.paused || pause === undefined || pause === null) return [];
+  const reminders: StabilisationReminderDue[] = [
+    { reminder: 'expected_end', at: pause.expectedEnd },
+    { reminder: 'maximum', at: pause.maximumEnd },
+  ];
+  return reminders.filter((r) => !pause.reminded.includes(r.reminder)).sort((a, b) => ms(a.at) - ms(b.at));
+}
+
+/**
+ * When the lead's workflow must next wake on its own: the next rung of the ladder or the next stabilisation reminder,
+ * whichever is first; null when neither will come.
+ */
+export function nextWakeAt(state: LeadState, policy: SlaPolicy): string | null {
+  const rung = nextSlaAction(state, policy)?.at ?? null;
+  const reminder = pendingStabilisationReminders(state)[0]?.at ?? null;
+  if (rung === null) return reminder;
+  if (reminder === null) return rung;
+  return ms(reminder) < ms(rung) ? reminder : rung;
+}
+
+/** A fresh clock for a stage entered at `at`; a paused lead stays paused (and a stabilisation pause stays one). */
 export function startStage(previous: SlaClock, stage: SlaStage | null, budgetMs: number, at: string): SlaClock {
+  const stabilisation = stage === null ? null : (previous.stabilisation ?? null);
   return {
+    ...(stabilisation === null ? {} : { stabilisation }),
     stage,
     budgetMs: stage === null ? 0 : budgetMs,
     usedMs: 0,

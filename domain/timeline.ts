@@ -37,6 +37,16 @@ export function timelineEntry(seq: number, event: LeadEvent): TimelineEntry {
       return { ...head, detail: { length: event.data.text.length } };
     case 'LeadClosed':
       return { ...head, detail: { reason: event.data.reason, note: event.data.note === null ? null : 'recorded' } };
+    // What was learned of a victim's safety is personal data: the timeline shows that it was recorded, and the
+    // urgency it raised (which the lead's priority shows anyway).
+    case 'SafetyRecorded':
+      return { ...head, detail: { safety: 'recorded', priority: event.data.priority } };
+    case 'StabilisationPaused':
+      return {
+        ...head,
+        detail: { ...event.data, justification: event.data.justification === null ? null : 'recorded' },
+      };
+    case 'StabilisationReminded':
     case 'LeadValidated':
     case 'LeadRejected':
     case 'LeadAssigned':

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { LeadIntake } from './intake';
+import { ContactSafety, LeadIntake } from './intake';
 import { storableString, text } from './text';
 import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority } from './lead';
-import { commandTypes, type CommandType, type ExternalCommandType } from './vocabulary';
+import { commandTypes, stabilisationCategories, type CommandType, type ExternalCommandType } from './vocabulary';
 
 export { commandTypes, externalCommandTypes, type CommandType, type ExternalCommandType } from './vocabulary';
 
@@ -49,6 +49,18 @@ export const commandData = {
   AcknowledgeEscalation: z.object({ note: text(1000).optional() }),
   ChangePriority: z.object({ priority: Priority, reason }),
   AddNote: z.object({ text: text(5000) }),
+  /** What is now known of the victim's safety and consent to contact; the fields left out keep what was known. */
+  RecordSafety: ContactSafety.refine((d) => Object.values(d).some((v) => v !== undefined), {
+    message: 'RecordSafety needs at least one of its fields',
+  }),
+  /** Pauses the clock for victim care: a supervisor's decision with a category and the end expected. */
+  PauseForStabilisation: z
+    .object({
+      category: z.enum(stabilisationCategories),
+      expectedEnd: Iso,
+      justification: reason.optional(),
+    })
+    .strict(),
   /** Internal: the workflow's timer fired. */
   CheckSla: z.object({}),
 } as const satisfies Record<CommandType, z.ZodType>;

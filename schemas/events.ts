@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { LeadIntake, LeadKind, LeadSource } from './intake';
+import { ContactSafety, LeadIntake, LeadKind, LeadSource } from './intake';
 import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority, SlaStage } from './lead';
 import { CommandMetadata } from './commands';
+import { stabilisationCategories, stabilisationReminders } from './vocabulary';
 
 const budget = z.number().nonnegative();
 
@@ -53,6 +54,24 @@ export const eventData = {
   NoteAdded: z.object({ text: z.string() }),
   SlaWarning: z.object({ stage: SlaStage, deadline: Iso }),
   LeadEscalated: z.object({ stage: SlaStage, level: z.number().int().min(1).max(3), deadline: Iso }),
+  /**
+   * What an agent learned of the victim's safety and consent (sealed at rest, like the intake). When it marks the
+   * victim in immediate danger or a minor, a standard lead becomes urgent here, with the stage's urgent budget.
+   */
+  SafetyRecorded: z.object({
+    safety: ContactSafety,
+    priority: z.object({ from: Priority, to: Priority, slaBudgetMs: budget }).nullable(),
+  }),
+  /** The clock paused for victim care; the reminders fall at `expectedEnd` and at `maximumEnd` (the policy's). */
+  StabilisationPaused: z.object({
+    category: z.enum(stabilisationCategories),
+    expectedEnd: Iso,
+    maximumEnd: Iso,
+    justification: z.string().nullable(),
+    usedMs: z.number().nonnegative(),
+  }),
+  /** The supervisor was reminded of a stabilisation pause still running at its expected end or its maximum. */
+  StabilisationReminded: z.object({ reminder: z.enum(stabilisationReminders), due: Iso, pausedAt: Iso }),
 } as const;
 
 export type EventType = keyof typeof eventData;

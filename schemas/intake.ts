@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storableString, text } from './text';
+import { safetyAnswers } from './vocabulary';
 
 /** Where a lead came from, as listed in the ICE TIPS memo. */
 export const leadSources = [
@@ -53,6 +54,26 @@ export const PartnerContact = z.object({
   phone: text(40).optional(),
 });
 
+export const SafetyAnswer = z.enum(safetyAnswers);
+
+/**
+ * What is known of the victim's safety and consent to contact, as the partner gave it or an agent learned it later
+ * (RecordSafety). Personal data: it lives where the intake does, sealed at rest, and only the gate's conclusions reach
+ * the lead's state. Every field is optional, so intakes and recorded histories from before it stay valid.
+ */
+export const contactSafetyFields = {
+  safeToContact: SafetyAnswer.optional(),
+  consentToContact: SafetyAnswer.optional(),
+  /** Through whom the victim must be approached (e.g. "NGO caseworker"): personal data. */
+  contactThrough: text(200).optional(),
+  preferredLanguage: text(50).optional(),
+  needsInterpreter: z.boolean().optional(),
+  minor: z.boolean().optional(),
+  immediateDanger: z.boolean().optional(),
+};
+export const ContactSafety = z.object(contactSafetyFields).strict();
+export type ContactSafety = z.infer<typeof ContactSafety>;
+
 export const LeadIntake = z
   .object({
     source: LeadSource,
@@ -75,6 +96,7 @@ export const LeadIntake = z
         place: text(300).optional(),
       })
       .optional(),
+    safety: ContactSafety.optional(),
   })
   .strict();
 export type LeadIntake = z.infer<typeof LeadIntake>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LeadKind, LeadSource } from './intake';
-import { leadStatuses } from './vocabulary';
+import { leadStatuses, safetyAnswers, stabilisationCategories, stabilisationReminders } from './vocabulary';
 import { storableString, text } from './text';
 
 export { leadStatuses, terminalStatuses, isTerminal } from './vocabulary';
@@ -57,6 +57,17 @@ export const SlaClock = z.object({
   level: z.number().int().min(0).max(3),
   /** An acknowledgement holds further escalation until this instant. */
   holdUntil: Iso.nullable(),
+  /** The stabilisation pause the clock is in, if any. Absent in clocks kept before stabilisation pauses existed. */
+  stabilisation: z
+    .object({
+      category: z.enum(stabilisationCategories),
+      expectedEnd: Iso,
+      maximumEnd: Iso,
+      /** The reminders already recorded: each is sent once. */
+      reminded: z.array(z.enum(stabilisationReminders)),
+    })
+    .nullable()
+    .optional(),
 });
 export type SlaClock = z.infer<typeof SlaClock>;
 
@@ -87,6 +98,20 @@ export const LeadState = z.object({
   duplicateOf: LeadId.nullable(),
   noteCount: z.number().int().nonnegative(),
   sla: SlaClock,
+  /**
+   * What the contact-safety rules need to know, folded from the intake and every SafetyRecorded: conclusions only,
+   * no free text. Still about a victim, so the read model keeps it sealed and the API does not publish it. Absent in
+   * states carried from runs before it existed.
+   */
+  safety: z
+    .object({
+      safeToContact: z.enum(safetyAnswers),
+      consentToContact: z.enum(safetyAnswers),
+      minor: z.boolean(),
+      needsInterpreter: z.boolean(),
+      immediateDanger: z.boolean(),
+    })
+    .optional(),
   /** Recent command ids, so a command delivered twice is recorded once. */
   recentCommandIds: z.array(z.string()),
   /**

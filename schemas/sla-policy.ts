@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type SlaStage } from './lead';
+import { DEFAULT_MAXIMUM_PAUSE_MS } from './vocabulary';
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -42,6 +43,8 @@ export const SlaPolicy = z
       }),
     /** After an acknowledgement, the ladder holds this long before it climbs again. */
     reEscalationInterval: Duration,
+    /** Stabilisation pauses (victim care): the supervisor is reminded again once one has lasted `maximumPause`. */
+    stabilisation: z.object({ maximumPause: Duration }).strict().default({ maximumPause: DEFAULT_MAXIMUM_PAUSE_MS }),
     /** Divides every duration: 1 is real time, 3600 turns hours into seconds for demos. */
     timeScale: z.number().positive().max(1_000_000),
   })
@@ -60,6 +63,7 @@ export const defaultSlaPolicyInput: SlaPolicyInput = {
   },
   ladder: { warningAt: 0.75, levels: [1, 1.5, 2] },
   reEscalationInterval: '4h',
+  stabilisation: { maximumPause: '14d' },
   timeScale: 1,
 };
 

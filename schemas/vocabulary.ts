@@ -35,9 +35,38 @@ export const externalCommandTypes = [
   'AcknowledgeEscalation',
   'ChangePriority',
   'AddNote',
+  'RecordSafety',
+  'PauseForStabilisation',
 ] as const;
 export type ExternalCommandType = (typeof externalCommandTypes)[number];
 
 /** Every command the lead workflow decides on: the external ones, the intake, and its own timer's. */
 export const commandTypes = ['ReceiveLead', ...externalCommandTypes, 'CheckSla'] as const;
 export type CommandType = (typeof commandTypes)[number];
+
+/** What is known of whether the victim may be contacted safely, or has consented to contact. */
+export const safetyAnswers = ['yes', 'no', 'unknown'] as const;
+export type SafetyAnswer = (typeof safetyAnswers)[number];
+
+/** The victim care a stabilisation pause is for. */
+export const stabilisationCategories = ['medical', 'shelter', 'legal', 'counselling'] as const;
+export type StabilisationCategory = (typeof stabilisationCategories)[number];
+
+/**
+ * The policy's default for the longest a stabilisation pause runs before its supervisor is reminded again (14 days);
+ * also the value for leads whose policy predates the setting.
+ */
+export const DEFAULT_MAXIMUM_PAUSE_MS = 14 * 86_400_000;
+
+/** The two reminders of a stabilisation pause: at the end the supervisor expected, and at the policy's maximum. */
+export const stabilisationReminders = ['expected_end', 'maximum'] as const;
+export type StabilisationReminderKind = (typeof stabilisationReminders)[number];
+
+/** The contact-safety rules `RequestInterview` must satisfy; a refusal names the ones it broke. */
+export const contactSafetyRules = [
+  'contact_unsafe',
+  'consent_not_given',
+  'minor_needs_victim_specialist',
+  'interpreter_needed',
+] as const;
+export type ContactSafetyRule = (typeof contactSafetyRules)[number];

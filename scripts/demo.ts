@@ -87,7 +87,12 @@ if (walk) {
   await leads.command(
     walk.leadId,
     'RequestInterview',
-    { scheduledFor: new Date(Date.now() + 86_400_000).toISOString(), place: 'field office', victimSpecialist: true },
+    {
+      scheduledFor: new Date(Date.now() + 86_400_000).toISOString(),
+      place: 'field office',
+      interpreterLanguage: 'vi',
+      victimSpecialist: true,
+    },
     actor,
   );
   console.log(`${clock()}  lead ${walk.leadId.slice(0, 8)}: interview requested`);

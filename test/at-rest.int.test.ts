@@ -47,6 +47,10 @@ const MARKERS = {
   rescheduleReason: marker('RescheduleReason'),
   closeNote: marker('CloseNote'),
   queuedVictim: marker('QueuedVictim'),
+  intakeContactThrough: marker('IntakeContactThrough'),
+  safetyContactThrough: marker('SafetyContactThrough'),
+  preferredLanguage: marker('PreferredLanguage'),
+  stabilisationJustification: marker('StabilisationJustification'),
 };
 
 function intakeWithMarkers(base: LeadIntakeInput, victim: string, withReference: boolean): LeadIntakeInput {
@@ -57,6 +61,7 @@ function intakeWithMarkers(base: LeadIntakeInput, victim: string, withReference:
     potentialVictims: [{ name: victim, approximateAge: 16, minor: true, languages: ['es'] }],
     location: { jurisdiction: 'US-NJ', city: 'Newark', address: MARKERS.address },
     partner: { organisation: 'Test NGO', name: MARKERS.partnerName, phone: MARKERS.partnerPhone },
+    safety: { safeToContact: 'unknown', contactThrough: MARKERS.intakeContactThrough },
   };
 }
 
@@ -83,6 +88,28 @@ describe('nothing about a victim readable at rest in PostgreSQL', () => {
     await waitFor(async () => (await stack.client.getLead(first.leadId)).state.status === 'assigned');
     const id = first.leadId;
     await stack.client.command(id, 'AddNote', { text: MARKERS.note }, by);
+    await stack.client.command(
+      id,
+      'RecordSafety',
+      {
+        safeToContact: 'yes',
+        contactThrough: MARKERS.safetyContactThrough,
+        preferredLanguage: MARKERS.preferredLanguage,
+        needsInterpreter: true,
+      },
+      by,
+    );
+    await stack.client.command(
+      id,
+      'PauseForStabilisation',
+      {
+        category: 'counselling',
+        expectedEnd: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+        justification: MARKERS.stabilisationJustification,
+      },
+      by,
+    );
+    await stack.client.command(id, 'ResumeSla', {}, by);
     await stack.client.command(id, 'PauseSla', { justification: MARKERS.pauseJustification }, by);
     await stack.client.command(id, 'ResumeSla', {}, by);
     await stack.client.command(id, 'ChangePriority', { priority: 'standard', reason: MARKERS.priorityReason }, by);
@@ -127,6 +154,8 @@ describe('nothing about a victim readable at rest in PostgreSQL', () => {
     const logged = await createEventStore(stack.db.pool, projectLead).readEvents(id);
     expect(JSON.stringify(logged)).toContain(MARKERS.victimName);
     expect(JSON.stringify(logged)).toContain(MARKERS.closeNote);
+    expect(JSON.stringify(logged)).toContain(MARKERS.safetyContactThrough);
+    expect(JSON.stringify(logged)).toContain(MARKERS.stabilisationJustification);
     expect(logged[0]?.metadata.commandId).toBe(`ngo:${MARKERS.externalReference}`);
     expect(await createIntakeQueue(stack.db.pool).waiting(queuedId)).toBe('canary-digest');
 

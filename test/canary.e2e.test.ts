@@ -117,7 +117,12 @@ beforeAll(async () => {
     [
       agent,
       'RequestInterview',
-      { scheduledFor: '2026-12-02T15:00:00.000Z', place: marker('Place'), victimSpecialist: true },
+      {
+        scheduledFor: '2026-12-02T15:00:00.000Z',
+        place: marker('Place'),
+        interpreterLanguage: 'vi',
+        victimSpecialist: true,
+      },
     ],
     [agent, 'CompleteInterview', { outcome: 'no_trafficking_indicators' }],
     [supervisor, 'CloseLead', { reason: 'no_trafficking_indicators', note: marker('CloseNote') }],

@@ -172,6 +172,14 @@ describe('the console', () => {
     await page.getByLabel('Scheduled for').fill('2026-12-10T10:00');
     await page.getByLabel('Place').fill('HSI Newark, interview room 2');
     await page.getByLabel('Victim specialist').check();
+    // The intake says a victim needs an interpreter: the safety rules refuse the request, and the form says why.
+    await page.getByRole('button', { name: 'Request the interview' }).last().click();
+    await page
+      .getByRole('alert')
+      .getByText(/interpreter/i)
+      .waitFor();
+    expect(await eventCount(freshLead)).toBe(before);
+    await page.getByLabel('Interpreter language (optional)').fill('vi');
     await page.getByRole('button', { name: 'Request the interview' }).last().click();
     await page.getByTestId('timeline').getByText('Interview requested').waitFor();
     await expect.poll(() => page.getByTestId('lead-status').textContent()).toBe('Interview requested');

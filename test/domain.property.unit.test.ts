@@ -22,6 +22,21 @@ const draft: fc.Arbitrary<Draft> = fc.oneof(
     type: 'RequestInterview',
     data: { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'p', victimSpecialist: false },
   }),
+  // The sample lead is a minor: with a victim specialist the contact-safety rules let the interview through.
+  fc.constant<Draft>({
+    type: 'RequestInterview',
+    data: { scheduledFor: '2026-11-04T15:00:00.000Z', place: 'p', victimSpecialist: true },
+  }),
+  fc
+    .record({ safeToContact: fc.constantFrom('yes', 'no', 'unknown'), immediateDanger: fc.boolean() })
+    .map<Draft>((safety) => ({ type: 'RecordSafety', data: safety })),
+  fc
+    .tuple(fc.constantFrom('medical', 'shelter', 'legal', 'counselling'), fc.integer({ min: 1, max: 14 * 24 }))
+    .map<Draft>(([category, hours]) => ({
+      type: 'PauseForStabilisation',
+      // Relative to the command's time, filled in by `run`.
+      data: { category, expectedEnd: `+${hours}h` },
+    })),
   fc.constant<Draft>({ type: 'RescheduleInterview', data: { scheduledFor: '2026-11-05T15:00:00.000Z', reason: 'r' } }),
   fc.constant<Draft>({ type: 'CompleteInterview', data: { outcome: 'victim_identified' } }),
   fc.constant<Draft>({ type: 'OpenCase', data: { caseNumber: 'HSI-X-2026-0001' } }),
@@ -37,6 +52,8 @@ const draft: fc.Arbitrary<Draft> = fc.oneof(
 );
 /** Commands with rising times (gaps up to three days) and occasionally a repeated command id. */
 const script = fc.array(fc.tuple(draft, fc.integer({ min: 0, max: 72 * 60 }), fc.boolean()), { maxLength: 40 });
+
+const relative = (at: number, offset: string) => new Date(at + Number(offset.slice(1, -1)) * 3_600_000).toISOString();
 
 function run(steps: [Draft, number, boolean][]) {
   let at = T0;
@@ -64,9 +81,13 @@ function run(steps: [Draft, number, boolean][]) {
     at += minutes * 60_000;
     const commandId = repeat ? lastId : `c${i}`;
     lastId = commandId;
+    const data =
+      d.type === 'PauseForStabilisation'
+        ? { ...(d.data as object), expectedEnd: relative(at, (d.data as { expectedEnd: string }).expectedEnd) }
+        : d.data;
     apply({
       type: d.type,
-      data: d.data,
+      data,
       metadata: { actor: 'a', at: new Date(at).toISOString(), commandId },
     } as LeadCommand);
   });
@@ -95,6 +116,10 @@ describe('random command sequences', () => {
         expect(state.sla.level).toBeGreaterThanOrEqual(0);
         expect(state.sla.level).toBeLessThanOrEqual(3);
         if (state.sla.paused) expect(state.sla.runningSince).toBeNull();
+        // A stabilisation pause exists only while the clock is paused, and reminds at most once of each kind.
+        if (state.sla.stabilisation) expect(state.sla.paused).toBe(true);
+        const reminded = state.sla.stabilisation?.reminded ?? [];
+        expect(new Set(reminded).size).toBe(reminded.length);
         expect(state.sla.usedMs).toBeGreaterThanOrEqual(0);
       }),
       { numRuns: 300 },

@@ -84,6 +84,23 @@ describe('sealed events and states', () => {
       { type: 'LeadClosed', data: { reason: 'other', note: null } },
       { type: 'InterviewRequested', data: { scheduledFor: metadata.at, place: MARKER, interpreterLanguage: 'ti' } },
       { type: 'LeadReceived', data: { leadId, source: 'ngo', intake: { summary: MARKER } } },
+      {
+        type: 'SafetyRecorded',
+        data: {
+          safety: { safeToContact: 'no', contactThrough: MARKER, preferredLanguage: 'Marker-Mam' },
+          priority: null,
+        },
+      },
+      {
+        type: 'StabilisationPaused',
+        data: {
+          category: 'medical',
+          expectedEnd: metadata.at,
+          maximumEnd: metadata.at,
+          justification: MARKER,
+          usedMs: 0,
+        },
+      },
     ];
     for (const event of events) {
       const stored = sealEvent(crypto, leadId, { ...event, metadata });
@@ -109,6 +126,22 @@ describe('sealed events and states', () => {
       }
     }
     expect(unplaced).toEqual([]);
+  });
+
+  it('keeps what the contact-safety rules know sealed in a stored state, and opens it back', () => {
+    const safety = {
+      safeToContact: 'no',
+      consentToContact: 'unknown',
+      minor: true,
+      needsInterpreter: true,
+      immediateDanger: false,
+    };
+    const state = { leadId, recentCommandIds: [], safety };
+    const { state: stored, sealed } = sealState(crypto, leadId, state, 'all');
+    expect(sealed).toBe(true);
+    expect(isSealed((stored as { safety: unknown }).safety)).toBe(true);
+    expect(JSON.stringify(stored)).not.toMatch(/minor|needsInterpreter|safeToContact/);
+    expect(openState(crypto, leadId, stored)).toEqual({ ...state, recentCommandDigests: undefined });
   });
 
   it('keeps a state with command ids as keyed digests, no request digests, and the interpreter language sealed', () => {

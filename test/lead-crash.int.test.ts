@@ -48,7 +48,7 @@ describe('an activity that fails after its transaction committed', () => {
     await stack.client.command(
       leadId,
       'RequestInterview',
-      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', victimSpecialist: false },
+      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', interpreterLanguage: 'vi', victimSpecialist: false },
       actor,
     );
     await stack.client.command(leadId, 'CompleteInterview', { outcome: 'no_trafficking_indicators' }, actor);

@@ -82,7 +82,12 @@ describe('SLA clocks on the time-skipping test server', () => {
     await stack.client.command(
       leadId,
       'RequestInterview',
-      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'Newark field office', victimSpecialist: true },
+      {
+        scheduledFor: '2026-12-02T15:00:00.000Z',
+        place: 'Newark field office',
+        interpreterLanguage: 'vi',
+        victimSpecialist: true,
+      },
       { actor: 'agent:rivera' },
     );
     await env.sleep('73 hours');
@@ -150,7 +155,7 @@ describe('SLA clocks on the time-skipping test server', () => {
     await stack.client.command(
       leadId,
       'RequestInterview',
-      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', victimSpecialist: true },
+      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'office', interpreterLanguage: 'vi', victimSpecialist: true },
       actor,
     );
     await env.sleep('20 hours');

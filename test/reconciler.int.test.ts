@@ -140,7 +140,12 @@ describe('the reconciler restarts open leads whose workflow is not running', () 
     const requested = await stack.client.command(
       leadId,
       'RequestInterview',
-      { scheduledFor: '2026-12-02T15:00:00.000Z', place: 'Newark field office', victimSpecialist: true },
+      {
+        scheduledFor: '2026-12-02T15:00:00.000Z',
+        place: 'Newark field office',
+        interpreterLanguage: 'vi',
+        victimSpecialist: true,
+      },
       { actor: 'agent:rivera' },
     );
     expect(requested.state).toMatchObject({ status: 'interview_requested', version: 4 });

@@ -121,6 +121,10 @@ describe('storable text', () => {
     AcknowledgeEscalation: [{ note: 'on it' }],
     ChangePriority: [{ priority: 'urgent', reason: 'new information' }],
     AddNote: [{ text: 'called the partner' }],
+    RecordSafety: [{ safeToContact: 'no', contactThrough: 'NGO caseworker', preferredLanguage: 'vi' }],
+    PauseForStabilisation: [
+      { category: 'medical', expectedEnd: '2026-11-10T10:00:00Z', justification: 'victim in hospital' },
+    ],
   };
 
   it.each(Object.entries(commandSamples))('guards every string of %s', (type, samples) => {

@@ -440,6 +440,8 @@ const MAX_SHOWN = 80;
  */
 function printable(path: string, value: unknown): string {
   if (value === undefined) return '(absent)';
+  // What the contact-safety rules know of a victim (a minor, unsafe contact) is not for an operator's terminal.
+  if (path === 'state.safety' || path.startsWith('state.safety.')) return '(present: personal data, not shown)';
   const schema = schemaAt(path);
   if (schema === undefined) return '(present, not a state field)';
   if (path === 'state.recentCommandIds' && Array.isArray(value)) {

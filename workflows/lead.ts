@@ -20,8 +20,11 @@ import type { LeadActivities, RecordEventsResult } from '../activities/contract'
 import {
   allowedCommands,
   decide,
+  type DecideRules,
+  type LeadRuleViolation,
   evolve,
   nextSlaAction,
+  nextWakeAt,
   stageDeadline,
   timelineEntry,
   type TimelineEntry,
@@ -77,7 +80,9 @@ const localIntake = proxyLocalActivities<Pick<LeadActivities, 'validateLead' | '
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
 });
-const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment'>>({
+const notifier = proxyActivities<
+  Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment' | 'notifyStabilisationReminder'>
+>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
 });
@@ -89,7 +94,7 @@ const notifier = proxyActivities<Pick<LeadActivities, 'notifyEscalation' | 'noti
  * sent is sent again. Only escalation notices: they come from timers, while an assignment notice shares its
  * workflow task with a submission or a command whose caller would wait for the channel too.
  */
-const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation'>>({
+const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalation' | 'notifyStabilisationReminder'>>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 1 },
 });
@@ -107,10 +112,35 @@ const releaseOfChange = {
   'search-attributes-changed-only': 'leadline-v6',
   'sla-timer-kept': 'leadline-v6',
   'escalation-notices-from-worker-first': 'leadline-v7',
+  // RequestInterview refused while contact is unsafe or refused, for a minor without a victim specialist, or without
+  // an interpreter when one is needed: leads begun earlier accepted such requests, and replay them as accepted.
+  'contact-safety-rules': 'leadline-v8',
 } as const;
 type LeadWorkflowChange = keyof typeof releaseOfChange;
 /** Umbrella patches, newest first: a lead records only the newest, which implies every older one. */
-const releases = ['leadline-v7', 'leadline-v6'] as const;
+const releases = ['leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
+
+/**
+ * A rule's refusal as the caller sees it. A failure's message is in clear in Temporal's history (a handler's refusal
+ * is recorded there), and which safety rules a lead broke says something about its victim (a minor, unsafe contact):
+ * those travel in the details only, a payload and so encrypted, with the code, status and allowed commands.
+ */
+function refusalOf(error: LeadRuleViolation): ApplicationFailure {
+  const safety = error.rules.length > 0;
+  return ApplicationFailure.create({
+    type: error.name,
+    message: safety ? 'the command is refused by a rule; its details say which' : error.message,
+    nonRetryable: true,
+    details: [
+      {
+        code: error.code,
+        status: error.status,
+        allowed: error.allowed,
+        ...(safety ? { rules: error.rules, message: error.message } : {}),
+      },
+    ],
+  });
+}
 
 const SYSTEM = { validation: 'system:validation', routing: 'system:routing', sla: 'system:sla' } as const;
 
@@ -158,6 +188,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   }
   const hasChange = (patchId: LeadWorkflowChange) => inForce.get(releaseOfChange[patchId]) === true || patched(patchId);
   const { policy } = input;
+  // Fixed for the run: the validator and the handler must decide alike, and a replay as the run first did.
+  const rules: DecideRules = { contactSafety: hasChange('contact-safety-rules') };
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
   const deliveries = new Set<Promise<unknown>>();
@@ -194,16 +226,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     // Each pass decides against the state the log last showed; a pass that finds the log ahead adopts it and
     // decides again, so the command is recorded once, after whatever the log already holds.
     for (;;) {
-      const decision = decide(command, state, policy);
-      if (!decision.ok) {
-        const { error } = decision;
-        throw ApplicationFailure.create({
-          type: error.name,
-          message: error.message,
-          nonRetryable: true,
-          details: [{ code: error.code, status: error.status, allowed: error.allowed }],
-        });
-      }
+      const decision = decide(command, state, policy, rules);
+      if (!decision.ok) throw refusalOf(decision.error);
       if (decision.events.length === 0) return [];
       const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
       const expectedVersion = state?.version ?? 0;
@@ -256,7 +280,24 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     for (const event of events) {
       notifyIfEscalation(event);
       notifyIfAssigned(event);
+      notifyIfStabilisationReminder(event);
     }
+  }
+
+  /** A stabilisation pause's reminder, recorded once as an event, goes to the supervisor as an escalation notice does. */
+  function notifyIfStabilisationReminder(event: RecordedEvent) {
+    if (state === undefined || event.type !== 'StabilisationReminded') return;
+    track(
+      sendNotice(notifier.notifyStabilisationReminder, localNotifier.notifyStabilisationReminder, {
+        leadId: input.leadId,
+        eventId: event.eventId,
+        reminder: event.data.reminder,
+        due: event.data.due,
+        office: state.office,
+        priority: state.priority,
+      }),
+      'stabilisation reminder',
+    );
   }
 
   function notifyIfEscalation(event: RecordedEvent) {
@@ -433,15 +474,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
           const command = commandFrom(type, request);
           // Before the intake is recorded only the shape can be checked; the handler decides once it is.
           if (state === undefined) return;
-          const decision = decide(command, state, policy);
-          if (!decision.ok) {
-            throw ApplicationFailure.create({
-              type: decision.error.name,
-              message: decision.error.message,
-              nonRetryable: true,
-              details: [{ code: decision.error.code, status: decision.error.status, allowed: decision.error.allowed }],
-            });
-          }
+          const decision = decide(command, state, policy, rules);
+          if (!decision.ok) throw refusalOf(decision.error);
         },
       },
     );
@@ -532,34 +566,36 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   const keepSlaTimer = hasChange('sla-timer-kept');
   for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
     const seen = lead.version;
-    const action = nextSlaAction(lead, policy);
+    // The next rung of the ladder or, while a stabilisation pause runs, its next reminder: a lead without such a
+    // pause wakes exactly when it did before reminders existed, so its recorded history replays unchanged.
+    const wakeAt = nextWakeAt(lead, policy);
     const changed = () =>
       state?.version !== seen || workflowInfo().continueAsNewSuggested || intakeFailure !== undefined;
     let due: boolean;
     if (keepSlaTimer) {
-      const timer = armSlaTimer(action?.at ?? null);
+      const timer = armSlaTimer(wakeAt);
       await condition(() => changed() || timer?.fired === true);
       due = !changed();
-      if (due && action !== null && Date.parse(action.at) > Date.now()) {
+      if (due && wakeAt !== null && Date.parse(wakeAt) > Date.now()) {
         // Early by the append clock's lead over workflow time: wait out the rest on workflow time alone.
         appendClock = 0;
         continue;
       }
-    } else if (action === null) {
+    } else if (wakeAt === null) {
       await condition(changed);
       due = false;
     } else {
-      const waitMs = Math.max(0, Date.parse(action.at) - Date.now());
+      const waitMs = Math.max(0, Date.parse(wakeAt) - Date.now());
       due = !(waitMs === 0 ? changed() : await condition(changed, waitMs));
     }
-    if (due && action !== null) {
+    if (due && wakeAt !== null) {
       await exclusively(async () => {
         if (current()?.version !== seen) return;
         const fired = await execute({ type: 'CheckSla', data: {}, metadata: system(SYSTEM.sla) });
         // Nothing fired because the log already held this rung (adopted after a crash) is no fault.
         if (fired.length === 0 && current()?.version === seen) {
           // Never spin: a clock that is due but fires nothing is a bug to look at, not a reason to loop hot.
-          log.error('SLA timer fired without an event', { leadId: input.leadId, due: action.at });
+          log.error('SLA timer fired without an event', { leadId: input.leadId, due: wakeAt });
           await condition(changed, '1 minute');
         }
       });

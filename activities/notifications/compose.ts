@@ -60,7 +60,9 @@ export function composeNotification(
     stage === undefined ? undefined : `Stage: ${stage}`,
     status === undefined ? undefined : `Status: ${status}`,
     priority === undefined ? undefined : `Priority: ${priority}`,
-    deadline === undefined ? undefined : `Stage deadline: ${deadline}`,
+    deadline === undefined
+      ? undefined
+      : `${kind.startsWith('stabilisation_') ? 'Reminder due' : 'Stage deadline'}: ${deadline}`,
     level === undefined ? undefined : `Escalation level: ${level}`,
     workflowWas === undefined ? undefined : `Workflow before the restart: ${workflowWas}`,
     version === undefined ? undefined : `Events in its log: ${version}`,
@@ -101,6 +103,10 @@ function subjectFor(
       return `[Leadline] Escalation level ${level ?? '?'}: lead ${leadId}${where} is overdue`;
     case 'assignment':
       return `[Leadline] Lead ${leadId} assigned to ${office}`;
+    case 'stabilisation_expected_end':
+      return `[Leadline] Stabilisation pause of lead ${leadId} (${office}) reached its expected end: review it`;
+    case 'stabilisation_maximum':
+      return `[Leadline] Stabilisation pause of lead ${leadId} (${office}) reached the longest the SLA policy allows: review it`;
     case 'lead_healed':
       return `[Leadline] Lead ${leadId} (${office}) restarted from its event log: its workflow was ${workflowWas ?? 'not running'}`;
     default:

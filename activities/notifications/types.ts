@@ -1,7 +1,18 @@
 export type NotificationChannel = 'log' | 'webhook' | 'email';
 
 /** `lead_healed`: HQ is told that a lead's workflow had stopped and was restarted from its event log. */
-export type NotificationKind = 'sla_warning' | 'escalation' | 'assignment' | 'lead_healed' | (string & {});
+/**
+ * `stabilisation_expected_end`, `stabilisation_maximum`: a pause for victim care is still running at the end its
+ * supervisor expected, or at the longest the SLA policy allows; the supervisor reviews it.
+ */
+export type NotificationKind =
+  | 'sla_warning'
+  | 'escalation'
+  | 'assignment'
+  | 'lead_healed'
+  | 'stabilisation_expected_end'
+  | 'stabilisation_maximum'
+  | (string & {});
 
 export interface NotificationRecipient {
   /** Directory role: `assignee`, `supervisor`, `sac` or `hq`. */

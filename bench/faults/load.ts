@@ -160,6 +160,7 @@ export class Load {
           ? {
               scheduledFor: new Date(Date.now() + 86_400_000).toISOString(),
               place: 'Field office',
+              interpreterLanguage: 'vi',
               victimSpecialist: true,
             }
           : { text: `fault-suite note ${commandId}` };

@@ -12,6 +12,8 @@ export interface Problem {
   issues?: { path: string; message: string }[];
   leadStatus?: string;
   allowed?: string[];
+  /** The safety rules a command broke, each with what would satisfy it. */
+  rules?: { rule: string; satisfiedBy: string }[];
 }
 
 export class ApiError extends Error {

@@ -12,7 +12,8 @@ import { ApiError, api, type Problem } from './api';
 interface Field {
   name: string;
   label: string;
-  kind: 'text' | 'long-text' | 'choice' | 'flag' | 'instant';
+  /** `flag`: a yes/no the command needs; `maybe`: an optional yes/no, left unsaid unless chosen. */
+  kind: 'text' | 'long-text' | 'choice' | 'flag' | 'maybe' | 'instant';
   choices: string[];
   required: boolean;
   maxLength: number | undefined;
@@ -49,7 +50,9 @@ export function fieldsOf(type: string): Field[] {
         property.enum !== undefined
           ? 'choice'
           : property.type === 'boolean'
-            ? 'flag'
+            ? (json.required ?? []).includes(name)
+              ? 'flag'
+              : 'maybe'
             : property.format === 'date-time'
               ? 'instant'
               : (property.maxLength ?? 0) > 300
@@ -67,7 +70,9 @@ function dataOf(fields: Field[], values: Record<string, string | boolean>): Reco
   for (const field of fields) {
     const value = values[field.name];
     if (field.kind === 'flag') data[field.name] = value === true;
-    else if (typeof value === 'string' && value.trim() !== '') {
+    else if (field.kind === 'maybe') {
+      if (value === 'yes' || value === 'no') data[field.name] = value === 'yes';
+    } else if (typeof value === 'string' && value.trim() !== '') {
       data[field.name] = field.kind === 'instant' ? new Date(value).toISOString() : value;
     }
   }
@@ -133,6 +138,7 @@ export function CommandForm(props: {
       if (fields.some((f) => f.name === field)) named[field] ??= issue.message;
     }
     setErrors(named);
+    // A safety rule's refusal already names each rule and what would satisfy it.
     setProblem(body.detail);
   };
 
@@ -175,7 +181,13 @@ export function CommandForm(props: {
                   {field.label}
                   {field.required ? '' : ' (optional)'}
                 </label>
-                {field.kind === 'choice' || (field.name === 'office' && props.offices.length > 0) ? (
+                {field.kind === 'maybe' ? (
+                  <select {...common} value={text} onChange={(e) => set(e.currentTarget.value)}>
+                    <option value="">Not said</option>
+                    <option value="yes">Yes</option>
+                    <option value="no">No</option>
+                  </select>
+                ) : field.kind === 'choice' || (field.name === 'office' && props.offices.length > 0) ? (
                   <select {...common} value={text} onChange={(e) => set(e.currentTarget.value)}>
                     <option value="">Choose…</option>
                     {(field.kind === 'choice' ? field.choices : props.offices).map((choice) => (

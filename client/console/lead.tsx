@@ -23,6 +23,8 @@ const commandTitles: Record<string, string> = {
   AcknowledgeEscalation: 'Acknowledge the escalation',
   ChangePriority: 'Change the priority',
   AddNote: 'Add a note',
+  RecordSafety: 'Record safety and consent',
+  PauseForStabilisation: 'Pause for victim care',
 };
 
 export function LeadPage(props: {

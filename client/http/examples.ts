@@ -35,6 +35,8 @@ export const commandExamples: { [T in ExternalCommandType]: z.input<(typeof comm
   AcknowledgeEscalation: { note: 'supervisor calling the partner today' },
   ChangePriority: { priority: 'urgent', reason: 'a minor is named in the partner’s update' },
   AddNote: { text: 'called the partner; interview room booked' },
+  RecordSafety: { safeToContact: 'no', contactThrough: 'NGO caseworker', needsInterpreter: true },
+  PauseForStabilisation: { category: 'shelter', expectedEnd: hours(72), justification: 'placed in a shelter' },
 };
 
 export const intakeExample: LeadIntakeInput = {

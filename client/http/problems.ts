@@ -120,7 +120,12 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   }
   if (error instanceof CommandRejectedError) {
     // `status` is the HTTP status in a problem; the lead's status travels as `leadStatus`.
-    return problem('commandRejected', error.message, request, { leadStatus: error.status, allowed: error.allowed });
+    return problem('commandRejected', error.message, request, {
+      leadStatus: error.status,
+      allowed: error.allowed,
+      // A safety rule's refusal names each rule and what would satisfy it.
+      ...(error.rules.length === 0 ? {} : { rules: error.rules }),
+    });
   }
   if (error instanceof IdempotencyConflictError) {
     return problem('idempotencyConflict', `${error.message}; use a new key for a new lead`, request, {

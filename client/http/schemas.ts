@@ -82,12 +82,14 @@ export const LeadPage = z.object({
 
 /**
  * The state as published: the ids and digests of past requests stay inside. The first id is the partner's reference
- * (an Idempotency-Key, or `source:externalReference`), and a note's digest could confirm a guess at it.
+ * (an Idempotency-Key, or `source:externalReference`), and a note's digest could confirm a guess at it. What the
+ * contact-safety rules know of a victim (a minor, unsafe contact) is personal data, read with the intake and its
+ * stated purpose, not with the lead's status.
  */
-export const LeadStateBody = LeadState.omit({ recentCommandIds: true, recentCommandDigests: true });
-/** A view or snapshot as published: its state without the ids and digests of past requests. */
+export const LeadStateBody = LeadState.omit({ recentCommandIds: true, recentCommandDigests: true, safety: true });
+/** A view or snapshot as published: its state without the ids and digests of past requests, nor its safety facts. */
 type Published<T extends { state: object }> = Omit<T, 'state'> & {
-  state: Omit<T['state'], 'recentCommandIds' | 'recentCommandDigests'>;
+  state: Omit<T['state'], 'recentCommandIds' | 'recentCommandDigests' | 'safety'>;
 };
 
 export const LeadViewBody = z.object({
