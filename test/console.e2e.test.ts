@@ -184,6 +184,22 @@ describe('the console', () => {
     await page.getByTestId('timeline').getByText('Interview requested').waitFor();
     await expect.poll(() => page.getByTestId('lead-status').textContent()).toBe('Interview requested');
 
+    // The intake opens only with a purpose, which the audit log keeps beside the read.
+    await page.getByRole('button', { name: 'Read the intake' }).click();
+    await page.getByRole('alert').getByText('Say why you read the intake').waitFor();
+    expect(await page.getByText('Invented Person A').count()).toBe(0);
+    await page.getByLabel('Purpose').fill('preparing the interview');
+    await page.getByRole('button', { name: 'Read the intake' }).click();
+    await page.getByText('Invented Person A').first().waitFor();
+    await expectAccessible(page, 'the intake');
+    const { rows: reads } = await stack.db.pool.query<{ actor: string }>(
+      `SELECT actor FROM audit_log WHERE lead_id = $1 AND action = 'ReadIntake' AND outcome = 'read'`,
+      [freshLead],
+    );
+    expect(reads).toEqual([{ actor: 'hsi-newark.supervisor' }]);
+    await page.getByRole('button', { name: 'Close the intake' }).click();
+    expect(await page.getByText('Invented Person A').count()).toBe(0);
+
     const { rows: events } = await stack.db.pool.query<{ type: string; actor: string }>(
       `SELECT type, metadata->>'actor' AS actor FROM lead_events WHERE lead_id = $1 ORDER BY seq`,
       [freshLead],
