@@ -56,7 +56,11 @@ export type SlaAction = { kind: 'warning'; at: string } | { kind: 'escalation'; 
 
 /** The next rung of the ladder the clock will reach, and when; null when nothing more will fire. */
 export function nextSlaAction(state: LeadState, policy: SlaPolicy): SlaAction | null {
-  const clock = state.sla;
+  return nextClockAction(state.sla, policy);
+}
+
+/** The same for a clock alone: the SLA simulator replays clocks without the rest of a lead's state. */
+export function nextClockAction(clock: SlaClock, policy: SlaPolicy): SlaAction | null {
   if (clock.stage === null || clock.runningSince === null) return null;
   if (!clock.warned && clock.level === 0) {
     const at = instantOfFraction(clock, policy.ladder.warningAt);
