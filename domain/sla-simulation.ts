@@ -129,7 +129,7 @@ const ends: readonly ClockEventType[] = ['LeadRejected', 'CaseOpened', 'LeadClos
 
 /**
  * One lead's log (oldest first) replayed up to `asOfMs`: rungs due at or before an event fire before it (as the live
- * timer, armed earlier, does), and an open lead's clock runs on to `asOfMs`.
+ * timer, armed earlier, does), an open lead's clock runs on to `asOfMs`, and events after it are not yet seen.
  */
 export function replayLead(events: readonly ClockEvent[], mode: ReplayMode, asOfMs: number): LeadReplay {
   const policy = mode === 'recorded' ? undefined : mode.policy;
@@ -167,6 +167,8 @@ export function replayLead(events: readonly ClockEvent[], mode: ReplayMode, asOf
 
   for (const event of events) {
     const atMs = Date.parse(event.at);
+    // A replay as of an earlier instant sees the log as it stood then.
+    if (atMs > asOfMs) break;
     runTo(atMs);
     const stage = stageStartedBy[event.type];
     if (event.type === 'LeadReceived') {
@@ -287,6 +289,16 @@ export function simulateSlaPolicies(input: SimulationInput): SimulationResult {
     selfCheck.push(...compareLead(lead, recorded, inForce, asOfMs, input.office));
   }
   return { leads: input.leads.length, events, asOf: input.asOf, ...tallies, leadsOnOtherBudgets, selfCheck };
+}
+
+/** Sums the offices' rows: the `all offices` line of each table. */
+export function totals(tally: SlaTally): { rungs: Record<Rung, number>; breaches: Record<SlaStage, number> } {
+  const rungsTotal = { warning: 0, level1: 0, level2: 0, level3: 0 };
+  for (const row of Object.values(tally.rungs)) for (const r of rungs) rungsTotal[r] += row[r];
+  const breachesTotal = { validation: 0, assignment: 0, interview_request: 0, interview: 0, disposition: 0 };
+  for (const row of Object.values(tally.breaches))
+    for (const s of Object.keys(breachesTotal) as SlaStage[]) breachesTotal[s] += row[s];
+  return { rungs: rungsTotal, breaches: breachesTotal };
 }
 
 function emptyTally(): SlaTally {
