@@ -185,6 +185,17 @@ describe('a proposed policy', () => {
     expect(level1(history.whenReplayedUnder(proposed))).toBe(iso(7));
   });
 
+  it('as of an earlier instant sees only what the log held then', () => {
+    const history = given([receive(), validate(0.5), assign(10)], 80);
+    // As of 9 h the lead is still unassigned and nothing has fallen due; the assignment at 10 h is not seen yet.
+    const early = replay(history.log, { policy: inForce }, 9);
+    expect(early.open).toBe(true);
+    expect(early.rungs).toEqual([]);
+    expect(replay(history.log, 'recorded', 9).rungs).toEqual([]);
+    const late = replay(history.log, { policy: inForce }, 80);
+    expect(late.rungs.map((r) => `${r.rung} ${r.office}`)).toEqual(['warning HSI-MIAMI', 'level1 HSI-MIAMI']);
+  });
+
   it('gives each rung and breach to the office that held the lead when it fell due', () => {
     const history = given(
       [
