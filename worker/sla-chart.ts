@@ -28,8 +28,8 @@ interface Group {
 const W = 900;
 const PANEL_H = 260;
 const LEFT = 60;
-const BAR = 22;
-const GAP = 26;
+const BAR = 32;
+const GAP = 16;
 
 export function slaChartSvg(report: ChartInput): string {
   const t = { recorded: totals(report.recorded), inForce: totals(report.inForce), proposed: totals(report.proposed) };
@@ -83,9 +83,9 @@ function panel(title: string, groups: Group[], top: number): string {
     );
   }
   const groupW = series.length * BAR + GAP;
-  const span = (W - 20 - LEFT - groups.length * groupW) / 2;
+  const span = (W - 20 - LEFT - (groups.length * (groupW + 30) - 30)) / 2;
   groups.forEach((g, gi) => {
-    const x0 = LEFT + Math.max(10, span) + gi * (groupW + 40);
+    const x0 = LEFT + Math.max(10, span) + gi * (groupW + 30);
     g.values.forEach((v, si) => {
       const x = x0 + si * BAR;
       const s = series[si];
