@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEALED_EVENT_FIELDS } from '../activities/field-crypto';
+import { runCli } from '../client/cli';
 import { totals } from '../domain/sla-simulation';
 import { defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../worker/sla-simulator';
@@ -114,6 +115,49 @@ describe('leadline simulate on a history of real workflows', () => {
     expect(newark.inForce.rungs['HSI-NEWARK']).toEqual(all.inForce.rungs['HSI-NEWARK']);
     const recent = JSON.parse((await simulate(halved, { json: true, since: '1h' })).out) as SimulationReport;
     expect(recent.leads).toBeLessThan(all.leads);
+  });
+
+  it('runs as `leadline simulate` with its options, and refuses a missing or bad one', async () => {
+    const file = join(dir, 'pilot.json');
+    await writeFile(file, JSON.stringify({ ...defaultSlaPolicyInput, version: 'pilot' }));
+    const io = () => {
+      const out: string[] = [];
+      const err: string[] = [];
+      return { out, err, io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s) } };
+    };
+    const ok = io();
+    const code = await runCli(
+      [
+        'simulate',
+        '--policy',
+        file,
+        '--in-force',
+        join(dir, 'in-force.json'),
+        '--as-of',
+        '2026-01-01T00:00:00Z',
+        '--json',
+      ],
+      { ...ok.io, env: { DATABASE_URL: stack.db.appUrl } },
+    );
+    expect(ok.err.join('')).not.toMatch(/error/);
+    expect(code).toBe(0);
+    const report = JSON.parse(ok.out.join('')) as SimulationReport;
+    // As of a day before any lead: none was received yet.
+    expect(report.asOf).toBe('2026-01-01T00:00:00.000Z');
+    expect(report.leads).toBe(0);
+    expect(report.proposedVersion).toBe('pilot');
+    const missing = io();
+    expect(await runCli(['simulate'], { ...missing.io, env: {} })).toBe(1);
+    expect(missing.err.join('')).toMatch(/required option '--policy <file>'/);
+    const badInstant = io();
+    expect(await runCli(['simulate', '--policy', file, '--as-of', 'yesterday'], { ...badInstant.io, env: {} })).toBe(2);
+    expect(badInstant.err.join('')).toMatch(/--as-of: expected an ISO 8601 instant/);
+    const future = io();
+    const later = ['--as-of', '2099-01-01T00:00:00Z', '--in-force', join(dir, 'in-force.json')];
+    expect(
+      await runCli(['simulate', '--policy', file, ...later], { ...future.io, env: { DATABASE_URL: stack.db.appUrl } }),
+    ).toBe(2);
+    expect(future.err.join('')).toMatch(/--as-of: 2099-01-01T00:00:00Z is after the log's last instant/);
   });
 
   it('refuses a bad policy with the field named, before reading anything', async () => {

@@ -193,11 +193,17 @@ export async function runSimulate(
       const readStart = performance.now();
       const logs = await readClockLogs(db.pool);
       // Now by the database's clock, or the log's latest event when a clock ran ahead (a time-skipping test server's).
-      const asOfMs =
-        asOfOption ??
-        Math.max(Date.parse(logs.readAt), logs.latestEventAt === null ? 0 : Date.parse(logs.latestEventAt));
+      const readMs = Math.max(
+        Date.parse(logs.readAt),
+        logs.latestEventAt === null ? 0 : Date.parse(logs.latestEventAt),
+      );
+      if (asOfOption !== undefined && asOfOption > readMs) {
+        // Rungs due after the read are not in the log yet: the self-check could only call them missing.
+        throw new Error(`--as-of: ${options.asOf} is after the log's last instant (${new Date(readMs).toISOString()})`);
+      }
+      const asOfMs = asOfOption ?? readMs;
       const since = window === undefined ? undefined : asOfMs - window;
-      const leads = since === undefined ? logs.leads : logs.leads.filter((lead) => receivedSince(lead, since));
+      const leads = logs.leads.filter((lead) => received(lead, since ?? -Infinity, asOfMs));
       const read = performance.now() - readStart;
       const replayStart = performance.now();
       const result = simulateSlaPolicies({
@@ -231,9 +237,12 @@ export async function runSimulate(
   }
 }
 
-const receivedSince = (lead: LeadLog, sinceMs: number) => {
+/** A lead received within [fromMs, toMs]. */
+const received = (lead: LeadLog, fromMs: number, toMs: number) => {
   const first = lead.events[0];
-  return first?.type === 'LeadReceived' && Date.parse(first.at) >= sinceMs;
+  if (first?.type !== 'LeadReceived') return false;
+  const at = Date.parse(first.at);
+  return at >= fromMs && at <= toMs;
 };
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
