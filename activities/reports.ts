@@ -60,7 +60,7 @@ const sqlList = (values: readonly string[]) => values.map((value) => `'${value}'
 const stageOfStart = `CASE s.start_type ${reportStages.map((stage) => `WHEN '${stageStarts[stage]}' THEN '${stage}'`).join(' ')} END`;
 
 /** The fields the reports read, all in clear in the log (test/reports.unit.test.ts keeps them out of the sealed ones). */
-export const REPORTED_EVENT_FIELDS = ['slaBudgetMs', 'usedMs', 'level', 'office'] as const;
+export const REPORTED_EVENT_FIELDS = ['slaBudgetMs', 'usedMs', 'level', 'office', 'priority'] as const;
 
 /** `lead_id`s in scope, as a CTE over `leads` taking the offices as parameter `$n` (NULL: every lead). */
 const scopedLeads = (param: string) =>
@@ -80,12 +80,19 @@ const msBetween = (later: string, earlier: string) => `(extract(epoch FROM ${lat
 const endedStagesSql = `
   ${scopedLeads('$3')},
   ev AS (
-    SELECT e.lead_id, e.seq, e.type, ${at} AS at,
-      (e.data ->> 'slaBudgetMs')::float8 AS budget_ms,
+    -- A stabilisation pause stops the clock as a pause does; a safety record that raised the priority re-budgets the
+    -- stage as a priority change does (its priority is {from, to, slaBudgetMs}, or null when it raised nothing).
+    SELECT e.lead_id, e.seq,
+      CASE e.type WHEN 'StabilisationPaused' THEN 'SlaPaused' WHEN 'SafetyRecorded' THEN 'PriorityChanged'
+        ELSE e.type END AS type,
+      ${at} AS at,
+      (CASE WHEN e.type = 'SafetyRecorded' THEN e.data -> 'priority' ->> 'slaBudgetMs'
+        ELSE e.data ->> 'slaBudgetMs' END)::float8 AS budget_ms,
       (e.data ->> 'usedMs')::float8 AS used_ms,
       e.type IN (${sqlList(boundaries)}) AS boundary
     FROM lead_events e JOIN scoped USING (lead_id)
-    WHERE e.type IN (${sqlList([...boundaries, 'SlaPaused', 'SlaResumed', 'PriorityChanged'])})
+    WHERE (e.type IN (${sqlList([...boundaries, 'SlaPaused', 'SlaResumed', 'PriorityChanged', 'StabilisationPaused'])})
+        OR (e.type = 'SafetyRecorded' AND jsonb_typeof(e.data -> 'priority') = 'object'))
       -- Only leads a stage of which ended in the period: their whole history, the others not at all.
       AND e.lead_id IN (
         SELECT e.lead_id FROM lead_events e

@@ -27,6 +27,17 @@ export interface CliIo {
 
 const DEFAULT_API_URL = 'http://127.0.0.1:3000';
 
+/** `leadline simulate`'s options, as commander names them. */
+interface SimulateCliOptions {
+  policy: string;
+  inForce?: string;
+  since?: string;
+  office?: string;
+  asOf?: string;
+  chart?: string;
+  json?: boolean;
+}
+
 /** A problem document from the API, or one the CLI made up for a failure of its own. */
 class Problem extends Error {
   constructor(
@@ -524,6 +535,30 @@ function buildProgram(io: CliIo): Command {
       'rebuild the leads read model from the event log and compare it with the live rows; exit 1 on any difference',
     )
     .action(admin('runRebuild'));
+  program
+    .command('simulate')
+    .description(
+      'replay the event log under a proposed SLA policy beside the policy in force: rungs per office, leads past each ' +
+        "stage's budget, and a self-check against what the log recorded; reads the log, changes nothing " +
+        '(connects to PostgreSQL as verify does; opens no sealed field)',
+    )
+    .requiredOption('--policy <file>', 'the proposed SLA policy, as JSON (as LEADLINE_SLA_POLICY takes it)')
+    .option('--in-force <file>', 'the policy in force (default: LEADLINE_SLA_POLICY, else the defaults)')
+    .option('--since <duration>', 'only leads received within this window, e.g. 90d (default: the whole log)')
+    .option('--office <office>', 'only rungs and breaches that fell to this office (or "unassigned")')
+    .option('--as-of <instant>', "replay up to this ISO instant (default: now, or the log's latest event if later)")
+    .option('--chart <file.svg>', 'also draw the comparison as an SVG bar chart')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: SimulateCliOptions) => {
+      // Loaded on use, as verify's tools are: it needs pg and the domain's simulator.
+      const { runSimulate } = await import('../worker/sla-simulator');
+      const code = await runSimulate(
+        io.env ?? process.env,
+        { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
+        opts,
+      );
+      if (code !== 0) throw new CommanderError(code, 'leadline.simulate', `simulate exited with ${code}`);
+    });
   program
     .command('recover')
     .description(

@@ -67,7 +67,7 @@ export function nextSlaAction(state: LeadState, policy: SlaPolicy): SlaAction | 
   return nextSlaActionOf(state.sla, policy);
 }
 
-/** The same, from the clock alone: all a `leads` row needs to hold for a list to show it. */
+/** The same, from the clock alone: what a `leads` row holds for a list, and what the SLA simulator replays. */
 export function nextSlaActionOf(clock: SlaClock, policy: SlaPolicy): SlaAction | null {
   if (clock.stage === null || clock.runningSince === null) return null;
   if (!clock.warned && clock.level === 0) {

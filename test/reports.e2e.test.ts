@@ -88,6 +88,8 @@ class Lead {
     return this.do('RequestInterview', at, {
       scheduledFor: new Date(at + D).toISOString(),
       place: 'field office',
+      // The sample intake's victims need an interpreter: the contact-safety rules want one named.
+      interpreterLanguage: 'es',
       victimSpecialist: true,
     });
   }
@@ -131,7 +133,11 @@ async function seed(): Promise<void> {
   n1.do('OpenCase', B + 3 * D, { caseNumber: 'HSI-NWK-2026-0042' });
 
   const n2 = new Lead(B).checkSla(B + 4 * H).validate(B + 5 * H);
-  n2.do('PauseSla', B + 6 * H, { justification: 'victim stabilisation' }).do('ResumeSla', B + 36 * H, {});
+  // A stabilisation pause (release leadline-v8) stops the clock as a pause does.
+  n2.do('PauseForStabilisation', B + 6 * H, {
+    category: 'medical',
+    expectedEnd: new Date(B + 36 * H).toISOString(),
+  }).do('ResumeSla', B + 36 * H, {});
   n2.assign(B + 50 * H, 'HSI-NEWARK').requestInterview(B + 99 * H);
 
   const t3 = W - 6 * D;

@@ -546,13 +546,18 @@ const EMBEDDED_APP_LOGIN = { user: 'leadline', password: 'leadline-local-app' };
 /**
  * DATABASE_URL when set; otherwise the embedded server in LEADLINE_DATA_DIR/postgres: the one `npm start`
  * runs if it answers on EMBEDDED_POSTGRES_PORT, else one started for this run and stopped by `close()`.
+ * `keyring: false` binds no keyring, for a tool that reads only plain fields: nothing sealed can be opened through it.
  */
-export async function openDatabase(cfg: LeadlineEnv, say: Say): Promise<AdminDatabase> {
+export async function openDatabase(
+  cfg: LeadlineEnv,
+  say: Say,
+  options: { keyring?: boolean } = {},
+): Promise<AdminDatabase> {
   // The keyring `npm start` uses: the tools read and fold sealed events, and write audit rows with digests.
-  const { keyring } = loadKeyring(cfg);
+  const keyring = options.keyring === false ? undefined : loadKeyring(cfg).keyring;
   const connectedPool = async (url: string, stopping?: () => boolean) => {
     const pool = await connectTo(url, stopping);
-    bindKeyring(pool, keyring);
+    if (keyring !== undefined) bindKeyring(pool, keyring);
     return pool;
   };
   if (cfg.DATABASE_URL !== undefined) {

@@ -98,6 +98,8 @@ export const meExample = {
       'AcknowledgeEscalation',
       'ChangePriority',
       'AddNote',
+      'RecordSafety',
+      'PauseForStabilisation',
     ],
     readIntake: true,
     readAudit: false,

@@ -1,0 +1,191 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SEALED_EVENT_FIELDS } from '../activities/field-crypto';
+import { runCli } from '../client/cli';
+import { totals } from '../domain/sla-simulation';
+import { defaultSlaPolicyInput } from '../schemas/sla-policy';
+import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../worker/sla-simulator';
+import { leadScripts, seedPolicy, seedSlaHistory, type SeedResult } from './support/sla-history';
+import { sampleIntakeInputs } from './support/lead-fixtures';
+import { startStack, type TestStack } from './support/stack';
+import { startTimeSkippingServer } from './support/temporal';
+
+/*
+ * The simulator's self-check on real workflows: 30 leads live through weeks of virtual time on the time-skipping
+ * server under `seedPolicy()`, their timers recording the rungs they reach; then `leadline simulate` reads the log and,
+ * under the same policy, must find exactly the recorded rungs, lead by lead. The 1,000-lead run is
+ * `npm run bench:simulate`.
+ */
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+let dir: string;
+let seeded: SeedResult;
+const inForce = seedPolicy();
+
+beforeAll(async () => {
+  env = await startTimeSkippingServer();
+  stack = await startStack(env, { policy: inForce });
+  dir = await mkdtemp(join(tmpdir(), 'leadline-simulate-'));
+  await writeFile(join(dir, 'in-force.json'), JSON.stringify(inForce));
+  seeded = await seedSlaHistory(env, stack.client, leadScripts(30, 17, 288));
+}, 600_000);
+afterAll(async () => {
+  await stack?.stop();
+  await env?.teardown();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function simulate(proposed: unknown, extra: Record<string, string | boolean> = {}) {
+  const file = join(dir, `proposed-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, JSON.stringify(proposed));
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runSimulate(
+    { DATABASE_URL: stack.db.appUrl },
+    { out: (l) => out.push(l), err: (l) => err.push(l) },
+    { policy: file, inForce: join(dir, 'in-force.json'), ...extra },
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const halved = {
+  ...defaultSlaPolicyInput,
+  version: 'halved',
+  stages: Object.fromEntries(
+    Object.entries(inForce.stages).map(([stage, b]) => [stage, { standard: b.standard / 2, urgent: b.urgent / 2 }]),
+  ),
+};
+
+describe('leadline simulate on a history of real workflows', () => {
+  it('under the policy in force gives exactly the rungs the live timers recorded', async () => {
+    expect(seeded.leadIds).toHaveLength(30);
+    const { code, out, err } = await simulate(halved, { json: true });
+    expect(err).not.toMatch(/error/);
+    expect(code).toBe(0);
+    const report = JSON.parse(out) as SimulationReport;
+    expect(report.leads).toBe(30);
+    expect(report.selfCheck).toEqual([]);
+    expect(report.inForce.rungs).toEqual(report.recorded.rungs);
+    expect(report.inForce.breaches).toEqual(report.recorded.breaches);
+    expect(report.leadsOnOtherBudgets).toBe(0);
+
+    // The recorded tally is the log's own count of rung events.
+    const { rows } = await stack.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM lead_events WHERE type IN ('SlaWarning', 'LeadEscalated')`,
+    );
+    const recorded = totals(report.recorded).rungs;
+    expect(recorded.warning + recorded.level1 + recorded.level2 + recorded.level3).toBe(rows[0]?.n);
+    expect(rows[0]?.n).toBeGreaterThan(10);
+  });
+
+  it('under budgets halved raises more rungs, and every breach in force is a breach proposed', async () => {
+    const report = JSON.parse((await simulate(halved, { json: true })).out) as SimulationReport;
+    const [now, then] = [totals(report.inForce), totals(report.proposed)];
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    expect(sum(then.rungs)).toBeGreaterThan(sum(now.rungs));
+    for (const stage of Object.keys(now.breaches) as (keyof typeof now.breaches)[]) {
+      expect(then.breaches[stage]).toBeGreaterThanOrEqual(now.breaches[stage]);
+    }
+    expect(report.changes).toContain('stages.assignment.standard: 1d 17s → 12h 8.5s');
+  });
+
+  it('prints the comparison per office and rung, the self-check and the run time; draws the SVG', async () => {
+    const chart = join(dir, 'chart.svg');
+    const { code, out } = await simulate({ ...defaultSlaPolicyInput, version: 'pilot' }, { chart });
+    expect(code).toBe(0);
+    expect(out).toMatch(/^SLA policy simulation: 30 leads/);
+    expect(out).toMatch(/in force: seed-in-force; proposed: pilot/);
+    expect(out).toMatch(/OFFICE\s+RUNG\s+RECORDED\s+IN FORCE\s+PROPOSED\s+CHANGE/);
+    expect(out).toMatch(/all offices\s+warning\s+\d+/);
+    expect(out).toMatch(/self-check: the replay under the policy in force gives the recorded rungs for every lead/);
+    expect(out).toMatch(/run time: [\d.]+ ms \(read [\d.]+ ms, replay [\d.]+ ms\)/);
+    const svg = await readFile(chart, 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    expect(svg).toContain('seed-in-force (in force) vs pilot (proposed)');
+  });
+
+  it('counts one office alone, and leads received within a window', async () => {
+    const all = JSON.parse((await simulate(halved, { json: true })).out) as SimulationReport;
+    const newark = JSON.parse((await simulate(halved, { json: true, office: 'HSI-NEWARK' })).out) as SimulationReport;
+    expect(Object.keys(newark.inForce.rungs).every((o) => o === 'HSI-NEWARK')).toBe(true);
+    expect(newark.inForce.rungs['HSI-NEWARK']).toEqual(all.inForce.rungs['HSI-NEWARK']);
+    const recent = JSON.parse((await simulate(halved, { json: true, since: '1h' })).out) as SimulationReport;
+    expect(recent.leads).toBeLessThan(all.leads);
+  });
+
+  it('runs as `leadline simulate` with its options, and refuses a missing or bad one', async () => {
+    const file = join(dir, 'pilot.json');
+    await writeFile(file, JSON.stringify({ ...defaultSlaPolicyInput, version: 'pilot' }));
+    const io = () => {
+      const out: string[] = [];
+      const err: string[] = [];
+      return { out, err, io: { out: (s: string) => out.push(s), err: (s: string) => err.push(s) } };
+    };
+    const ok = io();
+    const code = await runCli(
+      [
+        'simulate',
+        '--policy',
+        file,
+        '--in-force',
+        join(dir, 'in-force.json'),
+        '--as-of',
+        '2026-01-01T00:00:00Z',
+        '--json',
+      ],
+      { ...ok.io, env: { DATABASE_URL: stack.db.appUrl } },
+    );
+    expect(ok.err.join('')).not.toMatch(/error/);
+    expect(code).toBe(0);
+    const report = JSON.parse(ok.out.join('')) as SimulationReport;
+    // As of a day before any lead: none was received yet.
+    expect(report.asOf).toBe('2026-01-01T00:00:00.000Z');
+    expect(report.leads).toBe(0);
+    expect(report.proposedVersion).toBe('pilot');
+    const missing = io();
+    expect(await runCli(['simulate'], { ...missing.io, env: {} })).toBe(1);
+    expect(missing.err.join('')).toMatch(/required option '--policy <file>'/);
+    const badInstant = io();
+    expect(await runCli(['simulate', '--policy', file, '--as-of', 'yesterday'], { ...badInstant.io, env: {} })).toBe(2);
+    expect(badInstant.err.join('')).toMatch(/--as-of: expected an ISO 8601 instant/);
+    const future = io();
+    const later = ['--as-of', '2099-01-01T00:00:00Z', '--in-force', join(dir, 'in-force.json')];
+    expect(
+      await runCli(['simulate', '--policy', file, ...later], { ...future.io, env: { DATABASE_URL: stack.db.appUrl } }),
+    ).toBe(2);
+    expect(future.err.join('')).toMatch(/--as-of: 2099-01-01T00:00:00Z is after the log's last instant/);
+  });
+
+  it('refuses a bad policy with the field named, before reading anything', async () => {
+    const bad = {
+      ...defaultSlaPolicyInput,
+      stages: { ...defaultSlaPolicyInput.stages, interview: { standard: '24h', urgent: '72h' } },
+    };
+    const { code, err } = await simulate(bad);
+    expect(code).toBe(2);
+    expect(err).toMatch(
+      /--policy .*proposed-.*\.json: the SLA policy is not valid:\n\s+stages\.interview: the urgent budget/,
+    );
+    const noScale = await simulate({ ...defaultSlaPolicyInput, timeScale: undefined });
+    expect(noScale.err).toMatch(/timeScale/);
+    expect((await simulate(halved, { office: 'newark' })).err).toMatch(/--office: office must be an upper-case/);
+    expect((await simulate(halved, { chart: join(dir, 'c.png') })).err).toMatch(/only SVG is drawn/);
+  });
+
+  it('reads no sealed field, and prints nothing of an intake', async () => {
+    const sealed = new Set(Object.values(SEALED_EVENT_FIELDS).flat());
+    expect(SIMULATOR_FIELDS.filter((f) => sealed.has(f))).toEqual([]);
+    const { out } = await simulate(halved, { json: true });
+    const text = (await simulate(halved)).out;
+    for (const sample of Object.values(sampleIntakeInputs())) {
+      for (const value of [sample.summary, sample.partner?.name, sample.location.city].filter(Boolean)) {
+        expect(out).not.toContain(value);
+        expect(text).not.toContain(value);
+      }
+    }
+  });
+});
