@@ -1,9 +1,13 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../activities/db';
 import { runCli } from '../client/cli';
 import type { LeadIntakeInput } from '../schemas/intake';
+import { defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { formatDifference, rebuildAndCompare, verifyOpenLeads, type Difference } from '../worker/leads-admin';
 import { leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
@@ -148,6 +152,35 @@ describe('leads:rebuild and leads:verify on 200 leads in mixed states', () => {
         values: ['TERMINATED', 'open (assigned)'],
       },
     ]);
+  });
+
+  it('refuses, creating nothing, where no Leadline database exists', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'leadline-empty-'));
+    const port = await freePort();
+    const { DATABASE_URL: _url, ...rest } = process.env;
+    const policy = join(mkdtempSync(join(tmpdir(), 'leadline-policy-')), 'proposed.json');
+    writeFileSync(policy, JSON.stringify({ ...defaultSlaPolicyInput, version: 'proposed' }));
+    // verify needs Temporal too and may say that first; simulate reads the log alone.
+    const cases: [string[], RegExp][] = [
+      [['verify'], /does not answer|no Leadline database here/],
+      [['simulate', '--policy', policy], /no Leadline database here: nothing answers on 127\.0\.0\.1:\d+/],
+    ];
+    for (const [args, refusal] of cases) {
+      const err: string[] = [];
+      const code = await runCli(['--actor', 'cli:test', ...args], {
+        out: () => undefined,
+        err: (line) => err.push(line),
+        env: {
+          ...rest,
+          LEADLINE_DATA_DIR: dataDir,
+          EMBEDDED_POSTGRES_PORT: String(port),
+          LEADLINE_PAYLOAD_KEY: randomBytes(32).toString('base64'),
+        },
+      });
+      expect(code, args[0]).toBe(2);
+      expect(err.join(''), args[0]).toMatch(refusal);
+      expect(readdirSync(dataDir), args[0]).toEqual([]);
+    }
   });
 
   it('says how to start Temporal when nothing answers', async () => {

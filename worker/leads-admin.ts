@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
@@ -573,7 +573,14 @@ export async function openDatabase(
     return { pool, close: () => pool.end() };
   }
   const dataDir = join(cfg.LEADLINE_DATA_DIR, 'postgres');
-  mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
+  // An operator tool works on the database that exists: it never makes a new, empty one in the wrong folder.
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    throw new Error(
+      `no Leadline database here: nothing answers on 127.0.0.1:${port} (EMBEDDED_POSTGRES_PORT) and ${dataDir} ` +
+        'holds no PostgreSQL cluster. Run this where npm start ran (or set LEADLINE_DATA_DIR to its data folder), ' +
+        'or set DATABASE_URL',
+    );
+  }
   const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true });
   try {
     let stopping = false;
