@@ -638,6 +638,8 @@ const commandSummaries: Record<ExternalCommandType, string> = {
   PauseForStabilisation:
     'Pause the SLA clock for victim care (medical, shelter, legal, counselling) until an expected end; ' +
     'supervisors, SACs and HQ only; the supervisor is reminded at that end and at the policy maximum',
+  AcknowledgePartner:
+    'Tell the referring partner that the office has its lead, when the routing rules have not (supervisors, SACs, HQ)',
 };
 
 const IntakeReadQuery = z.strictObject({
