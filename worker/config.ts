@@ -80,6 +80,8 @@ export const LeadlineEnv = z.object({
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */
   LEADLINE_SLA_TIME_SCALE: z.coerce.number().positive().optional(),
   LEADLINE_DIRECTORY: z.string().default(`${projectRoot}config/offices.json`),
+  /** The partner directory (zod-validated); unset: config/partners.json when it exists, else none. */
+  LEADLINE_PARTNERS: z.string().optional(),
   /** Keys the duplicate-check fingerprint; set a secret of your own outside development. */
   LEADLINE_FINGERPRINT_KEY: z.string().min(8).default('leadline-development-fingerprint-key'),
   /** Channels that really send; contacts on any other channel are logged instead. */
