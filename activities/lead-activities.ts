@@ -5,7 +5,7 @@ import { evolve, stageDeadline } from '../domain';
 import type { z } from 'zod';
 import { commandData, type CommandType } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
-import type { LeadIntake } from '../schemas/intake';
+import { leadSources, type LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
 import type {
   AssignmentNotice,
@@ -29,7 +29,7 @@ import { deliverEach, type NotificationDelivery } from './notifications/deliver'
 import type { NotificationChannel, NotificationRecipient } from './notifications/types';
 import { findOffice, officeForJurisdiction, recipientsFor, type ContactRole, type Directory } from './directory';
 import { composePartnerNotifications } from './notifications/partner';
-import { emptyPartnerDirectory, partnerRecipient, type PartnerDirectory } from './partners';
+import { emptyPartnerDirectory, findPartner, partnerRecipient, type PartnerDirectory } from './partners';
 
 /** The `leads` row for a lead's state: the same fold serves the live append and the rebuild. */
 export function projectLead(previousState: unknown, events: EventEnvelope[]): Omit<ReadModelRow, 'version'> {
@@ -65,6 +65,18 @@ export function leadFingerprint(intake: LeadIntake, key: string): string {
     ? ['ref', intake.source, intake.externalReference.toLowerCase()]
     : ['text', intake.source, intake.location.jurisdiction, intake.summary.toLowerCase().replace(/\s+/g, ' ').trim()];
   return createHmac('sha256', key).update(JSON.stringify(basis)).digest('hex');
+}
+
+/**
+ * The fingerprints a partner's own reference would have under each source: the read model finds a lead by its
+ * reference through them (`leads.fingerprint`, keyed, indexed) without opening any intake.
+ */
+export function referenceFingerprints(reference: string, key: string): string[] {
+  return leadSources.map((source) =>
+    createHmac('sha256', key)
+      .update(JSON.stringify(['ref', source, reference.toLowerCase()]))
+      .digest('hex'),
+  );
 }
 
 /** Refuses, for good, a command whose data its schema does not accept; the message names each field. */
@@ -176,7 +188,12 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
     async validateLead({ leadId, intake }) {
       const fingerprint = leadFingerprint(intake, deps.fingerprintKey);
       const problems: string[] = [];
-      if (intake.partner.email === undefined && intake.partner.phone === undefined && intake.source !== 'public') {
+      // A partner the partner directory holds is reachable through its own channels.
+      const listed =
+        intake.partner.id !== undefined &&
+        findPartner(deps.partners ?? emptyPartnerDirectory, intake.partner.id) !== undefined;
+      const contact = intake.partner.email !== undefined || intake.partner.phone !== undefined;
+      if (!listed && !contact && intake.source !== 'public') {
         problems.push('the referring partner left neither an email nor a phone number');
       }
       if (intake.kind === 'interview_request' && intake.requestedInterview === undefined) {

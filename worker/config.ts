@@ -122,6 +122,8 @@ export const LeadlineEnv = z.object({
   LEADLINE_OIDC_ROLES_CLAIM: z.string().min(1).default('leadline_roles'),
   /** The claim naming the caller's offices (directory ids such as HSI-NEWARK). */
   LEADLINE_OIDC_OFFICES_CLAIM: z.string().min(1).default('leadline_offices'),
+  /** The claim naming the referring partner a partner's token speaks for (a partner directory id). */
+  LEADLINE_OIDC_PARTNER_CLAIM: z.string().min(1).default('leadline_partner'),
   /**
    * The Temporal UI's URL, whose browser may call the API's codec server (/codec) to show payloads decrypted. Unset:
    * the dev server's UI when `npm start` runs it; otherwise no browser origin.
