@@ -3,7 +3,7 @@ import type { commandData, CommandType } from '../schemas/commands';
 import type { RecordedEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
 import type { Priority, SlaStage } from '../schemas/lead';
-import type { StabilisationReminderKind } from '../schemas/vocabulary';
+import type { PartnerMilestone, PartnerOverdueLevel, StabilisationReminderKind } from '../schemas/vocabulary';
 
 export interface RecordEventsInput {
   leadId: string;
@@ -80,6 +80,33 @@ export interface StabilisationNotice {
   priority: Priority;
 }
 
+/**
+ * The partner loop's notices. `partner_acknowledgement` and `partner_milestone` go to the referring partner (its
+ * channels come from the partner directory or the intake, which the activity reads from the log: no address travels
+ * through Temporal); `partner_acknowledgement_overdue` to the office supervisor (rung 1) or HQ (rung 2).
+ */
+export type PartnerNotice =
+  | {
+      kind: 'partner_acknowledgement' | 'partner_milestone';
+      leadId: string;
+      /** The event that gave it (LeadAssigned, PartnerAcknowledged, a milestone's): the idempotency key's root. */
+      eventId: string;
+      status: 'acknowledged' | PartnerMilestone;
+      at: string;
+      category: string | null;
+      partnerId: string | null;
+      office: string | null;
+    }
+  | {
+      kind: 'partner_acknowledgement_overdue';
+      leadId: string;
+      eventId: string;
+      level: PartnerOverdueLevel;
+      dueAt: string;
+      office: string | null;
+      priority: Priority;
+    };
+
 /** What the workflow may ask of the outside world; the worker wires the implementations. */
 export interface LeadActivities {
   recordEvents(input: RecordEventsInput): Promise<RecordEventsResult>;
@@ -88,6 +115,7 @@ export interface LeadActivities {
   notifyEscalation(notice: EscalationNotice): Promise<{ delivered: number; failed: number }>;
   notifyAssignment(notice: AssignmentNotice): Promise<{ delivered: number; failed: number }>;
   notifyStabilisationReminder(notice: StabilisationNotice): Promise<{ delivered: number; failed: number }>;
+  notifyPartner(notice: PartnerNotice): Promise<{ delivered: number; failed: number }>;
   /** Audits a cancellation request the workflow refused (a lead ends only by its own commands). */
   recordCancellationRefused(input: { leadId: string; runId: string; requestedAt: string }): Promise<void>;
 }

@@ -5,12 +5,13 @@ import { evolve, stageDeadline } from '../domain';
 import type { z } from 'zod';
 import { commandData, type CommandType } from '../schemas/commands';
 import type { LeadEvent, RecordedEvent } from '../schemas/events';
-import type { LeadIntake } from '../schemas/intake';
+import { leadSources, type LeadIntake } from '../schemas/intake';
 import { LeadState } from '../schemas/lead';
 import type {
   AssignmentNotice,
   EscalationNotice,
   LeadActivities,
+  PartnerNotice,
   RecordEventsInput,
   StabilisationNotice,
 } from './contract';
@@ -27,6 +28,8 @@ import { composeNotifications } from './notifications/compose';
 import { deliverEach, type NotificationDelivery } from './notifications/deliver';
 import type { NotificationChannel, NotificationRecipient } from './notifications/types';
 import { findOffice, officeForJurisdiction, recipientsFor, type ContactRole, type Directory } from './directory';
+import { composePartnerNotifications } from './notifications/partner';
+import { emptyPartnerDirectory, findPartner, partnerRecipient, type PartnerDirectory } from './partners';
 
 /** The `leads` row for a lead's state: the same fold serves the live append and the rebuild. */
 export function projectLead(previousState: unknown, events: EventEnvelope[]): Omit<ReadModelRow, 'version'> {
@@ -62,6 +65,18 @@ export function leadFingerprint(intake: LeadIntake, key: string): string {
     ? ['ref', intake.source, intake.externalReference.toLowerCase()]
     : ['text', intake.source, intake.location.jurisdiction, intake.summary.toLowerCase().replace(/\s+/g, ' ').trim()];
   return createHmac('sha256', key).update(JSON.stringify(basis)).digest('hex');
+}
+
+/**
+ * The fingerprints a partner's own reference would have under each source: the read model finds a lead by its
+ * reference through them (`leads.fingerprint`, keyed, indexed) without opening any intake.
+ */
+export function referenceFingerprints(reference: string, key: string): string[] {
+  return leadSources.map((source) =>
+    createHmac('sha256', key)
+      .update(JSON.stringify(['ref', source, reference.toLowerCase()]))
+      .digest('hex'),
+  );
 }
 
 /** Refuses, for good, a command whose data its schema does not accept; the message names each field. */
@@ -105,6 +120,8 @@ export interface LeadActivityDeps {
   channels: readonly NotificationChannel[];
   fingerprintKey: string;
   linkBase?: string;
+  /** The partner directory (config/partners.json); none: every partner is told at its intake's email. */
+  partners?: PartnerDirectory;
 }
 
 /** Which directory roles hear of each rung of the ladder (DESIGN.md, SLA policy). */
@@ -171,7 +188,12 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
     async validateLead({ leadId, intake }) {
       const fingerprint = leadFingerprint(intake, deps.fingerprintKey);
       const problems: string[] = [];
-      if (intake.partner.email === undefined && intake.partner.phone === undefined && intake.source !== 'public') {
+      // A partner the partner directory holds is reachable through its own channels.
+      const listed =
+        intake.partner.id !== undefined &&
+        findPartner(deps.partners ?? emptyPartnerDirectory, intake.partner.id) !== undefined;
+      const contact = intake.partner.email !== undefined || intake.partner.phone !== undefined;
+      if (!listed && !contact && intake.source !== 'public') {
         problems.push('the referring partner left neither an email nor a phone number');
       }
       if (intake.kind === 'interview_request' && intake.requestedInterview === undefined) {
@@ -252,6 +274,54 @@ export function createActivities(deps: LeadActivityDeps): LeadActivities {
         },
         recipients.map((r) => reachable(r, deps.channels)),
         { linkBase: deps.linkBase },
+      );
+      return deliverEach(deps.delivery, notifications);
+    },
+
+    async notifyPartner(notice: PartnerNotice) {
+      const known = notice.office !== null && findOffice(deps.directory, notice.office) !== undefined;
+      if (notice.kind === 'partner_acknowledgement_overdue') {
+        // The office's supervisor answers for its partners; HQ at the second rung, and for a lead no known office holds.
+        const roles: ContactRole[] = known && notice.level === 1 ? ['supervisor'] : ['hq'];
+        const recipients = recipientsFor(deps.directory, known ? (notice.office ?? undefined) : undefined, roles);
+        const notifications = composeNotifications(
+          {
+            causationId: notice.eventId,
+            leadId: notice.leadId,
+            kind: notice.kind,
+            office: notice.office ?? 'UNASSIGNED',
+            level: notice.level,
+            priority: notice.priority,
+            deadline: notice.dueAt,
+          },
+          recipients.map((r) => reachable(r, deps.channels)),
+          { linkBase: deps.linkBase },
+        );
+        return deliverEach(deps.delivery, notifications);
+      }
+      // The partner's address and reference live in the intake, sealed in the log: read here, never carried by Temporal.
+      const received = (await deps.store.readEvents(notice.leadId)).find((event) => event.type === 'LeadReceived');
+      const intake = (received?.data as { intake?: LeadIntake } | undefined)?.intake;
+      if (intake === undefined) throw new Error(`lead ${notice.leadId} has no LeadReceived event in its log`);
+      const { recipient, milestones } = partnerRecipient(
+        deps.partners ?? emptyPartnerDirectory,
+        notice.partnerId,
+        intake.partner.email,
+      );
+      // A partner that asked for the acknowledgement alone is not told of milestones (its directory entry says so).
+      if (notice.kind === 'partner_milestone' && !milestones) return { delivered: 0, failed: 0 };
+      const notifications = composePartnerNotifications(
+        {
+          causationId: notice.eventId,
+          leadId: notice.leadId,
+          kind: notice.kind,
+          status: notice.status,
+          at: notice.at,
+          category: notice.category,
+          reference: intake.externalReference ?? null,
+          office: notice.office ?? 'UNASSIGNED',
+        },
+        reachable(recipient, deps.channels),
       );
       return deliverEach(deps.delivery, notifications);
     },

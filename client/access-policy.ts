@@ -10,7 +10,8 @@ import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocab
  * What a caller may do without naming a lead. `readReports`: SLA reports and counts over leads (aggregates, never a
  * victim's data), over the offices `reportScope` names.
  */
-export type SystemAction = 'submit' | 'list' | 'readAudit' | 'readReports' | 'administer' | 'decodePayloads';
+export type SystemAction =
+  'submit' | 'list' | 'readAudit' | 'readReports' | 'administer' | 'decodePayloads' | 'readPartnerLeads';
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
@@ -47,6 +48,8 @@ export const leadActionsOf: Record<Role, readonly LeadAction[]> = {
   hq: ['read', 'readIntake', ...externalCommandTypes],
   auditor: [],
   admin: [],
+  // A partner sees no lead through /leads: its own referrals' status only, through /partner/leads.
+  partner: [],
 };
 
 // Reports: supervisors and SACs run offices and answer for their SLA, HQ and admins for all of them; an agent works
@@ -59,6 +62,7 @@ export const systemActionsOf: Record<Role, readonly SystemAction[]> = {
   hq: ['submit', 'list', 'decodePayloads', 'readReports'],
   auditor: ['readAudit'],
   admin: ['administer', 'decodePayloads', 'readReports'],
+  partner: ['readPartnerLeads'],
 };
 
 export type Decision = { allowed: true } | { allowed: false; status: 403 | 404; reason: string };
@@ -145,6 +149,18 @@ export function mayDoToLead(
   return allow;
 }
 
+/**
+ * A referring partner reads the status of its own leads only: the lead's partner id (from its intake) must be the one
+ * the partner's token speaks for. Any other lead, like an unknown reference, does not exist for it (404).
+ */
+export function mayReadPartnerLead(caller: Caller, lead: { partnerId: string | null } | undefined): Decision {
+  const may = mayDo(caller, 'readPartnerLeads');
+  if (!may.allowed) return may;
+  const own = lead !== undefined && lead.partnerId !== null && caller.partner !== undefined;
+  if (own && lead.partnerId === caller.partner) return allow;
+  return { allowed: false, status: 404, reason: 'no such lead' };
+}
+
 const systemWords: Record<SystemAction, string> = {
   submit: 'submit leads',
   list: 'list leads',
@@ -152,6 +168,7 @@ const systemWords: Record<SystemAction, string> = {
   administer: 'administer Leadline',
   decodePayloads: "decode Temporal's payloads",
   readReports: 'read reports',
+  readPartnerLeads: "read a referring partner's leads",
 };
 
 function leadWords(action: LeadAction): string {

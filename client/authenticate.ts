@@ -16,6 +16,8 @@ export interface TokenVerifierOptions {
   rolesClaim: string;
   /** The claim holding the caller's office ids. */
   officesClaim: string;
+  /** The claim holding the partner directory id a partner's token speaks for (default `leadline_partner`). */
+  partnerClaim?: string;
   /** Clock tolerance for `exp` and `nbf`, in seconds. */
   clockTolerance?: number;
 }
@@ -76,6 +78,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       kind: payload.client_id !== undefined && payload.client_id === payload.sub ? 'service' : 'person',
       roles: listClaim(payload[options.rolesClaim]).filter((r) => Role.safeParse(r).success),
       offices: listClaim(payload[options.officesClaim]),
+      ...partnerOf(payload[options.partnerClaim ?? 'leadline_partner']),
     });
     if (!parsed.success) throw new AuthenticationError('invalid_token', 'the token does not name its caller properly');
     return parsed.data;
@@ -90,6 +93,10 @@ async function discoverJwks(issuer: string): Promise<URL> {
   if (said !== issuer) throw new Error(`the OpenID provider at ${issuer} calls itself ${String(said)}`);
   if (typeof jwksUri !== 'string') throw new Error(`the OpenID provider ${issuer} names no jwks_uri`);
   return new URL(jwksUri);
+}
+
+function partnerOf(value: unknown): { partner?: string } {
+  return typeof value === 'string' && value !== '' ? { partner: value } : {};
 }
 
 function listClaim(value: unknown): string[] {

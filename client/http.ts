@@ -29,6 +29,8 @@ import { commandExamples } from './http/examples';
 import type { PayloadCodec } from '@temporalio/common';
 import { LeadlineLogController } from './http/logging';
 import { reportRoutes } from './http/reports';
+import { partnerRoutes } from './http/partner';
+import type { GuardedPartnerLeads } from './guarded-partner-leads';
 import {
   answerClientError,
   loggableError,
@@ -62,6 +64,8 @@ export interface ApiOptions {
   leads: GuardedLeads;
   /** The reports (`GET /reports/...`), as the verified caller may read them (client/guarded-reports.ts); none: no routes. */
   reports?: GuardedReports;
+  /** A referring partner's reads of its own leads (`GET /partner/leads/...`); none: no routes. */
+  partnerLeads?: GuardedPartnerLeads;
   /** Verifies the bearer token of every request but liveness, readiness and the API's own description. */
   authenticate: TokenVerifier;
   /** The console (client/console): served at /console/ when given, signing people in at this provider. */
@@ -208,6 +212,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'audit', description: 'Who read or did what (auditors)' },
         { name: 'reports', description: 'How offices keep the SLA: counts and durations, no personal data' },
         { name: 'caller', description: 'Who the caller is and what it may do' },
+        { name: 'partner', description: "A referring partner's own leads: status facts only" },
       ],
       components: {
         securitySchemes: {
@@ -229,6 +234,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   await app.register(routes(options, registry));
   if (options.reports !== undefined) await app.register(reportRoutes({ reports: options.reports, callerOf }));
+  if (options.partnerLeads) await app.register(partnerRoutes({ partnerLeads: options.partnerLeads, callerOf }));
   if (options.console !== undefined) await app.register(consoleRoutes(options.console));
   if (options.payloadCodec !== undefined) {
     await app.register(
@@ -638,6 +644,8 @@ const commandSummaries: Record<ExternalCommandType, string> = {
   PauseForStabilisation:
     'Pause the SLA clock for victim care (medical, shelter, legal, counselling) until an expected end; ' +
     'supervisors, SACs and HQ only; the supervisor is reminded at that end and at the policy maximum',
+  AcknowledgePartner:
+    'Tell the referring partner that the office has its lead, when the routing rules have not (supervisors, SACs, HQ)',
 };
 
 const IntakeReadQuery = z.strictObject({

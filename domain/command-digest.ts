@@ -58,6 +58,8 @@ function requestOfCommand(command: Pick<LeadCommand, 'type' | 'data'>): Request 
       );
     case 'PauseForStabilisation':
       return pick('category', 'expectedEnd', 'justification');
+    case 'AcknowledgePartner':
+      return pick();
     case 'CheckSla':
       return pick();
     default: {
@@ -149,9 +151,12 @@ function requestOfEvent(event: LeadEvent): Request {
           justification: event.data.justification,
         },
       };
+    case 'PartnerAcknowledged':
+      return { type: 'AcknowledgePartner', fields: {} };
     case 'SlaWarning':
     case 'LeadEscalated':
     case 'StabilisationReminded':
+    case 'PartnerAcknowledgementOverdue':
       return { type: 'CheckSla', fields: {} };
     default: {
       const unreachable: never = event;

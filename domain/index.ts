@@ -29,3 +29,10 @@ export {
   type SlaAction,
 } from './sla';
 export { timelineEntry, type TimelineEntry } from './timeline';
+export {
+  nextPartnerRung,
+  partnerAcknowledgementOwed,
+  partnerMilestoneOf,
+  type PartnerClock,
+  type PartnerRungDue,
+} from './partner';

@@ -7,6 +7,14 @@ import type { SlaPolicy } from '../schemas/sla-policy';
 import { commandDigest, eventCommandDigest } from './command-digest';
 import { LeadRuleViolation, type SafetyRuleBreach } from './errors';
 import {
+  evolvePartner,
+  nextPartnerRung,
+  owesPartnerLoop,
+  partnerAcknowledgementBudgetMs,
+  partnerAcknowledgementOwed,
+  startPartnerClock,
+} from './partner';
+import {
   idleClock,
   nextSlaAction,
   pendingStabilisationReminders,
@@ -29,6 +37,7 @@ const anyOpen: CommandType[] = [
   'ChangePriority',
   'AddNote',
   'RecordSafety',
+  'AcknowledgePartner',
   'CheckSla',
 ];
 
@@ -45,7 +54,9 @@ const byStatus: Record<LeadStatus, CommandType[]> = {
 /** The commands the lead's state allows now, as a supervisor would see them (internal ones left out). */
 export function allowedCommands(state: LeadState | undefined): CommandType[] {
   if (state === undefined) return ['ReceiveLead'];
-  const allowed = byStatus[state.status].filter((c) => c !== 'CheckSla');
+  const allowed = byStatus[state.status].filter(
+    (c) => c !== 'CheckSla' && (c !== 'AcknowledgePartner' || partnerAcknowledgementOwed(state)),
+  );
   if (isTerminal(state.status)) return allowed;
   const withoutClockMoves = allowed.filter((c) =>
     state.sla.paused ? c !== 'PauseSla' && c !== 'PauseForStabilisation' : c !== 'ResumeSla',
@@ -100,8 +111,10 @@ function mergeSafety(known: SafetyFacts | undefined, update: ContactSafety): Saf
  */
 export interface DecideRules {
   contactSafety: boolean;
+  /** The partner loop (leadline-v9): leads begun before it owe their partner nothing and replay that way. */
+  partnerLoop?: boolean;
 }
-export const currentRules: DecideRules = { contactSafety: true };
+export const currentRules: DecideRules = { contactSafety: true, partnerLoop: true };
 
 /** The contact-safety rules an interview request breaks, each with what would satisfy it. */
 export function contactSafetyBreaches(
@@ -176,6 +189,10 @@ export function decide(
     if (state !== undefined) return reject(state, command, `lead ${state.leadId} has already been received`);
     const { intake, leadId } = command.data;
     const priority = intakeIsUrgent(intake) ? 'urgent' : 'standard';
+    const partner =
+      rules.partnerLoop === true && owesPartnerLoop(intake)
+        ? { id: intake.partner.id ?? null, acknowledgementBudgetMs: partnerAcknowledgementBudgetMs(policy, priority) }
+        : undefined;
     return emit({
       type: 'LeadReceived',
       data: {
@@ -186,6 +203,7 @@ export function decide(
         priority,
         slaBudgetMs: stageBudgetMs(policy, 'validation', priority),
         intake,
+        ...(partner === undefined ? {} : { partner }),
       },
       metadata,
     });
@@ -206,6 +224,13 @@ export function decide(
         allowedCommands(state),
       ),
     };
+  }
+  if (command.type === 'AcknowledgePartner' && !isTerminal(state.status) && !partnerAcknowledgementOwed(state)) {
+    const why =
+      state.partner === undefined
+        ? 'it owes no partner an acknowledgement (a public tip, or a lead begun before the partner loop)'
+        : `its partner was already acknowledged (${state.partner.acknowledgedBy ?? 'recorded'})`;
+    return reject(state, command, `AcknowledgePartner is not allowed while the lead is ${state.status}: ${why}`);
   }
   const allowedNow = command.type === 'CheckSla' ? byStatus[state.status] : allowedCommands(state);
   if (!allowedNow.includes(command.type)) return reject(state, command);
@@ -390,8 +415,14 @@ export function decide(
       });
     case 'AddNote':
       return emit({ type: 'NoteAdded', data: { text: command.data.text }, metadata });
+    case 'AcknowledgePartner':
+      return emit({ type: 'PartnerAcknowledged', data: { dueAt: state.partner?.dueAt ?? state.receivedAt }, metadata });
     case 'CheckSla':
-      return emit(...slaEventsDue(state, policy, command), ...remindersDue(state, command));
+      return emit(
+        ...slaEventsDue(state, policy, command),
+        ...remindersDue(state, command),
+        ...partnerRungsDue(state, policy, command),
+      );
     default: {
       const unreachable: never = command;
       throw new Error(`unknown command ${JSON.stringify(unreachable)}`);
@@ -434,6 +465,25 @@ function remindersDue(state: LeadState, command: LeadCommandOf<'CheckSla'>): Lea
       data: { reminder: r.reminder, due: r.at, pausedAt },
       metadata: command.metadata,
     }));
+}
+
+/** Every rung of a late partner acknowledgement reached by the command's time, each once, in order. */
+function partnerRungsDue(state: LeadState, policy: SlaPolicy, command: LeadCommandOf<'CheckSla'>): LeadEvent[] {
+  const now = Date.parse(command.metadata.at);
+  const events: LeadEvent[] = [];
+  let current = state;
+  for (let rung = nextPartnerRung(current, policy); rung !== null && Date.parse(rung.at) <= now;) {
+    const dueAt = current.partner?.dueAt ?? current.receivedAt;
+    const event: LeadEvent = {
+      type: 'PartnerAcknowledgementOverdue',
+      data: { level: rung.level, dueAt },
+      metadata: command.metadata,
+    };
+    events.push(event);
+    current = evolveOne(current, event);
+    rung = nextPartnerRung(current, policy);
+  }
+  return events;
 }
 
 function remember(state: LeadState, event: LeadEvent): Pick<LeadState, 'recentCommandIds' | 'recentCommandDigests'> {
@@ -484,6 +534,7 @@ export function initialState(event: LeadEvent): LeadState {
     noteCount: 0,
     sla: startStage(idleClock, 'validation', data.slaBudgetMs, metadata.at),
     safety: safetyOfIntake(data.intake),
+    ...(data.partner === undefined ? {} : { partner: startPartnerClock(data.partner, metadata.at) }),
     recentCommandIds: [metadata.commandId],
     recentCommandDigests: [eventCommandDigest(event)],
   };
@@ -494,6 +545,12 @@ function moveTo(state: LeadState, status: LeadStatus, budgetMs: number, at: stri
 }
 
 function evolveOne(state: LeadState, event: LeadEvent): LeadState {
+  const next = evolveLead(state, event);
+  // The partner's clock follows the same events; leads without one (begun before the loop) are left as they were.
+  return next.partner === undefined ? next : { ...next, partner: evolvePartner(next.partner, event) };
+}
+
+function evolveLead(state: LeadState, event: LeadEvent): LeadState {
   const at = event.metadata.at;
   const base: LeadState = {
     ...state,
@@ -607,6 +664,10 @@ function evolveOne(state: LeadState, event: LeadEvent): LeadState {
       return { ...base, sla: { ...state.sla, warned: true } };
     case 'LeadEscalated':
       return { ...base, sla: { ...state.sla, warned: true, level: event.data.level } };
+    // The partner's clock moves in evolvePartner; these events change nothing else.
+    case 'PartnerAcknowledged':
+    case 'PartnerAcknowledgementOverdue':
+      return base;
     default: {
       const unreachable: never = event;
       throw new Error(`unknown event ${JSON.stringify(unreachable)}`);

@@ -1,6 +1,7 @@
 import type { LeadState, Priority, SlaClock, SlaStage, LeadStatus } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { DEFAULT_MAXIMUM_PAUSE_MS, type StabilisationReminderKind } from '../schemas/vocabulary';
+import { nextPartnerRung } from './partner';
 
 /** The stage whose clock runs while a lead sits in a status; none once it is terminal. */
 export function stageForStatus(status: LeadStatus): SlaStage | null {
@@ -105,11 +106,14 @@ export function pendingStabilisationReminders(state: LeadState): StabilisationRe
  * whichever is first; null when neither will come.
  */
 export function nextWakeAt(state: LeadState, policy: SlaPolicy): string | null {
-  const rung = nextSlaAction(state, policy)?.at ?? null;
-  const reminder = pendingStabilisationReminders(state)[0]?.at ?? null;
-  if (rung === null) return reminder;
-  if (reminder === null) return rung;
-  return ms(reminder) < ms(rung) ? reminder : rung;
+  const candidates = [
+    nextSlaAction(state, policy)?.at,
+    pendingStabilisationReminders(state)[0]?.at,
+    // A lead without a partner clock (begun before the loop) wakes exactly as it did before.
+    nextPartnerRung(state, policy)?.at,
+  ].filter((at): at is string => at !== undefined);
+  if (candidates.length === 0) return null;
+  return candidates.reduce((earliest, at) => (ms(at) < ms(earliest) ? at : earliest));
 }
 
 /** A fresh clock for a stage entered at `at`; a paused lead stays paused (and a stabilisation pause stays one). */

@@ -47,6 +47,8 @@ export function timelineEntry(seq: number, event: LeadEvent): TimelineEntry {
         detail: { ...event.data, justification: event.data.justification === null ? null : 'recorded' },
       };
     case 'StabilisationReminded':
+    case 'PartnerAcknowledged':
+    case 'PartnerAcknowledgementOverdue':
     case 'LeadValidated':
     case 'LeadRejected':
     case 'LeadAssigned':

@@ -61,6 +61,8 @@ export const commandData = {
       justification: reason.optional(),
     })
     .strict(),
+  /** Tells the referring partner that the office has its lead, when routing has not already done so. */
+  AcknowledgePartner: z.object({}).strict(),
   /** Internal: the workflow's timer fired. */
   CheckSla: z.object({}),
 } as const satisfies Record<CommandType, z.ZodType>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContactSafety, LeadIntake, LeadKind, LeadSource } from './intake';
+import { ContactSafety, LeadIntake, LeadKind, LeadSource, PartnerId } from './intake';
 import { AgentId, CloseReason, InterviewOutcome, Iso, LeadId, OfficeId, Priority, SlaStage } from './lead';
 import { CommandMetadata } from './commands';
 import { stabilisationCategories, stabilisationReminders } from './vocabulary';
@@ -17,6 +17,11 @@ export const eventData = {
     slaBudgetMs: budget,
     /** The partner's full intake: the only place personal data lives in the log. */
     intake: LeadIntake,
+    /**
+     * The partner loop's clock (release leadline-v9 on): the directory id the intake named, if any, and the
+     * acknowledgement budget in force. Absent for public tips and for leads received before the loop.
+     */
+    partner: z.object({ id: PartnerId.nullable(), acknowledgementBudgetMs: budget }).optional(),
   }),
   LeadValidated: z.object({ fingerprint: z.string(), slaBudgetMs: budget }),
   LeadRejected: z.object({
@@ -72,6 +77,10 @@ export const eventData = {
   }),
   /** The supervisor was reminded of a stabilisation pause still running at its expected end or its maximum. */
   StabilisationReminded: z.object({ reminder: z.enum(stabilisationReminders), due: Iso, pausedAt: Iso }),
+  /** A person told the referring partner that the office has its lead (AcknowledgePartner). */
+  PartnerAcknowledged: z.object({ dueAt: Iso }),
+  /** The partner's acknowledgement is late: rung 1 tells the office supervisor, rung 2 HQ. */
+  PartnerAcknowledgementOverdue: z.object({ level: z.union([z.literal(1), z.literal(2)]), dueAt: Iso }),
 } as const;
 
 export type EventType = keyof typeof eventData;

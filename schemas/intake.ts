@@ -47,7 +47,19 @@ export const LeadLocation = z.object({
   address: text(300).optional(),
 });
 
+/** A referring partner's id in the partner directory (config/partners.json), e.g. `NGO-SAFE-HARBOR`. */
+export const PartnerId = storableString().regex(
+  /^[A-Z0-9][A-Z0-9-]{1,39}$/,
+  'partner id must be an upper-case partner id such as NGO-SAFE-HARBOR',
+);
+
 export const PartnerContact = z.object({
+  /**
+   * The partner's id in the partner directory, when it has one: its channel preferences (webhook, email, whether it
+   * wants milestone notices) come from there, and a partner token with this id reads the lead's status. Without it
+   * (or with an id the directory lacks) the partner is told at `email`, if any.
+   */
+  id: PartnerId.optional(),
   organisation: text(200),
   name: text(200),
   email: z.email().optional(),

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { LeadKind, LeadSource } from './intake';
-import { leadStatuses, safetyAnswers, stabilisationCategories, stabilisationReminders } from './vocabulary';
+import {
+  leadStatuses,
+  partnerAcknowledgements,
+  partnerMilestones,
+  safetyAnswers,
+  stabilisationCategories,
+  stabilisationReminders,
+} from './vocabulary';
 import { storableString, text } from './text';
 
 export { leadStatuses, terminalStatuses, isTerminal } from './vocabulary';
@@ -110,6 +117,31 @@ export const LeadState = z.object({
       minor: z.boolean(),
       needsInterpreter: z.boolean(),
       immediateDanger: z.boolean(),
+    })
+    .optional(),
+  /**
+   * The partner loop's clock (leadline-v9): what the referring partner is owed and has been told. Status facts only,
+   * nothing about a victim; absent for public tips and in states of leads begun before the loop.
+   */
+  partner: z
+    .object({
+      /** The partner directory id the intake named, or null (then the intake's partner email is the channel). */
+      id: z.string().nullable(),
+      budgetMs: z.number().nonnegative(),
+      /** When the acknowledgement falls due (100 % of its budget, from intake). */
+      dueAt: Iso,
+      acknowledgedAt: Iso.nullable(),
+      acknowledgedBy: z.enum(partnerAcknowledgements).nullable(),
+      /** The rungs of the late acknowledgement already recorded: 0, 1 (supervisor) or 2 (HQ). */
+      overdueLevel: z.number().int().min(0).max(2),
+      /** The milestones recorded, in order, each with its time; a closure with its category (the close reason). */
+      milestones: z.array(
+        z.object({
+          milestone: z.enum(partnerMilestones),
+          at: Iso,
+          category: CloseReason.nullable(),
+        }),
+      ),
     })
     .optional(),
   /** Recent command ids, so a command delivered twice is recorded once. */

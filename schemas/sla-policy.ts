@@ -45,6 +45,19 @@ export const SlaPolicy = z
     reEscalationInterval: Duration,
     /** Stabilisation pauses (victim care): the supervisor is reminded again once one has lasted `maximumPause`. */
     stabilisation: z.object({ maximumPause: Duration }).strict().default({ maximumPause: DEFAULT_MAXIMUM_PAUSE_MS }),
+    /**
+     * The partner loop: the referring partner is owed an acknowledgement within `acknowledgement` of intake; when it is
+     * late the office supervisor is told at `ladder[0]` of that budget and HQ at `ladder[1]`.
+     */
+    partner: z
+      .object({
+        acknowledgement: StageBudget,
+        ladder: z
+          .tuple([z.number().positive(), z.number().positive()])
+          .refine((l) => l[0] < l[1], { message: 'partner ladder fractions must rise: supervisor < HQ' }),
+      })
+      .strict()
+      .default({ acknowledgement: { standard: 24 * 3_600_000, urgent: 2 * 3_600_000 }, ladder: [1, 2] }),
     /** Divides every duration: 1 is real time, 3600 turns hours into seconds for demos. */
     timeScale: z.number().positive().max(1_000_000),
   })
@@ -64,6 +77,7 @@ export const defaultSlaPolicyInput: SlaPolicyInput = {
   ladder: { warningAt: 0.75, levels: [1, 1.5, 2] },
   reEscalationInterval: '4h',
   stabilisation: { maximumPause: '14d' },
+  partner: { acknowledgement: { standard: '24h', urgent: '2h' }, ladder: [1, 2] },
   timeScale: 1,
 };
 

@@ -37,6 +37,7 @@ export const externalCommandTypes = [
   'AddNote',
   'RecordSafety',
   'PauseForStabilisation',
+  'AcknowledgePartner',
 ] as const;
 export type ExternalCommandType = (typeof externalCommandTypes)[number];
 
@@ -70,3 +71,21 @@ export const contactSafetyRules = [
   'interpreter_needed',
 ] as const;
 export type ContactSafetyRule = (typeof contactSafetyRules)[number];
+
+/**
+ * What the referring partner may know of its lead beyond its acknowledgement (issue 17, the partner loop): each is
+ * read from an event already in the log (InterviewRequested, InterviewCompleted, CaseOpened, LeadClosed or
+ * LeadRejected), and told once.
+ */
+export const partnerMilestones = ['interview_scheduled', 'interview_held', 'case_opened', 'lead_closed'] as const;
+export type PartnerMilestone = (typeof partnerMilestones)[number];
+
+/** How the partner's acknowledgement came: routing by the rules, a person's AcknowledgePartner, or a first milestone. */
+export const partnerAcknowledgements = ['routing', 'command', 'milestone'] as const;
+export type PartnerAcknowledgementWay = (typeof partnerAcknowledgements)[number];
+
+/** The rungs of a late acknowledgement: 1 tells the office supervisor (HQ when no known office holds it), 2 HQ. */
+export const partnerOverdueLevels = [1, 2] as const;
+export type PartnerOverdueLevel = (typeof partnerOverdueLevels)[number];
+/** The partner ladder's fractions of the acknowledgement budget for policies from before the partner loop. */
+export const DEFAULT_PARTNER_LADDER: readonly [number, number] = [1, 2];

@@ -88,8 +88,15 @@ await worker.runUntil(async () => {
   await env.client.workflow.getHandle(leadWorkflowId(happy.leadId)).result();
   await save('happy-path', happy.leadId);
 
+  // From leadline-v9 on, an NGO's tip rather than the public's: its partner waits unacknowledged (no office serves the
+  // place, and the assignment below is by hand), so the partner ladder's rungs are in the history too.
   const escalated = await leads.submitLead(
-    { ...samples['public-unknown-jurisdiction']!, flags: { imminentDanger: true, minorInvolved: false } },
+    {
+      ...samples['public-unknown-jurisdiction']!,
+      source: 'ngo',
+      partner: { organisation: 'Example outreach NGO', name: 'Caseworker', email: 'referrals@ngo.example.org' },
+      flags: { imminentDanger: true, minorInvolved: false },
+    },
     { actor: 'svc:recorder' },
   );
   await env.sleep('150 minutes');

@@ -229,10 +229,11 @@ describe('SLA clock', () => {
       kind: 'warning',
       at: new Date(T0 + 0.5 * H + 18 * H).toISOString(),
     });
+    // The lead is unrouted, so its partner still waits too: the partner ladder's first rung (24 h) is due as well.
     const fired = given(...toStatus.validated())
       .when(cmd('CheckSla', {}, 0.5 + 36))
-      .thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated');
-    expect(fired.map((e) => (e.type === 'LeadEscalated' ? e.data.level : 0))).toEqual([0, 1, 2]);
+      .thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated', 'PartnerAcknowledgementOverdue');
+    expect(fired.map((e) => (e.type === 'LeadEscalated' ? e.data.level : 0))).toEqual([0, 1, 2, 0]);
   });
   it('a check before anything is due records nothing', () => {
     given(...toStatus.validated())
@@ -276,6 +277,7 @@ describe('every command the state does not allow is refused, naming the status a
       { category: 'medical', expectedEnd: '2026-11-05T09:00:00Z' },
       9,
     ),
+    AcknowledgePartner: cmd('AcknowledgePartner', {}, 9),
     CheckSla: cmd('CheckSla', {}, 9),
   };
   for (const status of leadStatuses) {
@@ -413,6 +415,7 @@ describe('a command id names one request', () => {
       [toStatus.received(), cmd('CheckSla', {}, 100)],
       [[...toStatus.received(), cmd('CheckSla', {}, 100)], cmd('AcknowledgeEscalation', {}, 101)],
       [[...toStatus.received(), cmd('CheckSla', {}, 100)], cmd('AcknowledgeEscalation', { note: 'n' }, 101)],
+      [toStatus.validated(), cmd('AcknowledgePartner', {}, 2)],
     ];
     const covered = new Set<string>();
     for (const [history, command] of cases) {

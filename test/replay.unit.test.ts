@@ -24,8 +24,8 @@ describe('recorded lead histories replay against the current workflow code', () 
     // '' is the first version; -v2 added the assignment notice; -v3 runs the SLA clock during intake; -v4 appends
     // through a local activity; -v5 runs validation and routing as local activities; -v6 keeps an unmoved SLA
     // timer and writes only changed search attributes; -v7 tries each escalation notice from the
-    // worker first; -v8 holds interview requests to the contact-safety rules.
-    expect(versions.sort()).toEqual(['', '-v2', '-v3', '-v4', '-v5', '-v6', '-v7', '-v8']);
+    // worker first; -v8 holds interview requests to the contact-safety rules; -v9 runs the partner loop.
+    expect(versions.sort()).toEqual(['', '-v2', '-v3', '-v4', '-v5', '-v6', '-v7', '-v8', '-v9']);
     expect(recorded.sort()).toEqual(versions.flatMap((v) => scenarios.map((s) => `${s}${v}.json`)).sort());
   });
 

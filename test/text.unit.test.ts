@@ -122,6 +122,7 @@ describe('storable text', () => {
     ChangePriority: [{ priority: 'urgent', reason: 'new information' }],
     AddNote: [{ text: 'called the partner' }],
     RecordSafety: [{ safeToContact: 'no', contactThrough: 'NGO caseworker', preferredLanguage: 'vi' }],
+    AcknowledgePartner: [],
     PauseForStabilisation: [
       { category: 'medical', expectedEnd: '2026-11-10T10:00:00Z', justification: 'victim in hospital' },
     ],

@@ -12,6 +12,8 @@ import { createReportStore } from '../activities/reports';
 import { createTokenVerifier } from '../client/authenticate';
 import { GuardedLeads } from '../client/guarded-leads';
 import { GuardedReports } from '../client/guarded-reports';
+import { GuardedPartnerLeads } from '../client/guarded-partner-leads';
+import { createPartnerLeadStore } from '../activities/partner-store';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
@@ -117,6 +119,7 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const api = await buildApi({
       leads: new GuardedLeads(leads, accessStore),
       reports: new GuardedReports(createReportStore(pool), accessStore, directory.offices),
+      partnerLeads: new GuardedPartnerLeads(createPartnerLeadStore(pool, cfg.LEADLINE_FINGERPRINT_KEY), accessStore),
       payloadCodec,
       console: { issuer, clientId: cfg.LEADLINE_CONSOLE_CLIENT_ID, audience: cfg.LEADLINE_OIDC_AUDIENCE },
       ...(cfg.LEADLINE_TEMPORAL_UI_URL === undefined
@@ -127,6 +130,7 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
         audience: cfg.LEADLINE_OIDC_AUDIENCE,
         rolesClaim: cfg.LEADLINE_OIDC_ROLES_CLAIM,
         officesClaim: cfg.LEADLINE_OIDC_OFFICES_CLAIM,
+        partnerClaim: cfg.LEADLINE_OIDC_PARTNER_CLAIM,
       }),
       checks: {
         temporal: async () => {

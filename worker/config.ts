@@ -80,6 +80,8 @@ export const LeadlineEnv = z.object({
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */
   LEADLINE_SLA_TIME_SCALE: z.coerce.number().positive().optional(),
   LEADLINE_DIRECTORY: z.string().default(`${projectRoot}config/offices.json`),
+  /** The partner directory (zod-validated); unset: config/partners.json when it exists, else none. */
+  LEADLINE_PARTNERS: z.string().optional(),
   /** Keys the duplicate-check fingerprint; set a secret of your own outside development. */
   LEADLINE_FINGERPRINT_KEY: z.string().min(8).default('leadline-development-fingerprint-key'),
   /** Channels that really send; contacts on any other channel are logged instead. */
@@ -120,6 +122,8 @@ export const LeadlineEnv = z.object({
   LEADLINE_OIDC_ROLES_CLAIM: z.string().min(1).default('leadline_roles'),
   /** The claim naming the caller's offices (directory ids such as HSI-NEWARK). */
   LEADLINE_OIDC_OFFICES_CLAIM: z.string().min(1).default('leadline_offices'),
+  /** The claim naming the referring partner a partner's token speaks for (a partner directory id). */
+  LEADLINE_OIDC_PARTNER_CLAIM: z.string().min(1).default('leadline_partner'),
   /**
    * The Temporal UI's URL, whose browser may call the API's codec server (/codec) to show payloads decrypted. Unset:
    * the dev server's UI when `npm start` runs it; otherwise no browser origin.

@@ -20,12 +20,20 @@ import { Role } from '../schemas/caller';
 /** The claims the API reads roles and offices from (LEADLINE_OIDC_ROLES_CLAIM, LEADLINE_OIDC_OFFICES_CLAIM). */
 export const DEFAULT_ROLES_CLAIM = 'leadline_roles';
 export const DEFAULT_OFFICES_CLAIM = 'leadline_offices';
+/** The claim naming a partner's directory id (LEADLINE_OIDC_PARTNER_CLAIM). */
+export const DEFAULT_PARTNER_CLAIM = 'leadline_partner';
 export { CLI_CLIENT_ID, CLI_REDIRECT_URI };
 
 const identitiesSchema = z.object({
   password: z.string().min(8),
   users: z.array(
-    z.object({ login: z.string().min(1), name: z.string(), roles: z.array(Role), offices: z.array(z.string()) }),
+    z.object({
+      login: z.string().min(1),
+      name: z.string(),
+      roles: z.array(Role),
+      offices: z.array(z.string()),
+      partner: z.string().min(1).optional(),
+    }),
   ),
   perOffice: z.array(z.object({ suffix: z.string().min(1), name: z.string(), roles: z.array(Role) })),
   services: z.array(
@@ -35,6 +43,8 @@ const identitiesSchema = z.object({
       name: z.string(),
       roles: z.array(Role),
       offices: z.array(z.string()),
+      /** For a partner's service account: the partner directory id its tokens speak for. */
+      partner: z.string().min(1).optional(),
     }),
   ),
 });
@@ -46,6 +56,7 @@ export interface DevPerson {
   name: string;
   roles: Role[];
   offices: string[];
+  partner?: string;
 }
 export interface DevService extends DevPerson {
   secret: string;
@@ -131,9 +142,10 @@ export async function startDevIdentityProvider(options: {
     use: 'sig',
   };
 
-  const claimsOf = (roles: Role[], offices: string[]) => ({
+  const claimsOf = (roles: Role[], offices: string[], partner: string | undefined) => ({
     [DEFAULT_ROLES_CLAIM]: roles,
     [DEFAULT_OFFICES_CLAIM]: offices,
+    ...(partner === undefined ? {} : { [DEFAULT_PARTNER_CLAIM]: partner }),
   });
 
   const configuration: Configuration = {
@@ -192,10 +204,10 @@ export async function startDevIdentityProvider(options: {
     extraTokenClaims: (_ctx, token) => {
       if (token.kind === 'ClientCredentials') {
         const service = services.get(token.clientId ?? '');
-        return service === undefined ? undefined : claimsOf(service.roles, service.offices);
+        return service === undefined ? undefined : claimsOf(service.roles, service.offices, service.partner);
       }
       const person = people.get((token as { accountId?: string }).accountId ?? '');
-      return person === undefined ? undefined : claimsOf(person.roles, person.offices);
+      return person === undefined ? undefined : claimsOf(person.roles, person.offices, person.partner);
     },
     // The console's page calls the token endpoint from the API's origin, which is on loopback at any port.
     clientBasedCORS: (_ctx, origin, client) =>

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { createActivities, projectLead } from '../activities/lead-activities';
 import { createEventStore } from '../activities/event-store';
 import { loadDirectory } from '../activities/directory';
+import { loadPartnerDirectory } from '../activities/partners';
 import { createNotificationDelivery } from '../activities/notifications/deliver';
 import { createLogAdapter } from '../activities/notifications/log';
 import { createEmailAdapter } from '../activities/notifications/email';
@@ -97,6 +98,7 @@ export async function leadActivitiesFromConfig(pool: pg.Pool, cfg: LeadlineEnv):
     delivery: createNotificationDelivery({ pool, adapters }),
     channels: adapters.map((a) => a.channel),
     fingerprintKey: cfg.LEADLINE_FINGERPRINT_KEY,
+    partners: await loadPartnerDirectory(cfg.LEADLINE_PARTNERS),
     ...(cfg.LEADLINE_PUBLIC_URL ? { linkBase: cfg.LEADLINE_PUBLIC_URL } : {}),
   });
 }

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { LeadActivities, RecordEventsResult } from '../activities/contract';
+import type { LeadActivities, PartnerNotice, RecordEventsResult } from '../activities/contract';
 import {
   allowedCommands,
   decide,
@@ -81,7 +81,7 @@ const localIntake = proxyLocalActivities<Pick<LeadActivities, 'validateLead' | '
   retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
 });
 const notifier = proxyActivities<
-  Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment' | 'notifyStabilisationReminder'>
+  Pick<LeadActivities, 'notifyEscalation' | 'notifyAssignment' | 'notifyStabilisationReminder' | 'notifyPartner'>
 >({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', maximumAttempts: 50 },
@@ -115,10 +115,13 @@ const releaseOfChange = {
   // RequestInterview refused while contact is unsafe or refused, for a minor without a victim specialist, or without
   // an interpreter when one is needed: leads begun earlier accepted such requests, and replay them as accepted.
   'contact-safety-rules': 'leadline-v8',
+  // The partner loop: the partner's clock in LeadReceived, its rungs on the timer, its notices as activities. Leads
+  // begun earlier have no partner clock and replay without a notice of it.
+  'partner-loop': 'leadline-v9',
 } as const;
 type LeadWorkflowChange = keyof typeof releaseOfChange;
 /** Umbrella patches, newest first: a lead records only the newest, which implies every older one. */
-const releases = ['leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
+const releases = ['leadline-v9', 'leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
 
 /**
  * A rule's refusal as the caller sees it. A failure's message is in clear in Temporal's history (a handler's refusal
@@ -189,7 +192,10 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   const hasChange = (patchId: LeadWorkflowChange) => inForce.get(releaseOfChange[patchId]) === true || patched(patchId);
   const { policy } = input;
   // Fixed for the run: the validator and the handler must decide alike, and a replay as the run first did.
-  const rules: DecideRules = { contactSafety: hasChange('contact-safety-rules') };
+  const rules: DecideRules = {
+    contactSafety: hasChange('contact-safety-rules'),
+    partnerLoop: hasChange('partner-loop'),
+  };
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
   const deliveries = new Set<Promise<unknown>>();
@@ -272,9 +278,12 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
 
   /** Folds events the log holds from `fromVersion` on into the lead, and acts on them once. */
   function fold(fromVersion: number, events: RecordedEvent[]) {
+    const partnerNotices: PartnerNotice[] = [];
     events.forEach((event, i) => {
+      const before = state?.partner;
       state = evolve(state, event);
       timeline.push(timelineEntry(fromVersion + i + 1, event));
+      partnerNotices.push(...partnerNoticesOf(event, before, state));
     });
     publishSearchAttributes();
     for (const event of events) {
@@ -282,6 +291,56 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
       notifyIfAssigned(event);
       notifyIfStabilisationReminder(event);
     }
+    for (const notice of partnerNotices) track(notifier.notifyPartner(notice), 'partner notice');
+  }
+
+  /**
+   * What the partner loop says of an event, read from how it moved the partner's clock: once per event, since each
+   * event is folded once (an adopted one included) and its id keys the delivery. Only leads with a partner clock
+   * (begun on leadline-v9 or later) have any. Server-side activities, retried for hours: they share their workflow
+   * task with a submission or a command, whose caller would otherwise wait for the partner's channel.
+   */
+  function partnerNoticesOf(
+    event: RecordedEvent,
+    before: LeadState['partner'],
+    after: LeadState | undefined,
+  ): PartnerNotice[] {
+    const partner = after?.partner;
+    if (before === undefined || partner === undefined || after === undefined) return [];
+    const common = { leadId: input.leadId, eventId: event.eventId, office: after.office };
+    if (event.type === 'PartnerAcknowledgementOverdue') {
+      return [
+        {
+          ...common,
+          kind: 'partner_acknowledgement_overdue',
+          level: event.data.level,
+          dueAt: event.data.dueAt,
+          priority: after.priority,
+        },
+      ];
+    }
+    const told = { ...common, partnerId: partner.id };
+    const notices: PartnerNotice[] = [];
+    // A first milestone acknowledges too; its own notice says more than an acknowledgement would.
+    const milestone = partner.milestones.length > before.milestones.length ? partner.milestones.at(-1) : undefined;
+    if (milestone !== undefined) {
+      notices.push({
+        ...told,
+        kind: 'partner_milestone',
+        status: milestone.milestone,
+        at: milestone.at,
+        category: milestone.category,
+      });
+    } else if (before.acknowledgedAt === null && partner.acknowledgedAt !== null) {
+      notices.push({
+        ...told,
+        kind: 'partner_acknowledgement',
+        status: 'acknowledged',
+        at: partner.acknowledgedAt,
+        category: null,
+      });
+    }
+    return notices;
   }
 
   /** A stabilisation pause's reminder, recorded once as an event, goes to the supervisor as an escalation notice does. */

@@ -62,7 +62,7 @@ export function composeNotification(
     priority === undefined ? undefined : `Priority: ${priority}`,
     deadline === undefined
       ? undefined
-      : `${kind.startsWith('stabilisation_') ? 'Reminder due' : 'Stage deadline'}: ${deadline}`,
+      : `${kind.startsWith('stabilisation_') ? 'Reminder due' : kind === 'partner_acknowledgement_overdue' ? 'Acknowledgement due' : 'Stage deadline'}: ${deadline}`,
     level === undefined ? undefined : `Escalation level: ${level}`,
     workflowWas === undefined ? undefined : `Workflow before the restart: ${workflowWas}`,
     version === undefined ? undefined : `Events in its log: ${version}`,
@@ -107,6 +107,8 @@ function subjectFor(
       return `[Leadline] Stabilisation pause of lead ${leadId} (${office}) reached its expected end: review it`;
     case 'stabilisation_maximum':
       return `[Leadline] Stabilisation pause of lead ${leadId} (${office}) reached the longest the SLA policy allows: review it`;
+    case 'partner_acknowledgement_overdue':
+      return `[Leadline] Partner not acknowledged: lead ${leadId} (${office}) has waited past its acknowledgement deadline (level ${level ?? '?'})`;
     case 'lead_healed':
       return `[Leadline] Lead ${leadId} (${office}) restarted from its event log: its workflow was ${workflowWas ?? 'not running'}`;
     default:

@@ -98,6 +98,8 @@ export function createNotificationDelivery(options: NotificationDeliveryOptions)
 // Who it went to, without a webhook path (which may hold a token).
 function recipientLabel(notification: Notification): string {
   const { role, email, webhookUrl } = notification.recipient;
+  // A partner's address came with the intake, which is sealed: the row names the role and channel only.
+  if (notification.partner !== undefined) return role;
   switch (notification.channel) {
     case 'email':
       return email === undefined ? role : `${role} <${email}>`;

@@ -40,15 +40,21 @@ export function createEmailAdapter(options: EmailAdapterOptions): EmailAdapter {
       if (email === undefined) {
         throw new NonRetryableDeliveryError(`recipient ${notification.recipient.role} has no email address`);
       }
+      // A partner is told its own reference and the status facts; Leadline's lead id stays inside.
+      const partner = notification.partner;
+      const text =
+        partner === undefined
+          ? notification.text
+          : `${partner.reference === null ? '' : `Your reference: ${partner.reference}\n`}${notification.text}`;
       try {
         await transport.sendMail({
           from: options.from,
           to: name === undefined ? email : { name, address: email },
           subject: notification.subject,
-          text: notification.link === undefined ? notification.text : `${notification.text}\n\n${notification.link}`,
+          text: notification.link === undefined ? text : `${text}\n\n${notification.link}`,
           headers: {
             'X-Leadline-Idempotency-Key': notification.idempotencyKey,
-            'X-Leadline-Lead-Id': notification.leadId,
+            ...(partner === undefined ? { 'X-Leadline-Lead-Id': notification.leadId } : {}),
           },
         });
       } catch (error) {

@@ -12,7 +12,26 @@ export type NotificationKind =
   | 'lead_healed'
   | 'stabilisation_expected_end'
   | 'stabilisation_maximum'
+  | 'partner_acknowledgement'
+  | 'partner_milestone'
+  | 'partner_acknowledgement_overdue'
   | (string & {});
+
+/**
+ * What a referring partner is told (the partner loop): its lead's status facts and its own reference, nothing else.
+ * The reference is the partner's own and is sealed where the intake is, so it travels here only, to the adapters:
+ * never into the notifications table, a log line, the subject or the text.
+ */
+export interface PartnerFacing {
+  /** The partner's own reference for the lead (the intake's externalReference), if it gave one. */
+  reference: string | null;
+  /** `acknowledged`, or the milestone: `interview_scheduled`, `interview_held`, `case_opened`, `lead_closed`. */
+  status: string;
+  /** When it happened (ISO 8601). */
+  at: string;
+  /** A closed lead's category (the close reason); null otherwise. */
+  category: string | null;
+}
 
 export interface NotificationRecipient {
   /** Directory role: `assignee`, `supervisor`, `sac` or `hq`. */
@@ -42,6 +61,8 @@ export interface Notification {
   subject: string;
   text: string;
   link?: string;
+  /** Set for a notice to the referring partner: the adapters send its facts and reference instead of the office's. */
+  partner?: PartnerFacing;
 }
 
 export interface NotificationAdapter {

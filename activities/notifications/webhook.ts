@@ -73,7 +73,9 @@ export function createWebhookAdapter(options: WebhookAdapterOptions): Notificati
       }
       // Only the origin goes into messages: a webhook path or query often embeds a token.
       const target = safeOrigin(url);
-      const body = JSON.stringify(toPayload(notification));
+      const body = JSON.stringify(
+        notification.partner === undefined ? toPayload(notification) : toPartnerPayload(notification),
+      );
       const timestamp = String(Math.floor(now().getTime() / 1000));
 
       let response: Response;
@@ -129,6 +131,32 @@ function toPayload(notification: Notification): WebhookPayload {
     subject: notification.subject,
     text: notification.text,
     link: notification.link ?? null,
+  };
+}
+
+/** The JSON body a partner's receiver gets: its reference and the lead's status facts, no lead id or office. */
+export interface PartnerWebhookPayload {
+  idempotencyKey: string;
+  kind: string;
+  reference: string | null;
+  status: string;
+  at: string;
+  category: string | null;
+  subject: string;
+  text: string;
+}
+
+function toPartnerPayload(notification: Notification): PartnerWebhookPayload {
+  const partner = notification.partner;
+  return {
+    idempotencyKey: notification.idempotencyKey,
+    kind: notification.kind,
+    reference: partner?.reference ?? null,
+    status: partner?.status ?? '',
+    at: partner?.at ?? '',
+    category: partner?.category ?? null,
+    subject: notification.subject,
+    text: notification.text,
   };
 }
 

@@ -37,6 +37,7 @@ export const commandExamples: { [T in ExternalCommandType]: z.input<(typeof comm
   AddNote: { text: 'called the partner; interview room booked' },
   RecordSafety: { safeToContact: 'no', contactThrough: 'NGO caseworker', needsInterpreter: true },
   PauseForStabilisation: { category: 'shelter', expectedEnd: hours(72), justification: 'placed in a shelter' },
+  AcknowledgePartner: {},
 };
 
 export const intakeExample: LeadIntakeInput = {

@@ -73,7 +73,9 @@ export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyRepl
 export function pathOf(request: FastifyRequest): string {
   const url = request.url;
   const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+  const path = query === -1 ? url : url.slice(0, query);
+  // A partner's own reference is sealed wherever Leadline keeps it: logs and problems name the route, not the value.
+  return path.replace(/^\/partner\/leads\/[^/]+/, '/partner/leads/{reference}');
 }
 
 const validationContexts: Record<string, string> = { querystring: 'query', params: 'path', headers: 'header' };
@@ -114,6 +116,10 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
       leadId: error.leadId,
       retryAfterSeconds: error.retryAfterSeconds,
     });
+  }
+  // A partner's reference is its own: the answer does not repeat it, and is the same for another partner's lead.
+  if (error instanceof LeadNotFoundError && error.name === 'PartnerLeadNotFoundError') {
+    return problem('leadNotFound', error.message, request);
   }
   if (error instanceof LeadNotFoundError) {
     return problem('leadNotFound', `no lead has the id ${error.leadId}`, request, { leadId: error.leadId });

@@ -5,7 +5,8 @@
  * crash between the commit and the task's completion looks to Temporal and to the log.
  *
  * Environment: DATABASE_URL, TEMPORAL_ADDRESS, LEADLINE_TASK_QUEUE, LEADLINE_PAYLOAD_KEY (base64),
- * LEADLINE_HANG_AFTER (an event type).
+ * LEADLINE_HANG_AFTER (an event type); optionally LEADLINE_PARTNERS_JSON (a partner directory) with WEBHOOK_SECRET,
+ * to tell partners through the webhook adapter as the replacing worker does.
  */
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { createPool } from '../../activities/db';
@@ -14,6 +15,8 @@ import { createEventStore } from '../../activities/event-store';
 import { createActivities, projectLead } from '../../activities/lead-activities';
 import { createNotificationDelivery } from '../../activities/notifications/deliver';
 import { createLogAdapter } from '../../activities/notifications/log';
+import { createWebhookAdapter } from '../../activities/notifications/webhook';
+import { parsePartnerDirectory } from '../../activities/partners';
 import { LeadPayloadCodec } from '../../client/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import { createLeadWorker } from '../../worker/worker';
@@ -30,14 +33,20 @@ const payloadCodec = new LeadPayloadCodec(Buffer.from(need('LEADLINE_PAYLOAD_KEY
 // The test's own worker seals and opens the log with the same key.
 bindKeyring(pool, payloadCodec.keyring);
 const hangAfter = need('LEADLINE_HANG_AFTER');
-const adapter = createLogAdapter({ write: () => undefined });
+const partnersJson = process.env.LEADLINE_PARTNERS_JSON;
+const webhookSecret = process.env.WEBHOOK_SECRET;
+const adapters = [
+  createLogAdapter({ write: () => undefined }),
+  ...(webhookSecret === undefined ? [] : [createWebhookAdapter({ secret: webhookSecret })]),
+];
 const real = createActivities({
   pool,
   store: createEventStore(pool, projectLead),
   directory: await loadDirectory(),
-  delivery: createNotificationDelivery({ pool, adapters: [adapter] }),
-  channels: [adapter.channel],
+  delivery: createNotificationDelivery({ pool, adapters }),
+  channels: adapters.map((adapter) => adapter.channel),
   fingerprintKey: 'test-fingerprint-key',
+  ...(partnersJson === undefined ? {} : { partners: parsePartnerDirectory(JSON.parse(partnersJson)) }),
 });
 let hung = false;
 const worker = await createLeadWorker({

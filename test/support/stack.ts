@@ -6,6 +6,7 @@ import { LeadPayloadCodec } from '../../client/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import type { Keyring } from '../../activities/keyring';
 import { loadDirectory } from '../../activities/directory';
+import { loadPartnerDirectory, type PartnerDirectory } from '../../activities/partners';
 import { createEventStore, recordAudit } from '../../activities/event-store';
 import type { LeadActivities } from '../../activities/contract';
 import { createActivities, projectLead } from '../../activities/lead-activities';
@@ -48,6 +49,8 @@ export async function startStack(
     payloadKey?: Buffer;
     /** The keyring, for tests of rotation; wins over `payloadKey`. */
     keyring?: Keyring;
+    /** The partner directory; unset: the shipped config/partners.json. */
+    partners?: PartnerDirectory;
     /** Leaves the worker stopped until `startWorker()`, e.g. for another process to work the leads first. */
     deferWorker?: boolean;
   } = {},
@@ -67,6 +70,7 @@ export async function startStack(
     delivery: createNotificationDelivery({ pool: db.pool, adapters }),
     channels: adapters.map((a) => a.channel),
     fingerprintKey: 'test-fingerprint-key',
+    partners: options.partners ?? (await loadPartnerDirectory()),
   });
   const activities = options.wrapActivities ? options.wrapActivities(real) : real;
   const taskQueue = `leads-${randomUUID()}`;
