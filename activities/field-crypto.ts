@@ -166,7 +166,8 @@ export const SEALED_EVENT_FIELDS: Readonly<Record<string, readonly string[]>> = 
  * the validation's own fixed phrases, and case numbers (a format the schema enforces).
  */
 export const PLAIN_EVENT_FIELDS: Readonly<Record<string, readonly string[]>> = {
-  LeadReceived: ['leadId', 'source', 'kind', 'jurisdiction', 'priority'],
+  // `partner` is the partner directory's id of the referring organisation (config/partners.json) and a budget.
+  LeadReceived: ['leadId', 'source', 'kind', 'jurisdiction', 'priority', 'partner'],
   LeadValidated: ['fingerprint'],
   LeadRejected: ['reason', 'fingerprint', 'problems', 'duplicateOf'],
   LeadAssigned: ['office', 'agent'],
@@ -185,6 +186,8 @@ export const PLAIN_EVENT_FIELDS: Readonly<Record<string, readonly string[]>> = {
   // The category of care is vocabulary, like a close reason: it shows in the timeline and the reports.
   StabilisationPaused: ['category', 'expectedEnd', 'maximumEnd'],
   StabilisationReminded: ['reminder', 'due', 'pausedAt'],
+  PartnerAcknowledged: ['dueAt'],
+  PartnerAcknowledgementOverdue: ['dueAt'],
 };
 
 /** An event as the log keeps it: `data` and `metadata` as they go into jsonb. */

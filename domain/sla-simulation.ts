@@ -94,6 +94,9 @@ export function clockEventOf(event: LeadEvent): ClockEvent | null {
     case 'InterviewRescheduled':
     case 'NoteAdded':
     case 'StabilisationReminded':
+    // The partner's clock is its own: it never moves the stage's.
+    case 'PartnerAcknowledged':
+    case 'PartnerAcknowledgementOverdue':
       return null;
     default: {
       const unreachable: never = event;

@@ -170,6 +170,8 @@ function clockEventOfRow(row: ClockRow): ClockEvent | null {
     case 'InterviewRescheduled':
     case 'NoteAdded':
     case 'StabilisationReminded':
+    case 'PartnerAcknowledged':
+    case 'PartnerAcknowledgementOverdue':
       return null;
     default: {
       const unreachable: never = type;

@@ -25,6 +25,7 @@ const commandTitles: Record<string, string> = {
   AddNote: 'Add a note',
   RecordSafety: 'Record safety and consent',
   PauseForStabilisation: 'Pause for victim care',
+  AcknowledgePartner: 'Acknowledge the partner',
 };
 
 export function LeadPage(props: {

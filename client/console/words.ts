@@ -84,6 +84,7 @@ export interface TimelineEvent {
   detail: Record<string, unknown>;
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
 const str = (value: unknown): string => (typeof value === 'string' ? value : String(value));
 const words = (value: unknown, table: Record<string, string>) => table[str(value)] ?? str(value).replace(/_/g, ' ');
 
@@ -127,6 +128,16 @@ export function describeEvent(event: TimelineEvent, receivedAt: string, officeNa
       return `Warning: ${words(d.stage, stageWords)} is at 75 % of its time, ${when}`;
     case 'LeadEscalated':
       return `Escalated to level ${str(d.level)} ${when}: ${toldAt[Number(d.level)] ?? 'escalated'}`;
+    case 'SafetyRecorded':
+      return `Safety and consent recorded ${when}${isRecord(d.priority) ? `; the lead became ${str(d.priority.to)}` : ''}`;
+    case 'StabilisationPaused':
+      return `Clock paused for victim care (${str(d.category)}) ${when}, expected to end ${new Date(str(d.expectedEnd)).toLocaleString()}`;
+    case 'StabilisationReminded':
+      return `Reminder ${when}: the victim-care pause reached its ${d.reminder === 'maximum' ? 'longest allowed end' : 'expected end'}`;
+    case 'PartnerAcknowledged':
+      return `The referring partner was told the lead is taken up ${when}`;
+    case 'PartnerAcknowledgementOverdue':
+      return `The partner's acknowledgement is late ${when}: ${Number(d.level) >= 2 ? 'HQ HSTU' : 'the office supervisor'} notified`;
     default:
       return `${event.type.replace(/([a-z])([A-Z])/g, '$1 $2')} ${when}`;
   }
