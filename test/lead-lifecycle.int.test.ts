@@ -120,16 +120,29 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
       expect(encodings.length).toBeGreaterThan(10);
       expect(new Set(encodings)).toEqual(new Set(['binary/encrypted']));
 
-      // Assignment told Newark's duty agent, once (the log channel stands in for email in tests).
+      // Assignment told Newark's duty agent, once; the referring partner heard of the acknowledgement and of each
+      // milestone it may know (interview scheduled, held, case opened), once each (the log channel stands in for
+      // email in tests).
       const { rows: notices } = await stack.db.pool.query(
-        'SELECT kind, channel, recipient, status, attempts FROM notifications WHERE lead_id = $1',
+        'SELECT kind, channel, recipient, status, attempts FROM notifications WHERE lead_id = $1 ORDER BY kind',
         [leadId],
       );
+      const partner = (kind: string) => ({
+        kind,
+        channel: 'log',
+        recipient: 'partner',
+        status: 'delivered',
+        attempts: 1,
+      });
       expect(notices).toEqual([
         { kind: 'assignment', channel: 'log', recipient: 'assignee', status: 'delivered', attempts: 1 },
+        partner('partner_acknowledgement'),
+        partner('partner_milestone'),
+        partner('partner_milestone'),
+        partner('partner_milestone'),
       ]);
       // ...through the server's activity queue: the submission's answer did not wait for the channel.
-      expect(scheduledActivityTypes(raw)).toEqual(['notifyAssignment']);
+      expect(scheduledActivityTypes(raw)).toEqual(['notifyAssignment', ...Array<string>(4).fill('notifyPartner')]);
       expect(localActivityTypes(raw)).not.toContain('notifyAssignment');
 
       // Finished leads are read from PostgreSQL.
