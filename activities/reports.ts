@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { simulatePolicies, type SimulationReport, type SimulationRun } from './policy-simulation';
 import { durationBucketBoundsMs, reportStages } from '../schemas/reports';
 import type { SlaStage } from '../schemas/lead';
 
@@ -133,6 +134,9 @@ const endedStagesSql = `
 /** Report queries over `pool`'s database. */
 export function createReportStore(pool: pg.Pool) {
   return {
+    /** The SLA policy simulator over the whole log (activities/policy-simulation.ts); plain fields only. */
+    simulate: (run: SimulationRun): Promise<SimulationReport> => simulatePolicies(pool, run),
+
     /** Open, overdue, escalated and paused leads of each office named, zeros included, and the database's now. */
     async officeCounts(offices: readonly string[]): Promise<{ generatedAt: Date; offices: OfficeCounts[] }> {
       const { rows } = await pool.query<OfficeCounts & { ord: number; generated_at: Date }>(

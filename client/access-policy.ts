@@ -11,7 +11,14 @@ import { externalCommandTypes, type ExternalCommandType } from '../schemas/vocab
  * victim's data), over the offices `reportScope` names.
  */
 export type SystemAction =
-  'submit' | 'list' | 'readAudit' | 'readReports' | 'administer' | 'decodePayloads' | 'readPartnerLeads';
+  | 'submit'
+  | 'list'
+  | 'readAudit'
+  | 'readReports'
+  | 'simulatePolicies'
+  | 'administer'
+  | 'decodePayloads'
+  | 'readPartnerLeads';
 /** What a caller may do to one lead: read its state and events, read its intake (personal data), or a command. */
 export type LeadAction = 'read' | 'readIntake' | ExternalCommandType;
 
@@ -59,9 +66,9 @@ export const systemActionsOf: Record<Role, readonly SystemAction[]> = {
   agent: ['list'],
   supervisor: ['list', 'readReports'],
   sac: ['list', 'readReports'],
-  hq: ['submit', 'list', 'decodePayloads', 'readReports'],
+  hq: ['submit', 'list', 'decodePayloads', 'readReports', 'simulatePolicies'],
   auditor: ['readAudit'],
-  admin: ['administer', 'decodePayloads', 'readReports'],
+  admin: ['administer', 'decodePayloads', 'readReports', 'simulatePolicies'],
   partner: ['readPartnerLeads'],
 };
 
@@ -167,6 +174,7 @@ const systemWords: Record<SystemAction, string> = {
   readAudit: 'read the audit log',
   administer: 'administer Leadline',
   decodePayloads: "decode Temporal's payloads",
+  simulatePolicies: 'simulate SLA policies',
   readReports: 'read reports',
   readPartnerLeads: "read a referring partner's leads",
 };

@@ -16,6 +16,11 @@ import {
   type SlaReport,
 } from '../schemas/reports';
 import type { ReportOffices, ReportStore } from '../activities/reports';
+import { SimulationInputError, type SimulationReport } from '../activities/policy-simulation';
+import { UNASSIGNED } from '../domain/sla-simulation';
+import { OfficeId } from '../schemas/lead';
+import { Duration, SlaPolicy } from '../schemas/sla-policy';
+import type { SimulationRequest } from '../schemas/reports';
 import { mayDo, reportScope } from './access-policy';
 import { InvalidInputError } from './errors';
 import { ForbiddenError } from './guarded-leads';
@@ -36,7 +41,66 @@ export class GuardedReports {
     private readonly audit: ReportAudit,
     private readonly directory: OfficeNames,
     private readonly now: () => Date = () => new Date(),
+    /** The SLA policy the workers run: what a proposed one is simulated beside. */
+    private readonly inForce: SlaPolicy | undefined = undefined,
   ) {}
+
+  /**
+   * A proposed SLA policy replayed over the whole log beside the policy in force (HQ HSTU and admins: it counts every
+   * office). Without `timeScale` the proposal runs on the clock in force, as `leadline simulate` does.
+   */
+  async simulate(caller: Caller, request: SimulationRequest): Promise<SimulationReport> {
+    const decision = mayDo(caller, 'simulatePolicies');
+    if (!decision.allowed) {
+      await this.audit.record({
+        actor: caller.subject,
+        leadId: null,
+        action: 'SimulatePolicy',
+        outcome: 'refused',
+        detail: { status: decision.status, reason: decision.reason },
+      });
+      throw new ForbiddenError(decision.reason);
+    }
+    const inForce = this.inForce;
+    if (inForce === undefined) throw new Error('the API was built without the SLA policy in force');
+    const parsed = SlaPolicy.safeParse({ timeScale: inForce.timeScale, ...request.policy });
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => ({
+        path: ['body', 'policy', ...issue.path.map(String)].join('.'),
+        message: issue.message,
+      }));
+      throw new InvalidInputError('the proposed SLA policy is not valid', issues);
+    }
+    const windowMs = request.since === undefined ? undefined : Duration.parse(request.since);
+    let office: string | undefined;
+    if (request.office !== undefined) {
+      office = request.office === 'unassigned' ? UNASSIGNED : request.office;
+      if (office !== UNASSIGNED && !OfficeId.safeParse(office).success) {
+        throw new InvalidInputError('office is not an office id', [
+          { path: 'body.office', message: 'an office id such as HSI-NEWARK, or "unassigned"' },
+        ]);
+      }
+    }
+    const report = await this.store
+      .simulate({
+        inForce,
+        proposed: parsed.data,
+        ...(windowMs === undefined ? {} : { windowMs }),
+        ...(office === undefined ? {} : { office }),
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SimulationInputError) throw new InvalidInputError(error.message, []);
+        throw error;
+      });
+    await this.audit.record({
+      actor: caller.subject,
+      leadId: null,
+      action: 'SimulatePolicy',
+      outcome: 'read',
+      detail: { proposedVersion: parsed.data.version, since: request.since ?? null, office: request.office ?? null },
+    });
+    return report;
+  }
 
   async offices(caller: Caller): Promise<OfficesReport> {
     const scope = await this.scope(caller, 'offices');

@@ -23,6 +23,55 @@ export const reportStages: readonly SlaStage[] = slaStages;
 // Queries -------------------------------------------------------------------------------------------------------
 
 export const ReportInstant = z.iso.datetime({ offset: true });
+
+/**
+ * `POST /reports/simulations`: a proposed SLA policy (the JSON `LEADLINE_SLA_POLICY` takes), replayed over the log
+ * beside the policy in force; `since` narrows it to leads received that long ago (`90d`), `office` to one office or
+ * `unassigned`.
+ */
+export const SimulationRequest = z
+  .object({
+    policy: z.record(z.string(), z.unknown()),
+    since: z
+      .string()
+      .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as 90d or 12h')
+      .optional(),
+    office: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+export type SimulationRequest = z.infer<typeof SimulationRequest>;
+
+const Tally = z.object({
+  rungs: z.record(z.string(), z.record(z.string(), z.number())),
+  breaches: z.record(z.string(), z.record(z.string(), z.number())),
+  idleAcknowledgements: z.number(),
+});
+/** What the simulator answers: as `leadline simulate --json` prints it. */
+export const SimulationReportBody = z.object({
+  inForceVersion: z.string(),
+  proposedVersion: z.string(),
+  changes: z.array(z.string()),
+  since: z.string().nullable(),
+  office: z.string().nullable(),
+  leads: z.number(),
+  events: z.number(),
+  asOf: z.string(),
+  recorded: Tally,
+  inForce: Tally,
+  proposed: Tally,
+  leadsOnOtherBudgets: z.number(),
+  selfCheck: z.array(
+    z.object({
+      leadId: z.string(),
+      stage: z.string(),
+      rung: z.string(),
+      recorded: z.number(),
+      inForce: z.number(),
+      reason: z.string(),
+    }),
+  ),
+  runTimeMs: z.object({ read: z.number(), replay: z.number(), total: z.number() }),
+});
 const instant = ReportInstant;
 
 /**

@@ -3,11 +3,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccessStore } from '../activities/access-store';
+import { loadDirectory } from '../activities/directory';
 import { SEALED_EVENT_FIELDS } from '../activities/field-crypto';
+import { createReportStore } from '../activities/reports';
+import { GuardedReports } from '../client/guarded-reports';
+import { buildApi } from '../client/http';
 import { runCli } from '../client/cli';
 import { totals } from '../domain/sla-simulation';
 import { defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../worker/sla-simulator';
+import { startTestAccess } from './support/access';
 import { leadScripts, seedPolicy, seedSlaHistory, type SeedResult } from './support/sla-history';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
@@ -186,6 +192,65 @@ describe('leadline simulate on a history of real workflows', () => {
         expect(out).not.toContain(value);
         expect(text).not.toContain(value);
       }
+    }
+  });
+});
+
+describe('POST /reports/simulations (HQ HSTU, for the console)', () => {
+  it('answers what leadline simulate --json prints, for HQ only, and names a bad field', async () => {
+    const access = await startTestAccess();
+    const api = await buildApi({
+      leads: access.guard(stack.client, stack.db.pool),
+      reports: new GuardedReports(
+        createReportStore(stack.db.pool),
+        createAccessStore(stack.db.pool),
+        (await loadDirectory()).offices,
+        undefined,
+        inForce,
+      ),
+      authenticate: access.authenticate,
+      checks: { temporal: () => Promise.resolve(), postgres: () => Promise.resolve() },
+      logger: false,
+    });
+    try {
+      const base = await api.listen({ host: '127.0.0.1', port: 0 });
+      const post = async (login: string, body: unknown) => {
+        const response = await fetch(`${base}/reports/simulations`, {
+          method: 'POST',
+          headers: { ...(await access.as(login)), 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const cli = await simulate(halved, { json: true });
+      const expected = JSON.parse(cli.out) as SimulationReport;
+      const answer = await post('hq', { policy: { ...halved, timeScale: inForce.timeScale } });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      const { runTimeMs: _a, ...same } = answer.body;
+      const { runTimeMs: _b, ...cliSame } = expected;
+      expect(same).toEqual(cliSame);
+
+      const refused = await post('hsi-newark.supervisor', { policy: halved });
+      expect(refused.status).toBe(403);
+      expect(refused.body.detail).toMatch(/may not simulate SLA policies/);
+
+      const bad = await post('hq', {
+        policy: { ...halved, stages: { ...halved.stages, interview: { standard: 'soon' } } },
+      });
+      expect(bad.status).toBe(400);
+      expect((bad.body.issues as { path: string }[]).map((i) => i.path)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^body\.policy\.stages\.interview/)]),
+      );
+      const { rows } = await stack.db.pool.query<{ actor: string; outcome: string }>(
+        `SELECT actor, outcome FROM audit_log WHERE action = 'SimulatePolicy' ORDER BY id`,
+      );
+      expect(rows).toEqual([
+        { actor: 'hq', outcome: 'read' },
+        { actor: 'hsi-newark.supervisor', outcome: 'refused' },
+      ]);
+    } finally {
+      await api.close();
+      await access.stop();
     }
   });
 });

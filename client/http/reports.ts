@@ -14,6 +14,8 @@ import {
   OfficesReport,
   OfficesReportQuery,
   ReportPeriodQuery,
+  SimulationReportBody,
+  SimulationRequest,
   SlaReport,
 } from '../../schemas/reports';
 import type { GuardedReports } from '../guarded-reports';
@@ -145,6 +147,33 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
         },
       },
       (request) => reports.escalations(callerOf(request), request.query),
+    );
+
+    app.post(
+      '/reports/simulations',
+      {
+        schema: {
+          tags: ['reports'],
+          operationId: 'simulatePolicy',
+          summary: 'Replay the event log under a proposed SLA policy, beside the policy in force',
+          description:
+            'HQ HSTU and admins. The body is the proposed policy as `LEADLINE_SLA_POLICY` takes it (without ' +
+            '`timeScale`, the clock in force), and optionally `since` (leads received that long ago, e.g. `90d`) and ' +
+            '`office` (an office id or `unassigned`). The answer is what `leadline simulate --json` prints: per office ' +
+            'and rung, the warnings and escalations the log recorded, the policy in force gives and the proposal would ' +
+            'give, the leads past each stage’s budget, what the proposal changes, a self-check and the run time. It ' +
+            'reads plain fields of the log in one read-only transaction and changes nothing. Audited.',
+          body: SimulationRequest,
+          response: {
+            200: json('The simulation', SimulationReportBody),
+            400: problemResponse('The proposed policy or an option is not valid; `issues` name each field'),
+            401: problems[401],
+            403: problemResponse('Only HQ HSTU and admins simulate policies; the detail names what the roles allow'),
+            503: problems[503],
+          },
+        },
+      },
+      (request) => reports.simulate(callerOf(request), request.body),
     );
     done();
   };
