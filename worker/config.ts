@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
 import { DEFAULT_AUDIENCE } from '../client/sign-in';
+import { packagePath } from '../activities/package-files';
 
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const projectRoot = packagePath('');
 
 const optionalUrl = z.url().optional();
 
