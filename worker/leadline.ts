@@ -9,6 +9,7 @@ import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from './config';
 import { assertKeyringCoversData, loadKeyring } from './keys';
 import { bindKeyring } from '../activities/field-crypto';
+import { runsCompiled } from '../activities/package-files';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { startWorkerReconciler } from './reconciler';
@@ -256,7 +257,9 @@ export async function startLeadline(
 
 /** Runs the API side (worker/api-side.ts) in a worker thread; resolves once it listens. */
 function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
-  const thread = new Worker(new URL('./api-thread.mjs', import.meta.url), { workerData: options });
+  // From source, a plain module registers tsx in the thread first (worker/api-thread.mjs); compiled, none is needed.
+  const entry = runsCompiled ? './api-thread-main.js' : './api-thread.mjs';
+  const thread = new Worker(new URL(entry, import.meta.url), { workerData: options });
   return new Promise((resolve, reject) => {
     const exitedEarly = (code: number) => reject(new Error(`the API thread exited (code ${code}) before it listened`));
     thread.once('error', reject);
