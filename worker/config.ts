@@ -69,6 +69,14 @@ export const LeadlineEnv = z.object({
     .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
     .optional(),
   /**
+   * host:port where a worker process answers `GET /healthz` (worker/health.ts): 200 while its worker runs and
+   * PostgreSQL answers, else 503. For container and Kubernetes probes of processes without the API. Unset: none.
+   */
+  LEADLINE_HEALTH_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9465')
+    .optional(),
+  /**
    * Seconds between the reconciler's passes (worker/reconciler.ts): each restarts, from its event log, every open
    * lead whose workflow Temporal no longer runs. `off`: this process runs no reconciler (another worker's does).
    */

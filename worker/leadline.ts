@@ -13,6 +13,7 @@ import { runsCompiled } from '../activities/package-files';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { startWorkerReconciler } from './reconciler';
+import { startHealthServer } from './health';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 import { leadClientFor, startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
 import type { ApiThreadMessage } from './api-thread-main';
@@ -159,6 +160,18 @@ export async function startLeadline(
       say(
         `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
       );
+      if (cfg.LEADLINE_HEALTH_ADDRESS !== undefined) {
+        const health = await startHealthServer(cfg.LEADLINE_HEALTH_ADDRESS, {
+          // run() rejecting ends the process; a worker stopping or draining is not healthy either.
+          worker: () => {
+            const state = worker.getState();
+            if (state !== 'RUNNING') throw Object.assign(new Error(`worker ${state}`), { code: state });
+          },
+          postgres: () => pool.query('SELECT 1'),
+        });
+        stops.push(() => health.stop());
+        say(`Worker health   ${health.url}`);
+      }
       if (cfg.LEADLINE_METRICS_ADDRESS !== undefined) {
         say(`Worker metrics  http://${cfg.LEADLINE_METRICS_ADDRESS}/metrics (Prometheus)`);
       }
