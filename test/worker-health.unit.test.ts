@@ -9,7 +9,10 @@ describe("a worker's health endpoint", () => {
   });
 
   it('answers 200 while every check passes', async () => {
-    server = await startHealthServer('127.0.0.1:0', { worker: () => undefined, postgres: async () => 'row' });
+    server = await startHealthServer('127.0.0.1:0', {
+      worker: () => undefined,
+      postgres: () => Promise.resolve('row'),
+    });
     const response = await fetch(server.url);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok', checks: { worker: 'ok', postgres: 'ok' } });
