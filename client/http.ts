@@ -13,6 +13,7 @@ import {
   type FastifyPluginCallbackZod,
 } from 'fastify-type-provider-zod';
 import { pino } from 'pino';
+import { packagePath } from '../activities/package-files';
 import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake } from '../schemas/intake';
@@ -253,7 +254,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
 /** The package's version, so the document names the release that serves it. */
 async function apiVersion(): Promise<string> {
-  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  const text = await readFile(packagePath('package.json'), 'utf8');
   return z.object({ version: z.string().min(1) }).parse(JSON.parse(text)).version;
 }
 

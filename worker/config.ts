@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
 import { DEFAULT_AUDIENCE } from '../client/sign-in';
+import { packagePath } from '../activities/package-files';
 
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const projectRoot = packagePath('');
 
 const optionalUrl = z.url().optional();
 
@@ -67,6 +67,14 @@ export const LeadlineEnv = z.object({
   LEADLINE_METRICS_ADDRESS: z
     .string()
     .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .optional(),
+  /**
+   * host:port where a worker process answers `GET /healthz` (worker/health.ts): 200 while its worker runs and
+   * PostgreSQL answers, else 503. For container and Kubernetes probes of processes without the API. Unset: none.
+   */
+  LEADLINE_HEALTH_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9465')
     .optional(),
   /**
    * Seconds between the reconciler's passes (worker/reconciler.ts): each restarts, from its event log, every open

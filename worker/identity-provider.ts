@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Configuration } from 'oidc-provider';
 import { z } from 'zod';
+import { packagePath } from '../activities/package-files';
 import type { Directory } from '../activities/directory';
 import { CLI_CLIENT_ID, CLI_REDIRECT_URI } from '../client/sign-in';
 import { DEFAULT_CONSOLE_CLIENT_ID } from '../client/http/console';
@@ -49,7 +50,7 @@ const identitiesSchema = z.object({
   ),
 });
 
-export const DEFAULT_IDENTITIES_PATH = new URL('../config/dev-identities.json', import.meta.url);
+export const DEFAULT_IDENTITIES_PATH = packagePath('config/dev-identities.json');
 
 export interface DevPerson {
   login: string;

@@ -9,9 +9,11 @@ import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from './config';
 import { assertKeyringCoversData, loadKeyring } from './keys';
 import { bindKeyring } from '../activities/field-crypto';
+import { runsCompiled } from '../activities/package-files';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { startWorkerReconciler } from './reconciler';
+import { startHealthServer } from './health';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
 import { leadClientFor, startApiSide, type ApiSide, type ApiSideOptions } from './api-side';
 import type { ApiThreadMessage } from './api-thread-main';
@@ -158,6 +160,18 @@ export async function startLeadline(
       say(
         `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
       );
+      if (cfg.LEADLINE_HEALTH_ADDRESS !== undefined) {
+        const health = await startHealthServer(cfg.LEADLINE_HEALTH_ADDRESS, {
+          // run() rejecting ends the process; a worker stopping or draining is not healthy either.
+          worker: () => {
+            const state = worker.getState();
+            if (state !== 'RUNNING') throw Object.assign(new Error(`worker ${state}`), { code: state });
+          },
+          postgres: () => pool.query('SELECT 1'),
+        });
+        stops.push(() => health.stop());
+        say(`Worker health   ${health.url}`);
+      }
       if (cfg.LEADLINE_METRICS_ADDRESS !== undefined) {
         say(`Worker metrics  http://${cfg.LEADLINE_METRICS_ADDRESS}/metrics (Prometheus)`);
       }
@@ -256,7 +270,9 @@ export async function startLeadline(
 
 /** Runs the API side (worker/api-side.ts) in a worker thread; resolves once it listens. */
 function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
-  const thread = new Worker(new URL('./api-thread.mjs', import.meta.url), { workerData: options });
+  // From source, a plain module registers tsx in the thread first (worker/api-thread.mjs); compiled, none is needed.
+  const entry = runsCompiled ? './api-thread-main.js' : './api-thread.mjs';
+  const thread = new Worker(new URL(entry, import.meta.url), { workerData: options });
   return new Promise((resolve, reject) => {
     const exitedEarly = (code: number) => reject(new Error(`the API thread exited (code ${code}) before it listened`));
     thread.once('error', reject);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../activities/package-files';
 
-const toolDir = fileURLToPath(new URL('../.tools/temporal/bin/', import.meta.url));
+const toolDir = packagePath('.tools/temporal/bin/');
 
 function resolveBinary(envName: string, fileName: string): string {
   const fromEnv = process.env[envName];

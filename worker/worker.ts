@@ -1,5 +1,13 @@
-import { fileURLToPath } from 'node:url';
-import { type NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  bundleWorkflowCode,
+  type NativeConnection,
+  Worker,
+  type WorkerOptions,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities, projectLead } from '../activities/lead-activities';
 import { createEventStore } from '../activities/event-store';
@@ -13,8 +21,9 @@ import type { NotificationAdapter } from '../activities/notifications/types';
 import type { LeadActivities } from '../activities/contract';
 import type { LeadlineEnv } from './config';
 import type { PayloadCodec } from '@temporalio/common';
+import { packagePath, runsCompiled } from '../activities/package-files';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const workflowsPath = packagePath('workflows/index.ts');
 
 export type WorkflowStackTraces = 'off' | 'full';
 
@@ -24,9 +33,47 @@ export type WorkflowStackTraces = 'off' | 'full';
  */
 export function leadBundlerOptions(stackTraces: WorkflowStackTraces): { preloadModules: string[] } {
   const preloadModules: string[] = [];
-  if (stackTraces === 'off')
-    preloadModules.push(fileURLToPath(new URL('../workflows/no-stack-traces.ts', import.meta.url)));
+  if (stackTraces === 'off') preloadModules.push(packagePath('workflows/no-stack-traces.ts'));
   return { preloadModules };
+}
+
+/** Where `npm run build` leaves the workflow bundle for a stack-trace setting, beside the compiled code. */
+export function prebuiltBundlePath(stackTraces: WorkflowStackTraces): string {
+  return packagePath(`dist/node/workflow-bundle/stack-traces-${stackTraces}.js`);
+}
+
+/** Bundles `workflows/` once per stack-trace setting for the compiled worker (scripts/build.mjs); returns the paths. */
+export async function writeWorkflowBundles(): Promise<string[]> {
+  const written: string[] = [];
+  for (const stackTraces of ['off', 'full'] as const) {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath,
+      ...leadBundlerOptions(stackTraces),
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const path = prebuiltBundlePath(stackTraces);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, code);
+    written.push(path);
+  }
+  return written;
+}
+
+/**
+ * The workflow code a worker runs. From source (`npm start`, the tests) the SDK bundles `workflows/` at start. The
+ * compiled worker loads the bundle `npm run build` made from the same commit: the SDK's bundler compiles TypeScript,
+ * so bundling at start would need the workflow sources in the image; prebuilt, every worker of a release runs the
+ * same bytes and starts without bundling (a few seconds of CPU each).
+ */
+function workflowCode(
+  stackTraces: WorkflowStackTraces,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
+  if (!runsCompiled) return { workflowsPath, bundlerOptions: leadBundlerOptions(stackTraces) };
+  const codePath = prebuiltBundlePath(stackTraces);
+  if (!existsSync(codePath)) {
+    throw new Error(`the workflow bundle ${codePath} is missing: \`npm run build\` writes it beside the compiled code`);
+  }
+  return { workflowBundle: { codePath } };
 }
 
 export interface LeadWorkerOptions {
@@ -55,7 +102,7 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     activities: options.activities,
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath, bundlerOptions: leadBundlerOptions(options.workflowStackTraces ?? 'off') }),
+      : workflowCode(options.workflowStackTraces ?? 'off')),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
     // A task for a lead cached by a worker that died waits this long on its sticky queue before another worker may
     // take it: the SDK's 10 s made rungs due during an outage fire 10 s after a worker returned (npm run faults).

@@ -7,8 +7,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyPluginCallback } from 'fastify';
+import { packagePath } from '../../activities/package-files';
 import { problem, sendProblem } from './problems';
 
 export interface ConsoleOptions {
@@ -23,7 +23,7 @@ export interface ConsoleOptions {
 }
 
 export const DEFAULT_CONSOLE_CLIENT_ID = 'leadline-console';
-const DEFAULT_DIRECTORY = fileURLToPath(new URL('../../dist/console/', import.meta.url));
+const DEFAULT_DIRECTORY = packagePath('dist/console/');
 /** The console's paths, public like the API's description: the page and its code carry no data. */
 export const CONSOLE_PATHS = /^\/(console(\/[\w.-]*)?)?$/;
 
