@@ -3,6 +3,7 @@
  * through channels of their own choosing, keyed by the partner id an intake names in `partner.id`. A partner the
  * directory does not hold is told at the intake's partner email, if it left one (README: the partner loop).
  */
+import { packagePath } from './package-files';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -40,7 +41,7 @@ export const partnerDirectorySchema = z
 export type PartnerDirectory = z.infer<typeof partnerDirectorySchema>;
 export type PartnerEntry = PartnerDirectory['partners'][number];
 
-export const DEFAULT_PARTNERS_PATH = new URL('../config/partners.json', import.meta.url);
+export const DEFAULT_PARTNERS_PATH = packagePath('config/partners.json');
 export const emptyPartnerDirectory: PartnerDirectory = { partners: [] };
 
 /**
