@@ -11,12 +11,13 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
-import { freePort, withDatabase } from '../activities/db';
+import { withDatabase } from '../activities/db';
 import { leadSearchAttributes } from '../workflows/messages';
 
 /*
@@ -143,19 +144,42 @@ export function standardPorts(frontend: number): TemporalServerPorts {
   };
 }
 
-/** Free ports for every service (tests, the bench and the fault suite run beside other runs). */
+/**
+ * Free ports for every service (tests, the bench and the fault suite run beside other runs). Below 32768: the
+ * cluster_membership table keeps a service's port as a smallint, and a port the system hands out (32768 and up)
+ * stops the server at start ("value out of range for type smallint").
+ */
 export async function freeServerPorts(): Promise<TemporalServerPorts> {
-  return {
-    frontend: await freePort(),
-    frontendHttp: await freePort(),
-    history: await freePort(),
-    matching: await freePort(),
-    worker: await freePort(),
-    frontendMembership: await freePort(),
-    historyMembership: await freePort(),
-    matchingMembership: await freePort(),
-    workerMembership: await freePort(),
+  const taken = new Set<number>();
+  const next = async () => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (taken.has(port) || !(await isFree(port))) continue;
+      taken.add(port);
+      return port;
+    }
+    throw new Error('no free port between 20000 and 32000');
   };
+  return {
+    frontend: await next(),
+    frontendHttp: await next(),
+    history: await next(),
+    matching: await next(),
+    worker: await next(),
+    frontendMembership: await next(),
+    historyMembership: await next(),
+    matchingMembership: await next(),
+    workerMembership: await next(),
+  };
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 export interface TemporalServerOptions {
