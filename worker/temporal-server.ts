@@ -145,6 +145,12 @@ export function standardPorts(frontend: number): TemporalServerPorts {
 }
 
 /**
+ * PostgreSQL connections a server beside Leadline wants: each of the four services in the process keeps pools of its
+ * own to both databases (up to 4 x (8 + 2) here), and two workers and an API up to 20 each.
+ */
+export const CLUSTER_POSTGRES_MAX_CONNECTIONS = 300;
+
+/**
  * Free ports for every service (tests, the bench and the fault suite run beside other runs). Below 32768: the
  * cluster_membership table keeps a service's port as a smallint, and a port the system hands out (32768 and up)
  * stops the server at start ("value out of range for type smallint").
@@ -382,8 +388,9 @@ function serverConfig(
       visibilityStore: 'postgres-visibility',
       numHistoryShards: o.historyShards,
       datastores: {
-        'postgres-default': store(o.databases.history, 20),
-        'postgres-visibility': store(o.databases.visibility, 10),
+        // Per service: the frontend, history, matching and worker services each open pools of these sizes.
+        'postgres-default': store(o.databases.history, 8),
+        'postgres-visibility': store(o.databases.visibility, 2),
       },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
@@ -434,7 +441,7 @@ async function registerWhenUp(
     try {
       const connection = await Connection.connect({ address, connectTimeout: 2000 });
       try {
-        await ensureNamespace(connection, options);
+        await ensureLeadNamespace(connection, options.namespace, options.retentionDays);
         return;
       } finally {
         await connection.close();
@@ -448,16 +455,18 @@ async function registerWhenUp(
   }
 }
 
-async function ensureNamespace(connection: Connection, options: TemporalServerOptions): Promise<void> {
-  const namespace = options.namespace;
+/**
+ * Registers the namespace (unless it exists) and Leadline's search attributes in it (SQL visibility keeps them per
+ * namespace), and waits until the frontend serves it.
+ */
+export async function ensureLeadNamespace(connection: Connection, namespace: string, retentionDays = 7): Promise<void> {
   try {
     await connection.workflowService.describeNamespace({ namespace });
   } catch (error) {
     if ((error as { code?: number }).code !== 5) throw error; // 5: NOT_FOUND
-    const days = options.retentionDays ?? 7;
     await connection.workflowService.registerNamespace({
       namespace,
-      workflowExecutionRetentionPeriod: msToTs(`${days} days`),
+      workflowExecutionRetentionPeriod: msToTs(`${retentionDays} days`),
     });
   }
   const listed = await connection.operatorService.listSearchAttributes({ namespace });
@@ -470,8 +479,17 @@ async function ensureNamespace(connection: Connection, options: TemporalServerOp
       searchAttributes: Object.fromEntries(missing.map((key) => [key.name, indexedValueType[key.type]])),
     });
   }
-  // Answers once the namespace is in the frontend's cache: a worker polling before then is refused.
-  await connection.workflowService.describeNamespace({ namespace });
+  // A new namespace reaches the frontend's cache within seconds: until then a poller or a start is refused.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1 });
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 function run(
