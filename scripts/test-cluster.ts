@@ -4,7 +4,12 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startEmbeddedPostgres } from '../activities/db';
-import { ensureTemporalServer, freeServerPorts, startTemporalServer } from '../worker/temporal-server';
+import {
+  CLUSTER_POSTGRES_MAX_CONNECTIONS,
+  ensureTemporalServer,
+  freeServerPorts,
+  startTemporalServer,
+} from '../worker/temporal-server';
 
 /*
  * `npm run test:cluster`: the tests that `npm test` runs on the Temporal dev server, run again on Temporal Server on
@@ -39,6 +44,7 @@ async function testsOnServer(): Promise<number> {
     dataDir: join(dir, 'postgres'),
     port: await freePort(),
     persistent: false,
+    maxConnections: CLUSTER_POSTGRES_MAX_CONNECTIONS,
     adminPassword: randomBytes(18).toString('base64url'),
   });
   try {

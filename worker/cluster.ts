@@ -10,6 +10,7 @@ import { readEnv } from './config';
 import { loadDevIdentities, startDevIdentityProvider } from './identity-provider';
 import { writeKeyringFile } from './keys';
 import {
+  CLUSTER_POSTGRES_MAX_CONNECTIONS,
   TEMPORAL_SERVER_VERSION,
   ensureTemporalServer,
   standardPorts,
@@ -91,6 +92,7 @@ async function main() {
         dataDir: pgDir,
         port: cfg.EMBEDDED_POSTGRES_PORT,
         persistent: true,
+        maxConnections: CLUSTER_POSTGRES_MAX_CONNECTIONS,
       });
       stops.push(() => embedded.stop());
       adminUrl = embedded.adminUrl;

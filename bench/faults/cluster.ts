@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTemporalDevServer, type DevServerHandle } from '../../worker/temporal-dev-server';
 import {
+  CLUSTER_POSTGRES_MAX_CONNECTIONS,
   startTemporalServer,
   type TemporalServerBinaries,
   type TemporalServerHandle,
@@ -175,7 +176,14 @@ export class Cluster {
           env: {
             PATH: process.env.PATH,
             HOME: process.env.HOME,
-            FAULTS_PG: JSON.stringify({ dataDir, port: this.options.ports.postgres }),
+            FAULTS_PG: JSON.stringify({
+              dataDir,
+              port: this.options.ports.postgres,
+              // Temporal Server's pools beside Leadline's outgrow PostgreSQL's default 100.
+              ...(this.options.temporalServer === undefined
+                ? {}
+                : { maxConnections: CLUSTER_POSTGRES_MAX_CONNECTIONS }),
+            }),
           },
           stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         });
