@@ -293,7 +293,9 @@ async function main(): Promise<number> {
       }
       if (injected.window.takeoverDownAt !== undefined) {
         scope.takeover = injected.window;
-        scope.onTimeMs = 5_000;
+        // The 5 s on time of an outage, plus the sticky-queue timeout: a rung of a lead cached on the dead worker is
+        // offered to the others only after it (LEADLINE_STICKY_QUEUE_TIMEOUT, 3 s by default).
+        scope.onTimeMs = 5_000 + 3_000;
       }
       if (fault === 'cancel' || fault === 'terminate') scope.targets = injected.window.targets ?? [];
       if (fault === 'terminate') scope.healed = injected.window.targets ?? [];
