@@ -469,24 +469,25 @@ export async function ensureLeadNamespace(connection: Connection, namespace: str
       workflowExecutionRetentionPeriod: msToTs(`${retentionDays} days`),
     });
   }
-  const listed = await connection.operatorService.listSearchAttributes({ namespace });
-  const missing = Object.values(leadSearchAttributes).filter(
-    (key) => listed.customAttributes?.[key.name] === undefined,
-  );
-  if (missing.length > 0) {
-    await connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, indexedValueType[key.type]])),
-    });
-  }
-  // A new namespace reaches the frontend's cache within seconds: until then a poller or a start is refused.
+  // A new namespace reaches the frontend's cache within seconds: until then it is not found, for search attributes,
+  // pollers and starts alike.
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
+      const listed = await connection.operatorService.listSearchAttributes({ namespace });
+      const missing = Object.values(leadSearchAttributes).filter(
+        (key) => listed.customAttributes?.[key.name] === undefined,
+      );
+      if (missing.length > 0) {
+        await connection.operatorService.addSearchAttributes({
+          namespace,
+          searchAttributes: Object.fromEntries(missing.map((key) => [key.name, indexedValueType[key.type]])),
+        });
+      }
       await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1 });
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      if ((error as { code?: number }).code !== 5 || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
