@@ -416,7 +416,11 @@ function checkOnTime(
   };
 }
 
-/** Rungs due while one worker of several was down fire within `limitMs` of due: the others took its leads. */
+/**
+ * Rungs due while one worker of several was down fire within `limitMs` of due, 99 in 100 of them: the others took
+ * its leads. The rest within `limitMs` + 5 s: a rung whose workflow task was running on the dead worker waits for that
+ * task's timeout (Temporal's 10 s) before another worker may run it.
+ */
 function checkTakeover(data: RungData, window: FaultWindow, limitMs: number, figures: Record<string, number>): Check {
   const down = window.takeoverDownAt ?? window.startedAt;
   const back = window.takeoverBackAt ?? window.recoveredAt;
@@ -433,11 +437,11 @@ function checkTakeover(data: RungData, window: FaultWindow, limitMs: number, fig
   figures.takeover_late_over_5s = lateness.filter((ms) => ms > 5000).length;
   return {
     name: 'rungs-on-time-during-takeover',
-    pass: worst <= limitMs && missed.length === 0 && during.length > 0,
+    pass: summary.p99 <= limitMs && worst <= limitMs + 5_000 && missed.length === 0 && during.length > 0,
     detail:
       `${during.length + missed.length} rungs due during ${round((back - down) / 1000)} s with one worker down: ` +
       `p50 ${round(summary.p50 / 1000)} s, p99 ${round(summary.p99 / 1000)} s, latest ${round(worst / 1000)} s after due ` +
-      `(limit ${limitMs / 1000} s), ${missed.length} never fired`,
+      `(limits: p99 ${limitMs / 1000} s, max ${limitMs / 1000 + 5} s), ${missed.length} never fired`,
   };
 }
 
