@@ -48,7 +48,18 @@ describe('search attributes on the dev server', () => {
     const list = (query: string) => {
       const out = execFileSync(
         temporalCliPath(),
-        ['workflow', 'list', '--address', address, '--query', query, '--output', 'json'],
+        [
+          'workflow',
+          'list',
+          '--address',
+          address,
+          '--namespace',
+          env.namespace ?? 'default',
+          '--query',
+          query,
+          '--output',
+          'json',
+        ],
         {
           encoding: 'utf8',
         },
