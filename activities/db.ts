@@ -45,6 +45,8 @@ export interface EmbeddedPostgresOptions {
   appLogin?: LoginCredentials;
   /** PostgreSQL's own server output. Dropped by default: its error lines can quote row values. */
   onLog?: (message: string) => void;
+  /** max_connections (PostgreSQL's default: 100). Temporal Server beside Leadline's processes needs more. */
+  maxConnections?: number;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -74,6 +76,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     persistent: options.persistent,
     // Postgres refuses to run as root; the library then runs it as a `postgres` OS user it creates.
     createPostgresUser: true,
+    ...(options.maxConnections === undefined
+      ? {}
+      : { postgresFlags: ['-c', `max_connections=${options.maxConnections}`] }),
     onLog,
     onError: (error) => onLog(error instanceof Error ? error.message : String(error)),
   });

@@ -36,6 +36,8 @@ export interface BenchOptions {
   apiProcess: boolean;
   /** Extra `temporal server start-dev` arguments (space-separated), to measure dev-server settings. */
   temporalArgs: string;
+  /** `dev`: the Temporal dev server (SQLite), as `npm start`; `cluster`: Temporal Server on the bench's PostgreSQL. */
+  temporal: 'dev' | 'cluster';
   /** Comma-separated figures to measure (commands, throughput, intake, scale, escalation, list); empty: all. */
   only: string;
 }
@@ -114,6 +116,13 @@ const specs: Spec[] = [
   { key: 'profile', type: 'boolean', full: false, quick: false, help: 'CPU-profile the Leadline process' },
   { key: 'only', type: 'string', full: '', quick: '', help: 'figures to measure, e.g. scale,list (default all)' },
   {
+    key: 'temporal',
+    type: 'string',
+    full: 'dev',
+    quick: 'dev',
+    help: 'dev: the Temporal dev server (SQLite), as npm start; cluster: Temporal Server on the PostgreSQL (as npm run cluster)',
+  },
+  {
     key: 'temporalArgs',
     type: 'string',
     full: '',
@@ -175,6 +184,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   if (options.intakeWait !== 'accepted' && options.intakeWait !== 'received') {
     throw new Error(`--intake-wait must be accepted or received, not ${String(options.intakeWait)}`);
+  }
+  if (options.temporal !== 'dev' && options.temporal !== 'cluster') {
+    throw new Error(`--temporal must be dev or cluster, not ${String(options.temporal)}`);
   }
   const parsed = options as unknown as BenchOptions;
   for (const key of [

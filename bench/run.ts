@@ -87,10 +87,12 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     ...(profileDir ? { profileDir } : {}),
     temporalArgs: options.temporalArgs.split(/\s+/).filter(Boolean),
     apiProcess: options.apiProcess,
+    temporal: options.temporal,
     say,
   });
   say(
-    `Leadline up in ${(stack.startedInMs / 1000).toFixed(1)} s (data ${stack.dataDir}); API ${stack.apiUrl}` +
+    `Leadline up in ${(stack.startedInMs / 1000).toFixed(1)} s (data ${stack.dataDir}); API ${stack.apiUrl}; ` +
+      `Temporal ${options.temporal === 'cluster' ? 'Server on PostgreSQL' : 'dev server'} at ${stack.temporalAddress}` +
       (options.apiProcess ? ' in a process of its own (its CPU counts as bench)' : ''),
   );
   leadlineCrashed = stack.crashed;

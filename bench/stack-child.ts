@@ -1,7 +1,15 @@
 import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { join } from 'node:path';
+import { startEmbeddedPostgres } from '../activities/db';
 import { readEnv } from '../worker/config';
+import {
+  CLUSTER_POSTGRES_MAX_CONNECTIONS,
+  ensureTemporalServer,
+  freeServerPorts,
+  startTemporalServer,
+} from '../worker/temporal-server';
 import { startLeadline, type RunningLeadline } from '../worker/leadline';
 import { leadBundlerOptions } from '../worker/worker';
 import { BASELINE_TASK_QUEUE, type BaselineActivities } from './baseline-workflow';
@@ -23,6 +31,8 @@ export interface ChildConfig {
   payloadKey: string;
   /** The development OpenID provider's port: the bench signs in there, as users of `npm start` do. */
   oidcPort: number;
+  /** `cluster`: Temporal Server on this process's embedded PostgreSQL, as `npm run cluster` runs it. */
+  temporal: 'dev' | 'cluster';
 }
 
 export type ToChild = { type: 'stop' } | { type: 'memory'; id: number };
@@ -47,6 +57,33 @@ const baselineActivities: BaselineActivities = {
 async function main() {
   const config = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as ChildConfig;
   const started = Date.now();
+  const servers: { stop(): Promise<void> }[] = [];
+  let clusterEnv: Record<string, string> = {};
+  if (config.temporal === 'cluster') {
+    // PostgreSQL first (Temporal's databases live on it), then Temporal Server; Leadline is then pointed at both.
+    const postgres = await startEmbeddedPostgres({
+      dataDir: join(config.dataDir, 'postgres'),
+      port: config.postgresPort,
+      persistent: true,
+      maxConnections: CLUSTER_POSTGRES_MAX_CONNECTIONS,
+    });
+    servers.unshift(postgres);
+    const temporal = await startTemporalServer({
+      binaries: await ensureTemporalServer((line) => console.log(line)),
+      adminUrl: postgres.adminUrl,
+      dataDir: join(config.dataDir, 'temporal-server'),
+      ports: await freeServerPorts(),
+      historyShards: 4,
+      namespace: 'default',
+      logFile: join(config.dataDir, 'temporal.log'),
+    });
+    servers.unshift(temporal);
+    clusterEnv = {
+      DATABASE_URL: postgres.appUrl,
+      DATABASE_ADMIN_URL: postgres.adminUrl,
+      TEMPORAL_ADDRESS: temporal.address,
+    };
+  }
   // Built from scratch, not from process.env: a user's DATABASE_URL or TEMPORAL_ADDRESS must not leak in.
   const cfg = readEnv({
     LEADLINE_DATA_DIR: config.dataDir,
@@ -63,6 +100,7 @@ async function main() {
     ...(process.env.LEADLINE_METRICS_ADDRESS === undefined
       ? {}
       : { LEADLINE_METRICS_ADDRESS: process.env.LEADLINE_METRICS_ADDRESS }),
+    ...clusterEnv,
   });
   let leadline: RunningLeadline | undefined;
   let baseline: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
@@ -75,6 +113,7 @@ async function main() {
         await baseline.connection.close();
       }
       await leadline?.stop();
+      for (const server of servers) await server.stop();
     })());
 
   process.on('message', (message: ToChild) => {

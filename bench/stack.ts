@@ -35,6 +35,7 @@ export interface BenchStack {
   leadClient(policy?: SlaPolicy): LeadClient;
   leadlinePid: number;
   temporalPid: number | undefined;
+  temporalAddress: string;
   workflowCacheSlots: number;
   startedInMs: number;
   dataDir: string;
@@ -54,6 +55,8 @@ export interface StackOptions {
   temporalArgs?: string[];
   /** Run the HTTP API in a second process (LEADLINE_ROLE=api) against the first one's servers. */
   apiProcess?: boolean;
+  /** The dev server (default), or Temporal Server on the embedded PostgreSQL. */
+  temporal?: 'dev' | 'cluster';
   say: (line: string) => void;
 }
 
@@ -77,6 +80,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     cachedLeads: options.cachedLeads,
     payloadKey: randomBytes(32).toString('base64'),
     oidcPort: await freePort(),
+    temporal: options.temporal ?? 'dev',
   };
   const issuer = `http://127.0.0.1:${config.oidcPort}`;
   const log = await open(join(dataDir, 'leadline.log'), 'a');
@@ -160,7 +164,10 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const pool = createPool(ready.databaseUrl, { max: 8 });
   const readModel = createLeadReadModel(pool);
   const policy = loadSlaPolicy({});
-  const temporalPid = processTree(child.pid ?? -1).find((p) => p.comm === 'temporal')?.pid;
+  // The dev server is `temporal`; Temporal Server, `temporal-server` (worker/temporal-server.ts).
+  const temporalPid = processTree(child.pid ?? -1).find(
+    (p) => p.comm === 'temporal' || p.comm === 'temporal-server',
+  )?.pid;
 
   let nextId = 0;
   const pending = new Map<number, (m: Extract<FromChild, { type: 'memory' }>) => void>();
@@ -196,6 +203,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     leadClient: (p = policy) => new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel }),
     leadlinePid: child.pid ?? -1,
     temporalPid,
+    temporalAddress: ready.temporalAddress,
     workflowCacheSlots: options.cachedLeads,
     startedInMs: ready.startedInMs,
     dataDir,

@@ -48,7 +48,18 @@ describe('search attributes on the dev server', () => {
     const list = (query: string) => {
       const out = execFileSync(
         temporalCliPath(),
-        ['workflow', 'list', '--address', address, '--query', query, '--output', 'json'],
+        [
+          'workflow',
+          'list',
+          '--address',
+          address,
+          '--namespace',
+          env.namespace ?? 'default',
+          '--query',
+          query,
+          '--output',
+          'json',
+        ],
         {
           encoding: 'utf8',
         },
@@ -80,48 +91,57 @@ describe('search attributes on the dev server', () => {
 });
 
 describe('continue-as-new', () => {
-  it('carries the lead over to a new run when the server suggests it, losing no event', async () => {
-    const { leadId } = await stack.client.submitLead(
-      { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: 'CAN-1' },
-      { actor: 'svc:test' },
-    );
-    await until(
-      () => stack.client.getLead(leadId),
-      (v) => v.state.status === 'assigned',
-    );
-    await stack.client.command(leadId, 'PauseSla', { justification: 'victim stabilisation' }, { actor: 'sup' });
-    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
-    const firstRun = (await handle.describe()).runId;
-    for (let i = 0; i < 40; i++) {
+  // It needs the low threshold above, a server setting: a shared server (TEMPORAL_ADDRESS) keeps its own.
+  it.skipIf(process.env.TEMPORAL_ADDRESS !== undefined)(
+    'carries the lead over to a new run when the server suggests it, losing no event',
+    async () => {
+      const { leadId } = await stack.client.submitLead(
+        { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: 'CAN-1' },
+        { actor: 'svc:test' },
+      );
+      await until(
+        () => stack.client.getLead(leadId),
+        (v) => v.state.status === 'assigned',
+      );
+      await stack.client.command(leadId, 'PauseSla', { justification: 'victim stabilisation' }, { actor: 'sup' });
+      const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+      const firstRun = (await handle.describe()).runId;
+      for (let i = 0; i < 40; i++) {
+        await stack.client.command(
+          leadId,
+          'AddNote',
+          { text: `note ${i}` },
+          { actor: 'agent:rivera', commandId: `note-${i}` },
+        );
+      }
+      const latest = await until(
+        () => handle.describe(),
+        (d) => d.runId !== firstRun,
+      );
+      expect(latest.status.name).toBe('RUNNING');
+      const view = await until(
+        () => stack.client.getLead(leadId),
+        (v) => v.from === 'workflow' && v.state.noteCount === 40,
+      );
+      expect(view.state.sla.paused).toBe(true);
+      // A command id seen before the new run is still recognised after it.
       await stack.client.command(
         leadId,
         'AddNote',
-        { text: `note ${i}` },
-        { actor: 'agent:rivera', commandId: `note-${i}` },
+        { text: 'note 39' },
+        { actor: 'agent:rivera', commandId: 'note-39' },
       );
-    }
-    const latest = await until(
-      () => handle.describe(),
-      (d) => d.runId !== firstRun,
-    );
-    expect(latest.status.name).toBe('RUNNING');
-    const view = await until(
-      () => stack.client.getLead(leadId),
-      (v) => v.from === 'workflow' && v.state.noteCount === 40,
-    );
-    expect(view.state.sla.paused).toBe(true);
-    // A command id seen before the new run is still recognised after it.
-    await stack.client.command(leadId, 'AddNote', { text: 'note 39' }, { actor: 'agent:rivera', commandId: 'note-39' });
-    await stack.client.command(leadId, 'CloseLead', { reason: 'other' }, { actor: 'sup' });
-    const final = await handle.result();
-    expect(final.state.noteCount).toBe(40);
-    const { rows } = await stack.db.pool.query<{ seq: number }>(
-      'SELECT seq FROM lead_events WHERE lead_id = $1 ORDER BY seq',
-      [leadId],
-    );
-    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: final.state.version }, (_, i) => i + 1));
-    expect(final.state.version).toBe(3 + 1 + 40 + 1);
-    const timeline = await stack.client.timeline(leadId);
-    expect(timeline).toHaveLength(final.state.version);
-  });
+      await stack.client.command(leadId, 'CloseLead', { reason: 'other' }, { actor: 'sup' });
+      const final = await handle.result();
+      expect(final.state.noteCount).toBe(40);
+      const { rows } = await stack.db.pool.query<{ seq: number }>(
+        'SELECT seq FROM lead_events WHERE lead_id = $1 ORDER BY seq',
+        [leadId],
+      );
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: final.state.version }, (_, i) => i + 1));
+      expect(final.state.version).toBe(3 + 1 + 40 + 1);
+      const timeline = await stack.client.timeline(leadId);
+      expect(timeline).toHaveLength(final.state.version);
+    },
+  );
 });

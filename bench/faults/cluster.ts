@@ -9,14 +9,21 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTemporalDevServer, type DevServerHandle } from '../../worker/temporal-dev-server';
+import {
+  CLUSTER_POSTGRES_MAX_CONNECTIONS,
+  startTemporalServer,
+  type TemporalServerBinaries,
+  type TemporalServerHandle,
+  type TemporalServerPorts,
+} from '../../worker/temporal-server';
 import { processTree } from '../procfs';
 import { sleep } from '../stats';
 
 /*
  * The system under test as separate OS processes, each started, killed (SIGKILL) and restarted by pid, as an
- * operator's machine would see them crash: PostgreSQL (on one data directory), the Temporal dev server (on one
- * SQLite file), a worker (LEADLINE_ROLE=worker) and an API (LEADLINE_ROLE=api). Loopback only. Only processes
- * started here are ever signalled.
+ * operator's machine would see them crash: PostgreSQL (on one data directory), Temporal (the dev server on one SQLite
+ * file, or with `--temporal cluster` Temporal Server on that PostgreSQL), one or more workers (LEADLINE_ROLE=worker)
+ * and an API (LEADLINE_ROLE=api). Loopback only. Only processes started here are ever signalled.
  */
 
 const START = fileURLToPath(new URL('../../worker/start.ts', import.meta.url));
@@ -31,6 +38,13 @@ export interface ClusterPorts {
   api: number;
 }
 
+/** Temporal Server on the run's PostgreSQL, in place of the dev server: its binaries and every service's port. */
+export interface TemporalServerChoice {
+  binaries: TemporalServerBinaries;
+  ports: TemporalServerPorts;
+  historyShards: number;
+}
+
 export interface ClusterOptions {
   dir: string;
   ports: ClusterPorts;
@@ -40,6 +54,10 @@ export interface ClusterOptions {
   /** Extra environment for the worker and API processes (the reconciler's interval, when the code reads one). */
   extraEnv: Record<string, string>;
   say: (line: string) => void;
+  /** Unset: the dev server. */
+  temporalServer?: TemporalServerChoice;
+  /** Worker processes on the task queue (default 1). */
+  workers?: number;
 }
 
 /** A process that is either running (with its pid) or not; `kill9` and `start` are the nemesis' levers. */
@@ -80,7 +98,9 @@ export function leadIdForSubmission(key: string): string {
 export class Cluster {
   readonly postgres: Service;
   readonly temporal: Service;
+  /** The first worker: the one the single-worker faults kill. */
   readonly worker: Service;
+  readonly workers: Service[];
   readonly api: Service;
   databaseUrl = '';
   adminUrl = '';
@@ -92,13 +112,16 @@ export class Cluster {
   private readonly logs: WriteStream;
 
   constructor(private readonly options: ClusterOptions) {
-    this.temporalAddress = `127.0.0.1:${options.ports.temporal}`;
+    this.temporalAddress = `127.0.0.1:${options.temporalServer?.ports.frontend ?? options.ports.temporal}`;
     this.apiUrl = `http://127.0.0.1:${options.ports.api}`;
     this.logs = createWriteStream(join(options.dir, 'processes.log'), { flags: 'a' });
     this.postgres = this.postgresService();
-    this.temporal = this.temporalService();
-    this.worker = this.leadlineService('worker');
-    this.api = this.leadlineService('api');
+    this.temporal = options.temporalServer === undefined ? this.temporalService() : this.temporalServerService();
+    this.workers = Array.from({ length: options.workers ?? 1 }, (_, i) =>
+      this.leadlineService('worker', i === 0 ? 'worker' : `worker-${i + 1}`),
+    );
+    this.worker = this.workers[0] as Service;
+    this.api = this.leadlineService('api', 'api');
   }
 
   /** Every log the processes wrote: the poison check reads them for the marker it planted. */
@@ -116,6 +139,7 @@ export class Cluster {
     await this.postgres.start();
     await this.temporal.start();
     await this.worker.start(); // it migrates; the API waits for the migrations
+    for (const other of this.workers.slice(1)) await other.start();
     await this.api.start();
     const issuer = this.identity.issuer;
     const service = await signIn({ issuer, audience: DEFAULT_AUDIENCE, client: SUBMITTER });
@@ -125,7 +149,7 @@ export class Cluster {
 
   /** Stops what is running, API first; whatever does not stop in time is killed. */
   async stopAll(): Promise<void> {
-    for (const service of [this.api, this.worker, this.temporal, this.postgres]) {
+    for (const service of [this.api, ...this.workers, this.temporal, this.postgres]) {
       await service.stop().catch((error: unknown) => this.options.say(`${service.name}: ${(error as Error).message}`));
     }
     await new Promise<void>((resolve) => this.logs.end(resolve));
@@ -134,7 +158,7 @@ export class Cluster {
 
   /** Last resort (the suite itself failed): SIGKILL to every process this cluster started that still runs. */
   killEverything(): void {
-    for (const service of [this.api, this.worker, this.temporal, this.postgres]) {
+    for (const service of [this.api, ...this.workers, this.temporal, this.postgres]) {
       const pid = service.pid();
       if (pid !== undefined) killTree(processTree(pid).map((p) => p.pid));
     }
@@ -152,7 +176,14 @@ export class Cluster {
           env: {
             PATH: process.env.PATH,
             HOME: process.env.HOME,
-            FAULTS_PG: JSON.stringify({ dataDir, port: this.options.ports.postgres }),
+            FAULTS_PG: JSON.stringify({
+              dataDir,
+              port: this.options.ports.postgres,
+              // Temporal Server's pools beside Leadline's outgrow PostgreSQL's default 100.
+              ...(this.options.temporalServer === undefined
+                ? {}
+                : { maxConnections: CLUSTER_POSTGRES_MAX_CONNECTIONS }),
+            }),
           },
           stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         });
@@ -232,11 +263,44 @@ export class Cluster {
     };
   }
 
+  /** Temporal Server on the run's PostgreSQL (its own databases and login), killed and restarted by pid. */
+  private temporalServerService(): Service {
+    const choice = this.options.temporalServer as TemporalServerChoice;
+    let server: TemporalServerHandle | undefined;
+    const running = () => (server !== undefined && alive(server.pid) ? server.pid : undefined);
+    return {
+      name: 'temporal',
+      pid: running,
+      start: async () => {
+        server = await startTemporalServer({
+          binaries: choice.binaries,
+          adminUrl: this.adminUrl,
+          dataDir: join(this.options.dir, 'temporal-server'),
+          ports: choice.ports,
+          historyShards: choice.historyShards,
+          namespace: 'default',
+          logFile: join(this.options.dir, 'temporal.log'),
+        });
+      },
+      kill9: async () => {
+        const pid = running();
+        if (pid === undefined) return;
+        killTree(processTree(pid).map((p) => p.pid));
+        await server?.exited;
+        server = undefined;
+      },
+      stop: async () => {
+        await server?.stop();
+        server = undefined;
+      },
+    };
+  }
+
   /** `npm start`'s command line with LEADLINE_ROLE=worker or api, against this cluster's servers. */
-  private leadlineService(role: 'worker' | 'api'): Service {
+  private leadlineService(role: 'worker' | 'api', name: string): Service {
     let child: ChildProcess | undefined;
     return {
-      name: role,
+      name,
       pid: () => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined),
       start: async () => {
         // From scratch, not from process.env: none of the user's LEADLINE_* or DATABASE_URL settings leak in.
@@ -244,7 +308,7 @@ export class Cluster {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
           LEADLINE_ROLE: role,
-          LEADLINE_DATA_DIR: join(this.options.dir, role),
+          LEADLINE_DATA_DIR: join(this.options.dir, name),
           HOST: '127.0.0.1',
           PORT: String(role === 'api' ? this.options.ports.api : 0),
           DATABASE_URL: this.databaseUrl,
@@ -267,7 +331,7 @@ export class Cluster {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
             killTree([started.pid ?? -1]);
-            reject(new Error(`the ${role} process did not start within 120 s`));
+            reject(new Error(`the ${name} process did not start within 120 s`));
           }, 120_000);
           let seen = '';
           started.stdout?.on('data', (chunk: Buffer) => {
@@ -281,7 +345,7 @@ export class Cluster {
           });
           void exitOf(started).then(() => {
             clearTimeout(timer);
-            reject(new Error(`the ${role} process exited during start-up (see ${this.options.dir}/processes.log)`));
+            reject(new Error(`the ${name} process exited during start-up (see ${this.options.dir}/processes.log)`));
           });
         });
       },

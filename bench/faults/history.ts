@@ -61,6 +61,9 @@ export interface FaultWindow {
   /** The worker was down in [workerDownAt, workerBackAt]: rungs due then are measured from its return. */
   workerDownAt?: number;
   workerBackAt?: number;
+  /** One worker of several was down in [takeoverDownAt, takeoverBackAt]: the others had to fire its rungs on time. */
+  takeoverDownAt?: number;
+  takeoverBackAt?: number;
   /** Leads the nemesis cancelled or terminated through Temporal. */
   targets?: string[];
 }

@@ -21,6 +21,7 @@ export const FAULTS = [
   'temporal-kill',
   'postgres-kill',
   'worker-outage',
+  'worker-takeover',
   'cancel',
   'terminate',
   'poison',
@@ -29,6 +30,12 @@ export type FaultName = (typeof FAULTS)[number];
 
 /** `npm run faults -- --quick`: a worker kill while rungs fire, a cancel, a terminate, the poison bytes. */
 export const QUICK_FAULTS: FaultName[] = ['worker-kill-rungs', 'cancel', 'terminate', 'poison'];
+
+/**
+ * `npm run faults -- --quick --temporal cluster`: one of two workers killed while rungs fire (the other takes its
+ * leads), Temporal Server killed and restarted, a cancel, a terminate, the poison bytes.
+ */
+export const QUICK_CLUSTER_FAULTS: FaultName[] = ['worker-takeover', 'temporal-kill', 'cancel', 'terminate', 'poison'];
 
 export interface NemesisContext {
   cluster: Cluster;
@@ -72,6 +79,14 @@ export async function inject(name: FaultName, ctx: NemesisContext): Promise<Inje
     }
     case 'worker-outage':
       return { window: await killAndRestart(name, ctx.cluster.worker, ctx.outageSeconds, ctx) };
+    case 'worker-takeover': {
+      // One of several workers dies while rungs fire and stays down as long as an outage: the others must work its
+      // leads meanwhile, so rungs due then are measured from when they were due, not from its return.
+      if (ctx.cluster.workers.length < 2) throw new Error('worker-takeover needs two workers or more (--workers 2)');
+      await rungsFiring(ctx.pool, 60_000);
+      const window = await killAndRestart(name, ctx.cluster.worker, ctx.outageSeconds, ctx);
+      return { window: { ...window, takeoverDownAt: window.startedAt, takeoverBackAt: window.recoveredAt } };
+    }
     case 'api-kill':
       return { window: await killAndRestart(name, ctx.cluster.api, ctx.downSeconds, ctx) };
     case 'temporal-kill':
@@ -115,7 +130,7 @@ async function killAndRestart(name: string, service: Service, downSeconds: numbe
   const back = Date.now();
   ctx.say(`  ${service.name} back after ${((back - startedAt) / 1000).toFixed(1)} s (pid ${service.pid() ?? '?'})`);
   const window: FaultWindow = { name, startedAt, recoveredAt: back };
-  if (service.name === 'worker') {
+  if (service.name === 'worker' && name !== 'worker-takeover') {
     window.workerDownAt = startedAt;
     window.workerBackAt = back;
   }

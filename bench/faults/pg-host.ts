@@ -6,9 +6,18 @@ import { startEmbeddedPostgres } from '../../activities/db';
  * with SIGKILL never says so. Here the parent kills the server (and this host) by pid and starts a new host on
  * the same data directory, as an operator restarts a crashed database.
  */
-const { dataDir, port } = JSON.parse(process.env.FAULTS_PG ?? '{}') as { dataDir: string; port: number };
+const { dataDir, port, maxConnections } = JSON.parse(process.env.FAULTS_PG ?? '{}') as {
+  dataDir: string;
+  port: number;
+  maxConnections?: number;
+};
 
-const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+const embedded = await startEmbeddedPostgres({
+  dataDir,
+  port,
+  persistent: true,
+  ...(maxConnections === undefined ? {} : { maxConnections }),
+});
 process.send?.({ type: 'ready', adminUrl: embedded.adminUrl, appUrl: embedded.appUrl });
 
 let stopping = false;

@@ -16,7 +16,8 @@ import { runChecks, type Check, type CheckReport, type CheckScope } from './chec
 import { Cluster } from './cluster';
 import type { FaultWindow, Operation } from './history';
 import { Load } from './load';
-import { FAULTS, QUICK_FAULTS, inject, type FaultName } from './nemesis';
+import { FAULTS, QUICK_CLUSTER_FAULTS, QUICK_FAULTS, inject, type FaultName } from './nemesis';
+import { ensureTemporalServer, freeServerPorts } from '../../worker/temporal-server';
 
 /*
  * `npm run faults`: Leadline as separate processes (PostgreSQL, the Temporal dev server, a worker, an API) under a
@@ -27,7 +28,11 @@ import { FAULTS, QUICK_FAULTS, inject, type FaultName } from './nemesis';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const USAGE = `npm run faults [-- options]
-  --quick                  ${QUICK_FAULTS.join(', ')} (about 3 minutes)
+  --quick                  ${QUICK_FAULTS.join(', ')} (about 3 minutes); with --temporal cluster:
+                           ${QUICK_CLUSTER_FAULTS.join(', ')}
+  --temporal <dev|cluster> the Temporal dev server (default), or Temporal Server on the run's PostgreSQL
+                           (worker/temporal-server.ts; built once per version) with two workers
+  --workers <n>            worker processes (default 1; --temporal cluster 2)
   --only <fault,...>       some of: ${FAULTS.join(', ')}
   --submit-rate <n>        submissions per second (default 4; --quick 2)
   --command-rate <n>       commands per second (default 2; --quick 1)
@@ -50,6 +55,8 @@ interface Options {
   maxMinutes: number;
   downSeconds: number;
   reconcile?: string;
+  temporal: 'dev' | 'cluster';
+  workers: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -66,6 +73,8 @@ function parseOptions(argv: string[]): Options {
       'max-minutes': { type: 'string' },
       'down-seconds': { type: 'string' },
       reconcile: { type: 'string' },
+      temporal: { type: 'string', default: 'dev' },
+      workers: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -74,7 +83,10 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const quick = values.quick;
-  let faults: FaultName[] = quick ? QUICK_FAULTS : [...FAULTS];
+  const temporal = values.temporal;
+  if (temporal !== 'dev' && temporal !== 'cluster')
+    throw new Error(`--temporal must be dev or cluster, not ${temporal}`);
+  let faults: FaultName[] = quick ? (temporal === 'cluster' ? QUICK_CLUSTER_FAULTS : QUICK_FAULTS) : [...FAULTS];
   if (values.only !== undefined) {
     const asked = values.only.split(',').map((f) => f.trim());
     const unknown = asked.filter((f) => !(FAULTS as readonly string[]).includes(f));
@@ -98,6 +110,8 @@ function parseOptions(argv: string[]): Options {
     maxMinutes: num(values['max-minutes'], quick ? 12 : 30),
     downSeconds: num(values['down-seconds'], 3),
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
+    temporal,
+    workers: num(values.workers, temporal === 'cluster' ? 2 : 1),
   };
 }
 
@@ -176,6 +190,16 @@ async function main(): Promise<number> {
     taskQueue: 'leads',
     extraEnv: reconcile.env,
     say,
+    workers: options.workers,
+    ...(options.temporal === 'cluster'
+      ? {
+          temporalServer: {
+            binaries: await ensureTemporalServer(say),
+            ports: await freeServerPorts(),
+            historyShards: 4,
+          },
+        }
+      : {}),
   });
 
   let aborted = false;
@@ -194,7 +218,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => abort('terminated'));
 
   say(
-    `faults ${tag}: ${options.faults.join(', ')}; load ${options.submitRate} submissions/s + ${options.commandRate} commands/s; ` +
+    `faults ${tag}: ${options.faults.join(', ')}; Temporal ${options.temporal === 'cluster' ? 'Server on PostgreSQL (4 history shards)' : 'dev server'}, ${options.workers} worker${options.workers === 1 ? '' : 's'}; load ${options.submitRate} submissions/s + ${options.commandRate} commands/s; ` +
       `SLA ${options.slaSeconds} s a stage (rungs at ${options.slaSeconds * 0.75}/${options.slaSeconds}/${options.slaSeconds * 1.5}/${options.slaSeconds * 2} s); ` +
       `reconciler LEADLINE_RECONCILE_INTERVAL=${reconcile.env.LEADLINE_RECONCILE_INTERVAL ?? '(not read by this code)'}, healing given ${graceMs / 1000} s; folder ${dir}`,
   );
@@ -267,6 +291,12 @@ async function main(): Promise<number> {
         scope.outage = injected.window;
         scope.onTimeMs = 5_000;
       }
+      if (injected.window.takeoverDownAt !== undefined) {
+        scope.takeover = injected.window;
+        // The 5 s on time of an outage, plus the sticky-queue timeout: a rung of a lead cached on the dead worker is
+        // offered to the others only after it (LEADLINE_STICKY_QUEUE_TIMEOUT, 3 s by default).
+        scope.onTimeMs = 5_000 + 3_000;
+      }
       if (fault === 'cancel' || fault === 'terminate') scope.targets = injected.window.targets ?? [];
       if (fault === 'terminate') scope.healed = injected.window.targets ?? [];
       if (injected.poison !== undefined) {
@@ -327,6 +357,8 @@ async function main(): Promise<number> {
       slaSeconds: options.slaSeconds,
       reconcileInterval: reconcile.env.LEADLINE_RECONCILE_INTERVAL ?? null,
       healingGraceSeconds: graceMs / 1000,
+      temporal: options.temporal,
+      workers: options.workers,
     },
     completed,
     passed: completed && failed.length === 0,
@@ -393,6 +425,8 @@ const SHOWN_FIGURES = [
   'leads_acknowledged',
   'healed_after_s',
   'late_after_return_max_ms',
+  'takeover_late_p99_ms',
+  'takeover_late_max_ms',
   'rung_lag_p99_ms',
   'sync_submits_5xx_recorded',
   'commands_5xx_applied',

@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { leadSearchAttributes } from '../../workflows/messages';
 import { temporalCliPath, temporalTestServerPath } from '../../worker/temporal-binaries';
 import { leadBundlerOptions, workflowsPath } from '../../worker/worker';
+import { ensureLeadNamespace } from '../../worker/temporal-server';
 
 /** temporal.api.enums.v1.IndexedValueType numbers. */
 const indexedValueType = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as const;
@@ -20,7 +23,17 @@ function quietRuntime() {
 export async function startDevServer(options: { extraArgs?: string[] } = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   if (process.env.TEMPORAL_ADDRESS) {
-    return TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });
+    // A server shared by every test file (npm run test:cluster): a namespace per file, as the dev server per file
+    // keeps them apart. Sample leads' ids derive from their references, so two files would otherwise meet.
+    const address = process.env.TEMPORAL_ADDRESS;
+    const namespace = `test-${randomUUID()}`;
+    const connection = await Connection.connect({ address });
+    try {
+      await ensureLeadNamespace(connection, namespace, 1);
+    } finally {
+      await connection.close();
+    }
+    return TestWorkflowEnvironment.createFromExistingServer({ address, namespace });
   }
   return TestWorkflowEnvironment.createLocal({
     server: {
