@@ -194,7 +194,9 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
       expect(timeline.text).not.toContain(secret);
     }
 
-    // A finished lead is read from PostgreSQL, and still carries no personal data.
+    // A finished lead is read from PostgreSQL, and still carries no personal data. Its workflow ends once the
+    // partner's last notice (case opened) is sent, a moment after the answer to OpenCase.
+    await waitFor(async () => (await call('GET', `/leads/${leadId}`)).body.from === 'read_model', 'workflow ended');
     const finished = await call('GET', `/leads/${leadId}`);
     expect(finished.body).toMatchObject({ from: 'read_model', state: { status: 'case_opened' }, allowedCommands: [] });
     for (const secret of personalData(intake)) expect(finished.text).not.toContain(secret);
