@@ -211,9 +211,19 @@ describe('the console', () => {
     await page.context().close();
   });
 
-  it('shows an agent of another office nothing of Newark', async () => {
+  it('shows an agent of another office nothing of Newark, on a tablet too', async () => {
     const page = await signedIn('hsi-newyork.agent');
     await page.getByText(/leads? on this page/).waitFor();
+    // A tablet held upright: the page fits its width (a wide table scrolls inside its own frame) and stays accessible.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    const overflow = await page.evaluate(() => {
+      const root = (
+        globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+      ).document.documentElement;
+      return root.scrollWidth - root.clientWidth;
+    });
+    expect(overflow).toBeLessThanOrEqual(0);
+    await expectAccessible(page, 'the queue on a tablet');
     expect(await page.locator(`tr[data-lead="${overdueLead}"]`).count()).toBe(0);
     expect(await page.locator(`tr[data-lead="${freshLead}"]`).count()).toBe(0);
     await page.goto(`${base}/console/#/leads/${overdueLead}`);
