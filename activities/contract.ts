@@ -23,15 +23,15 @@ export interface RecordEventsResult {
   version: number;
   duplicate: boolean;
   /**
-   * This worker's clock once the append committed (ms since the epoch). Appends recorded before it existed
-   * lack it.
+   * This worker's clock once the append committed (ms since the epoch). Absent when the log was ahead
+   * (`duplicate` or `adopted`).
    */
   committedAt?: number;
   /**
    * The events as this append committed them, which the workflow folds instead of its proposal: the marker of the
    * append keeps them, so a replay folds what the log holds even where its own proposal would differ (another
    * clock, ids drawn in another order by a re-run task). The ids differ from the proposal's when one of them was
-   * already in the log at another position. Appends recorded before it existed lack it.
+   * already in the log at another position. Absent when the log was ahead (`duplicate` or `adopted`).
    */
   events?: RecordedEvent[];
   /**

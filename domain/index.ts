@@ -7,9 +7,7 @@ export {
   intakeIsUrgent,
   safetyOfIntake,
   contactSafetyBreaches,
-  currentRules,
   type Decision,
-  type DecideRules,
 } from './lead';
 export { LeadRuleViolation, type SafetyRuleBreach } from './errors';
 export {

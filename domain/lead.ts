@@ -105,17 +105,6 @@ function mergeSafety(known: SafetyFacts | undefined, update: ContactSafety): Saf
   };
 }
 
-/**
- * Which of the lead's rules are in force. A lead's workflow keeps the rules it began under, so that its recorded
- * history replays: leads begun before the contact-safety rules decide without them.
- */
-export interface DecideRules {
-  contactSafety: boolean;
-  /** The partner loop (leadline-v9): leads begun before it owe their partner nothing and replay that way. */
-  partnerLoop?: boolean;
-}
-export const currentRules: DecideRules = { contactSafety: true, partnerLoop: true };
-
 /** The contact-safety rules an interview request breaks, each with what would satisfy it. */
 export function contactSafetyBreaches(
   safety: SafetyFacts | undefined,
@@ -178,21 +167,15 @@ const emit = (...events: LeadEvent[]): Decision => ({ ok: true, events });
  * Decides which events a command causes, or why it is refused. Pure: time and ids arrive in the
  * command's metadata, the SLA budgets in the policy.
  */
-export function decide(
-  command: LeadCommand,
-  state: LeadState | undefined,
-  policy: SlaPolicy,
-  rules: DecideRules = currentRules,
-): Decision {
+export function decide(command: LeadCommand, state: LeadState | undefined, policy: SlaPolicy): Decision {
   const { metadata } = command;
   if (command.type === 'ReceiveLead') {
     if (state !== undefined) return reject(state, command, `lead ${state.leadId} has already been received`);
     const { intake, leadId } = command.data;
     const priority = intakeIsUrgent(intake) ? 'urgent' : 'standard';
-    const partner =
-      rules.partnerLoop === true && owesPartnerLoop(intake)
-        ? { id: intake.partner.id ?? null, acknowledgementBudgetMs: partnerAcknowledgementBudgetMs(policy, priority) }
-        : undefined;
+    const partner = owesPartnerLoop(intake)
+      ? { id: intake.partner.id ?? null, acknowledgementBudgetMs: partnerAcknowledgementBudgetMs(policy, priority) }
+      : undefined;
     return emit({
       type: 'LeadReceived',
       data: {
@@ -228,7 +211,7 @@ export function decide(
   if (command.type === 'AcknowledgePartner' && !isTerminal(state.status) && !partnerAcknowledgementOwed(state)) {
     const why =
       state.partner === undefined
-        ? 'it owes no partner an acknowledgement (a public tip, or a lead begun before the partner loop)'
+        ? 'it owes no partner an acknowledgement (a public tip)'
         : `its partner was already acknowledged (${state.partner.acknowledgedBy ?? 'recorded'})`;
     return reject(state, command, `AcknowledgePartner is not allowed while the lead is ${state.status}: ${why}`);
   }
@@ -288,7 +271,7 @@ export function decide(
         metadata,
       });
     case 'RequestInterview': {
-      const breaches = rules.contactSafety ? contactSafetyBreaches(state.safety, command.data) : [];
+      const breaches = contactSafetyBreaches(state.safety, command.data);
       if (breaches.length > 0) {
         return {
           ok: false,
@@ -546,7 +529,7 @@ function moveTo(state: LeadState, status: LeadStatus, budgetMs: number, at: stri
 
 function evolveOne(state: LeadState, event: LeadEvent): LeadState {
   const next = evolveLead(state, event);
-  // The partner's clock follows the same events; leads without one (begun before the loop) are left as they were.
+  // The partner's clock follows the same events; leads without one (public tips) are left as they are.
   return next.partner === undefined ? next : { ...next, partner: evolvePartner(next.partner, event) };
 }
 

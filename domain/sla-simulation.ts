@@ -47,7 +47,7 @@ export const clockEventTypes: readonly ClockEventType[] = [
 ];
 
 /**
- * The logged event types the clock reads: its own, and two of release leadline-v8 it reads as its own (a
+ * The logged event types the clock reads: its own, and two others it reads as its own (a
  * stabilisation pause stops the clock as a pause does; a safety record that raises the priority re-budgets the
  * stage as a priority change does).
  */

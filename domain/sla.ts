@@ -109,7 +109,7 @@ export function nextWakeAt(state: LeadState, policy: SlaPolicy): string | null {
   const candidates = [
     nextSlaAction(state, policy)?.at,
     pendingStabilisationReminders(state)[0]?.at,
-    // A lead without a partner clock (begun before the loop) wakes exactly as it did before.
+    // A lead without a partner clock (a public tip) has no partner rung.
     nextPartnerRung(state, policy)?.at,
   ].filter((at): at is string => at !== undefined);
   if (candidates.length === 0) return null;

@@ -18,8 +18,8 @@ export const eventData = {
     /** The partner's full intake: the only place personal data lives in the log. */
     intake: LeadIntake,
     /**
-     * The partner loop's clock (release leadline-v9 on): the directory id the intake named, if any, and the
-     * acknowledgement budget in force. Absent for public tips and for leads received before the loop.
+     * The partner loop's clock: the directory id the intake named, if any, and the acknowledgement budget in force.
+     * Absent for public tips.
      */
     partner: z.object({ id: PartnerId.nullable(), acknowledgementBudgetMs: budget }).optional(),
   }),

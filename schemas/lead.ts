@@ -120,8 +120,8 @@ export const LeadState = z.object({
     })
     .optional(),
   /**
-   * The partner loop's clock (leadline-v9): what the referring partner is owed and has been told. Status facts only,
-   * nothing about a victim; absent for public tips and in states of leads begun before the loop.
+   * The partner loop's clock: what the referring partner is owed and has been told. Status facts only, nothing about
+   * a victim; absent for public tips.
    */
   partner: z
     .object({

@@ -1,9 +1,9 @@
-// Records the lead workflow's histories that the replay test checks new workflow code against.
-// Run it when a change to workflows/ is meant to be incompatible (and then version the workflow), or
-// to add a scenario: `npx tsx scripts/record-histories.ts`. It uses the time-skipping test server and
-// an embedded PostgreSQL, both real.
+// Records the lead workflow's histories that the replay test checks new workflow code against, one set per release
+// into test/fixtures/histories/<release>/: `npx tsx scripts/record-histories.ts 1.0`. Run it for a new release whose
+// workflow changed behind patched() (the sets of releases whose leads still run stay), or to add a scenario to the
+// newest set. It uses the time-skipping test server and an embedded PostgreSQL, both real.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +24,15 @@ import { createLeadWorker } from '../worker/worker';
 import { sampleIntakeInputs } from '../test/support/lead-fixtures';
 import { startTimeSkippingServer, workflowBundle } from '../test/support/temporal';
 
-const out = fileURLToPath(new URL('../test/fixtures/histories/', import.meta.url));
-// Histories of every workflow version stay: `RECORD_SUFFIX=-v3 npx tsx scripts/record-histories.ts` adds a set.
-const suffix = process.env.RECORD_SUFFIX ?? '';
+const release = process.argv[2] ?? '';
+if (!/^\d+\.\d+$/.test(release)) {
+  console.error(
+    'usage: npx tsx scripts/record-histories.ts <release>, e.g. 1.0 (the set goes to test/fixtures/histories/<release>/)',
+  );
+  process.exit(2);
+}
+const out = fileURLToPath(new URL(`../test/fixtures/histories/${release}/`, import.meta.url));
+await mkdir(out, { recursive: true });
 const dataDir = await mkdtemp(join(tmpdir(), 'leadline-record-'));
 const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
 const pool = createPool(pg.appUrl);
@@ -59,8 +65,8 @@ async function save(name: string, leadId: string) {
   const { History } = proto.temporal.api.history.v1;
   const message = History.decode(History.encode(history).finish());
   const json = History.toObject(message, { longs: String, enums: String, bytes: String });
-  await writeFile(join(out, `${name}${suffix}.json`), `${JSON.stringify(json, null, 1)}\n`);
-  console.log(`recorded ${name}${suffix} (${history.events?.length ?? 0} events)`);
+  await writeFile(join(out, `${name}.json`), `${JSON.stringify(json, null, 1)}\n`);
+  console.log(`recorded ${release}/${name} (${history.events?.length ?? 0} events)`);
 }
 async function until(leadId: string, status: string) {
   for (let i = 0; i < 200 && (await leads.getLead(leadId)).state.status !== status; i++) {
@@ -88,8 +94,8 @@ await worker.runUntil(async () => {
   await env.client.workflow.getHandle(leadWorkflowId(happy.leadId)).result();
   await save('happy-path', happy.leadId);
 
-  // From leadline-v9 on, an NGO's tip rather than the public's: its partner waits unacknowledged (no office serves the
-  // place, and the assignment below is by hand), so the partner ladder's rungs are in the history too.
+  // An NGO's tip: its partner waits unacknowledged (no office serves the place, and the assignment below is by hand),
+  // so the partner ladder's rungs are in the history too, and the partner is acknowledged by hand.
   const escalated = await leads.submitLead(
     {
       ...samples['public-unknown-jurisdiction']!,
@@ -105,6 +111,7 @@ await worker.runUntil(async () => {
   await env.sleep('1 hour');
   await leads.command(escalated.leadId, 'ResumeSla', {}, actor);
   await leads.command(escalated.leadId, 'AssignLead', { office: 'HSI-GULFCOAST' }, actor);
+  await leads.command(escalated.leadId, 'AcknowledgePartner', {}, actor);
   await env.sleep('30 hours');
   await leads.command(escalated.leadId, 'CloseLead', { reason: 'unable_to_locate' }, actor);
   await env.client.workflow.getHandle(leadWorkflowId(escalated.leadId)).result();
@@ -116,6 +123,40 @@ await worker.runUntil(async () => {
   await leads.command(early.leadId, 'CloseLead', { reason: 'referred_to_other_agency', note: 'DOL case' }, actor);
   await env.client.workflow.getHandle(leadWorkflowId(early.leadId)).result();
   await save('closed-early', early.leadId);
+
+  // The contact-safety rules and a stabilisation pause, on an urgent tip about a minor: an interview request refused
+  // while contact is unsafe and without a victim specialist (its validator refuses it, so the history holds no trace), a pause for victim care whose expected end passes
+  // (a reminder, sent from the worker first), then the interview and the case, each a milestone the partner hears of.
+  const cared = await leads.submitLead(samples['hhs-tipline-minor']!, { actor: 'svc:recorder' });
+  await until(cared.leadId, 'assigned');
+  await leads.command(cared.leadId, 'RecordSafety', { safeToContact: 'no' }, actor);
+  const interview = {
+    scheduledFor: '2026-12-02T15:00:00.000Z',
+    place: 'child advocacy centre',
+    victimSpecialist: true,
+  };
+  const refused = await leads
+    .command(cared.leadId, 'RequestInterview', { ...interview, victimSpecialist: false }, actor)
+    .then(
+      () => false,
+      () => true,
+    );
+  if (!refused) throw new Error('RequestInterview was accepted while contact is unsafe');
+  const now = await env.currentTimeMs();
+  await leads.command(
+    cared.leadId,
+    'PauseForStabilisation',
+    { category: 'shelter', expectedEnd: new Date(now + 2 * 3_600_000).toISOString() },
+    actor,
+  );
+  await env.sleep('3 hours');
+  await leads.command(cared.leadId, 'ResumeSla', {}, actor);
+  await leads.command(cared.leadId, 'RecordSafety', { safeToContact: 'yes' }, actor);
+  await leads.command(cared.leadId, 'RequestInterview', interview, actor);
+  await leads.command(cared.leadId, 'CompleteInterview', { outcome: 'victim_identified' }, actor);
+  await leads.command(cared.leadId, 'OpenCase', { caseNumber: 'HSI-HOU-2026-0007' }, actor);
+  await env.client.workflow.getHandle(leadWorkflowId(cared.leadId)).result();
+  await save('safety-and-stabilisation', cared.leadId);
 });
 
 await env.teardown();

@@ -3,7 +3,7 @@
  * the ways it is given, its ladder when late, and the milestones the partner may know.
  */
 import { describe, expect, it } from 'vitest';
-import { allowedCommands, decide, evolve, timelineEntry, type DecideRules } from '../domain';
+import { allowedCommands, decide, evolve, timelineEntry } from '../domain';
 import { nextWakeAt } from '../domain/sla';
 import type { LeadCommand } from '../schemas/commands';
 import type { LeadEvent } from '../schemas/events';
@@ -21,11 +21,11 @@ const at = (hours: number) => new Date(T0 + hours * H).toISOString();
 const cmd = <T extends LeadCommand['type']>(type: T, data: Extract<LeadCommand, { type: T }>['data'], hours = 0) =>
   ({ type, data, metadata: { actor: 'supervisor:kim', at: at(hours), commandId: `cmd-${++ids}` } }) as LeadCommand;
 
-function given(rules: DecideRules | undefined, ...commands: LeadCommand[]) {
+function given(...commands: LeadCommand[]) {
   let state: LeadState | undefined;
   const history: LeadEvent[] = [];
   for (const c of commands) {
-    const d = decide(c, state, policy, rules);
+    const d = decide(c, state, policy);
     if (!d.ok) throw new Error(`given step refused: ${d.error.message}`);
     for (const e of d.events) {
       history.push(e);
@@ -36,7 +36,7 @@ function given(rules: DecideRules | undefined, ...commands: LeadCommand[]) {
     state,
     history,
     when(command: LeadCommand) {
-      const decision = decide(command, state, policy, rules);
+      const decision = decide(command, state, policy);
       return {
         thenEvents(...types: LeadEvent['type'][]) {
           if (!decision.ok) throw new Error(`expected events, got refusal: ${decision.error.message}`);
@@ -68,11 +68,10 @@ const requestInterview = (h = 2) =>
     { scheduledFor: at(48), place: 'field office', interpreterLanguage: 'es', victimSpecialist: true },
     h,
   );
-const v8 = { contactSafety: true, partnerLoop: false };
 
 describe('the partner is owed an acknowledgement from intake', () => {
   it('a partner’s lead starts the partner clock with the policy’s budget: 24 h standard', () => {
-    const { events, state } = given(undefined).when(receive()).thenEvents('LeadReceived');
+    const { events, state } = given().when(receive()).thenEvents('LeadReceived');
     const received = events[0];
     expect(received?.type === 'LeadReceived' && received.data.partner).toEqual({
       id: null,
@@ -91,9 +90,9 @@ describe('the partner is owed an acknowledgement from intake', () => {
   });
 
   it('an urgent lead owes it within 2 h, and the directory id the intake names is kept', () => {
-    const { state } = given(undefined).when(receive({}, 'hhs-tipline-minor')).thenEvents('LeadReceived');
+    const { state } = given().when(receive({}, 'hhs-tipline-minor')).thenEvents('LeadReceived');
     expect(state?.partner?.dueAt).toBe(at(2));
-    const named = given(undefined)
+    const named = given()
       .when(receive({ partner: { organisation: 'Safe Harbor', name: 'Intake desk', id: 'NGO-SAFE-HARBOR' } }))
       .thenEvents('LeadReceived');
     expect(named.state?.partner?.id).toBe('NGO-SAFE-HARBOR');
@@ -127,20 +126,11 @@ describe('the partner is owed an acknowledgement from intake', () => {
   });
 
   it('a public tip owes no partner loop: a member of the public is not a partner the memo asks us to answer', () => {
-    const { state } = given(undefined).when(receive({}, 'public-unknown-jurisdiction')).thenEvents('LeadReceived');
+    const { state } = given().when(receive({}, 'public-unknown-jurisdiction')).thenEvents('LeadReceived');
     expect(state?.partner).toBeUndefined();
-    given(undefined, receive({}, 'public-unknown-jurisdiction'))
+    given(receive({}, 'public-unknown-jurisdiction'))
       .when(cmd('AcknowledgePartner', {}, 1))
       .thenRefused(/owes no partner an acknowledgement/);
-  });
-
-  it('leads begun before the loop (leadline-v8 rules) owe their partner nothing and record LeadReceived as before', () => {
-    const { events, state } = given(v8).when(receive()).thenEvents('LeadReceived');
-    expect(events[0]?.type === 'LeadReceived' && 'partner' in events[0].data).toBe(false);
-    expect(state && 'partner' in state).toBe(false);
-    given(v8, receive(), validate())
-      .when(cmd('CheckSla', {}, 100))
-      .thenEvents('SlaWarning', 'LeadEscalated', 'LeadEscalated', 'LeadEscalated');
   });
 
   it('an intake’s partner id must look like a directory id', () => {
@@ -155,13 +145,13 @@ describe('the partner is owed an acknowledgement from intake', () => {
 
 describe('how the acknowledgement is given', () => {
   it('routing by the rules acknowledges the partner: the LeadAssigned event is the acknowledgement', () => {
-    const { state } = given(undefined, receive(), validate()).when(routed(1)).thenEvents('LeadAssigned');
+    const { state } = given(receive(), validate()).when(routed(1)).thenEvents('LeadAssigned');
     expect(state?.partner).toMatchObject({ acknowledgedAt: at(1), acknowledgedBy: 'routing' });
     expect(allowedCommands(state)).not.toContain('AcknowledgePartner');
   });
 
   it('a lead placed by hand is not yet acknowledged: a supervisor’s AcknowledgePartner is', () => {
-    const scenario = given(undefined, receive(), validate(), placedByHand(1));
+    const scenario = given(receive(), validate(), placedByHand(1));
     expect(scenario.state?.partner?.acknowledgedAt).toBeNull();
     expect(allowedCommands(scenario.state)).toContain('AcknowledgePartner');
     const { events, state } = scenario.when(cmd('AcknowledgePartner', {}, 3)).thenEvents('PartnerAcknowledged');
@@ -170,43 +160,37 @@ describe('how the acknowledgement is given', () => {
   });
 
   it('AcknowledgePartner before routing comes first, and routing later changes nothing', () => {
-    const { state } = given(undefined, receive(), cmd('AcknowledgePartner', {}, 0.2), validate())
+    const { state } = given(receive(), cmd('AcknowledgePartner', {}, 0.2), validate())
       .when(routed(1))
       .thenEvents('LeadAssigned');
     expect(state?.partner).toMatchObject({ acknowledgedAt: at(0.2), acknowledgedBy: 'command' });
   });
 
   it('is given once: a second AcknowledgePartner is refused, naming the status and how it was given', () => {
-    given(undefined, receive(), validate(), routed())
+    given(receive(), validate(), routed())
       .when(cmd('AcknowledgePartner', {}, 2))
       .thenRefused(/not allowed while the lead is assigned: its partner was already acknowledged \(routing\)/);
   });
 
   it('a first milestone acknowledges the partner too: the office evidently answers for the lead', () => {
-    const { state } = given(undefined, receive(), validate(), placedByHand())
+    const { state } = given(receive(), validate(), placedByHand())
       .when(requestInterview(5))
       .thenEvents('InterviewRequested');
     expect(state?.partner).toMatchObject({ acknowledgedAt: at(5), acknowledgedBy: 'milestone' });
   });
 
   it('is not taken once the lead is finished', () => {
-    given(undefined, receive(), cmd('CloseLead', { reason: 'other' }, 1))
+    given(receive(), cmd('CloseLead', { reason: 'other' }, 1))
       .when(cmd('AcknowledgePartner', {}, 2))
       .thenRefused(/not allowed while the lead is closed/);
   });
 });
 
 describe('a late acknowledgement climbs its own ladder', () => {
-  const waiting = () => given(undefined, receive(), validate(), placedByHand());
+  const waiting = () => given(receive(), validate(), placedByHand());
 
   it('wakes the lead at the acknowledgement deadline when nothing earlier is due', () => {
-    const { state } = given(
-      undefined,
-      receive(),
-      validate(),
-      placedByHand(),
-      cmd('PauseSla', { justification: 'j' }, 2),
-    );
+    const { state } = given(receive(), validate(), placedByHand(), cmd('PauseSla', { justification: 'j' }, 2));
     // The stage clock is paused; the partner's clock is not.
     expect(state && nextWakeAt(state, policy)).toBe(at(24));
   });
@@ -218,11 +202,11 @@ describe('a late acknowledgement climbs its own ladder', () => {
       .thenEvents('PartnerAcknowledgementOverdue');
     expect(first.events[0]?.data).toEqual({ level: 1, dueAt: at(24) });
     expect(first.state?.partner?.overdueLevel).toBe(1);
-    const scenario = given(undefined, receive(), validate(), placedByHand(), cmd('CheckSla', {}, 24));
+    const scenario = given(receive(), validate(), placedByHand(), cmd('CheckSla', {}, 24));
     scenario.when(cmd('CheckSla', {}, 30)).thenEvents();
     const second = scenario.when(cmd('CheckSla', {}, 48)).thenEvents('SlaWarning', 'PartnerAcknowledgementOverdue');
     expect(second.events[1]?.data).toEqual({ level: 2, dueAt: at(24) });
-    const after = given(undefined, receive(), validate(), placedByHand(), cmd('CheckSla', {}, 48));
+    const after = given(receive(), validate(), placedByHand(), cmd('CheckSla', {}, 48));
     expect(after.history.filter((e) => e.type === 'PartnerAcknowledgementOverdue')).toHaveLength(2);
     // Nothing more on the partner's ladder, however long it waits.
     after.when(cmd('CheckSla', {}, 500)).thenEvents('LeadEscalated', 'LeadEscalated', 'LeadEscalated');
@@ -237,7 +221,6 @@ describe('a late acknowledgement climbs its own ladder', () => {
 
   it('an acknowledgement stops the ladder, even a late one', () => {
     const acknowledged = given(
-      undefined,
       receive(),
       validate(),
       placedByHand(),
@@ -249,7 +232,7 @@ describe('a late acknowledgement climbs its own ladder', () => {
   });
 
   it('a finished lead owes nothing more', () => {
-    const closed = given(undefined, receive(), cmd('CloseLead', { reason: 'unable_to_locate' }, 1));
+    const closed = given(receive(), cmd('CloseLead', { reason: 'unable_to_locate' }, 1));
     expect(closed.state && nextWakeAt(closed.state, policy)).toBeNull();
   });
 });
@@ -257,7 +240,6 @@ describe('a late acknowledgement climbs its own ladder', () => {
 describe('milestones the partner may know', () => {
   it('interview scheduled, interview held and case opened, each with its time and nothing else', () => {
     const { state } = given(
-      undefined,
       receive(),
       validate(),
       routed(),
@@ -278,7 +260,7 @@ describe('milestones the partner may know', () => {
   });
 
   it('a closed lead is told by its category only (the close reason), never its note', () => {
-    const { state } = given(undefined, receive(), validate(), routed())
+    const { state } = given(receive(), validate(), routed())
       .when(cmd('CloseLead', { reason: 'referred_to_other_agency', note: 'DOL case 17, agent Ruiz' }, 3))
       .thenEvents('LeadClosed');
     expect(state?.partner?.milestones).toEqual([
@@ -288,7 +270,7 @@ describe('milestones the partner may know', () => {
   });
 
   it('a lead rejected at validation is closed for its partner too, as invalid or duplicate', () => {
-    const { state } = given(undefined, receive())
+    const { state } = given(receive())
       .when(cmd('ValidateLead', { outcome: 'invalid', fingerprint: 'f', problems: ['no contact'] }, 0.5))
       .thenEvents('LeadRejected');
     expect(state?.partner).toMatchObject({
@@ -298,7 +280,7 @@ describe('milestones the partner may know', () => {
   });
 
   it('the timeline shows the partner events as they are: times and rungs only', () => {
-    const scenario = given(undefined, receive(), validate(), placedByHand(), cmd('CheckSla', {}, 24));
+    const scenario = given(receive(), validate(), placedByHand(), cmd('CheckSla', {}, 24));
     const overdue = scenario.history.find((e) => e.type === 'PartnerAcknowledgementOverdue');
     if (overdue === undefined) throw new Error('no rung');
     expect(timelineEntry(7, overdue).detail).toEqual({ level: 1, dueAt: at(24) });

@@ -626,11 +626,6 @@ describe('contact-safety rules for RequestInterview', () => {
     // Nothing was decided: the state the refusal saw is unchanged.
     expect(state?.status).toBe('assigned');
   });
-  it('leads begun before the rules (their workflow decides without them) request interviews as before', () => {
-    const { state } = given(...toStatus.assigned(), cmd('RecordSafety', { safeToContact: 'no' }, 2));
-    const decision = decide(interview({ victimSpecialist: false }, 3), state, policy, { contactSafety: false });
-    expect(decision.ok && decision.events.map((e) => e.type)).toEqual(['InterviewRequested']);
-  });
   it('a state carried from a run before safety was kept has nothing for the rules to refuse on', () => {
     const { state } = given(...toStatus.assigned());
     if (state === undefined) throw new Error('no state');

@@ -133,7 +133,7 @@ async function seed(): Promise<void> {
   n1.do('OpenCase', B + 3 * D, { caseNumber: 'HSI-NWK-2026-0042' });
 
   const n2 = new Lead(B).checkSla(B + 4 * H).validate(B + 5 * H);
-  // A stabilisation pause (release leadline-v8) stops the clock as a pause does.
+  // A stabilisation pause stops the clock as a pause does.
   n2.do('PauseForStabilisation', B + 6 * H, {
     category: 'medical',
     expectedEnd: new Date(B + 36 * H).toISOString(),

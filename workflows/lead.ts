@@ -6,7 +6,6 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -20,7 +19,6 @@ import type { LeadActivities, PartnerNotice, RecordEventsResult } from '../activ
 import {
   allowedCommands,
   decide,
-  type DecideRules,
   type LeadRuleViolation,
   evolve,
   nextSlaAction,
@@ -44,18 +42,10 @@ import {
   type LeadWorkflowInput,
 } from './messages';
 
-const store = proxyActivities<Pick<LeadActivities, 'recordEvents'>>({
-  startToCloseTimeout: '30 seconds',
-  // A stale writer must fail loudly; everything else is infrastructure and is retried until it works.
-  retry: {
-    initialInterval: '200 milliseconds',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['ConcurrencyError'],
-  },
-});
 /**
- * The same append as a local activity: it runs in this worker without a round trip through the server's
- * task queues, which is most of a command's latency. Safe to re-run after a crash: appends are idempotent
+ * The append, as a local activity: it runs in this worker without a round trip through the server's
+ * task queues, which is most of a command's latency. A stale writer must fail loudly; everything else is
+ * infrastructure and is retried until it works. Safe to re-run after a crash: appends are idempotent
  * by event id. Long outages fall back to server-side timers once past the local retry threshold.
  */
 const localStore = proxyLocalActivities<Pick<LeadActivities, 'recordEvents'>>({
@@ -67,12 +57,8 @@ const localStore = proxyLocalActivities<Pick<LeadActivities, 'recordEvents'>>({
     nonRetryableErrorTypes: ['ConcurrencyError'],
   },
 });
-const intake = proxyActivities<Pick<LeadActivities, 'validateLead' | 'routeLead'>>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '1 minute' },
-});
 /**
- * The same checks as local activities: both are short (one indexed query, one directory lookup) and safe to
+ * Validation and routing, as local activities: both are short (one indexed query, one directory lookup) and safe to
  * repeat, and running them in this worker saves each lead two round trips through the server's queues.
  */
 const localIntake = proxyLocalActivities<Pick<LeadActivities, 'validateLead' | 'routeLead'>>({
@@ -98,30 +84,6 @@ const localNotifier = proxyLocalActivities<Pick<LeadActivities, 'notifyEscalatio
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 1 },
 });
-
-/**
- * The workflow's versioned changes, oldest first, each with the release whose umbrella patch first carried it.
- * Each change once went out as a patch of its own; a lead begun on a release takes that release's changes and
- * every earlier one without recording theirs.
- */
-const releaseOfChange = {
-  'assignment-notice': 'leadline-v6',
-  'sla-clock-during-intake': 'leadline-v6',
-  'record-events-locally': 'leadline-v6',
-  'intake-checks-locally': 'leadline-v6',
-  'search-attributes-changed-only': 'leadline-v6',
-  'sla-timer-kept': 'leadline-v6',
-  'escalation-notices-from-worker-first': 'leadline-v7',
-  // RequestInterview refused while contact is unsafe or refused, for a minor without a victim specialist, or without
-  // an interpreter when one is needed: leads begun earlier accepted such requests, and replay them as accepted.
-  'contact-safety-rules': 'leadline-v8',
-  // The partner loop: the partner's clock in LeadReceived, its rungs on the timer, its notices as activities. Leads
-  // begun earlier have no partner clock and replay without a notice of it.
-  'partner-loop': 'leadline-v9',
-} as const;
-type LeadWorkflowChange = keyof typeof releaseOfChange;
-/** Umbrella patches, newest first: a lead records only the newest, which implies every older one. */
-const releases = ['leadline-v9', 'leadline-v8', 'leadline-v7', 'leadline-v6'] as const;
 
 /**
  * A rule's refusal as the caller sees it. A failure's message is in clear in Temporal's history (a handler's refusal
@@ -152,6 +114,16 @@ const audit = proxyActivities<Pick<LeadActivities, 'recordCancellationRefused'>>
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
+/*
+ * Changing this workflow (release 1.0 on): every running lead replays its history against the code its worker runs,
+ * so a change to the commands a history holds (an activity, local activity, timer, search-attribute upsert or
+ * continue-as-new added, removed, reordered or given other options) breaks every lead begun before it. Guard such a
+ * change with `patched('<release>-<change>')`, e.g. `if (patched('1.1-partner-digest')) ...new... else ...old...`,
+ * record that release's histories (`npx tsx scripts/record-histories.ts 1.1`) and keep the old branch until no
+ * running lead began before the change; then `deprecatePatch('<release>-<change>')` for one release, and delete it.
+ * test/replay.unit.test.ts replays every recorded release against this code.
+ */
+
 /**
  * A lead ends only by its own commands (CloseLead, OpenCase). A cancellation request (the Temporal UI's
  * "Request Cancellation", `temporal workflow cancel`) would otherwise end the workflow while the read model still
@@ -178,24 +150,7 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
 }
 
 async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
-  // Every patch a lead records costs it two history events (a marker, and the SDK's TemporalChangeVersion
-  // search attribute). A lead begun on this version records one, and takes every change named below; leads
-  // begun earlier lack it and replay change by change, as they were recorded.
-  // A release is in force when its own marker, or a newer release's, was recorded. Evaluated newest first and
-  // stopping at the first marker found, so a new lead records the newest alone.
-  const inForce = new Map<(typeof releases)[number], boolean>();
-  let newer = false;
-  for (const release of releases) {
-    newer ||= patched(release);
-    inForce.set(release, newer);
-  }
-  const hasChange = (patchId: LeadWorkflowChange) => inForce.get(releaseOfChange[patchId]) === true || patched(patchId);
   const { policy } = input;
-  // Fixed for the run: the validator and the handler must decide alike, and a replay as the run first did.
-  const rules: DecideRules = {
-    contactSafety: hasChange('contact-safety-rules'),
-    partnerLoop: hasChange('partner-loop'),
-  };
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
   const deliveries = new Set<Promise<unknown>>();
@@ -232,7 +187,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     // Each pass decides against the state the log last showed; a pass that finds the log ahead adopts it and
     // decides again, so the command is recorded once, after whatever the log already holds.
     for (;;) {
-      const decision = decide(command, state, policy, rules);
+      const decision = decide(command, state, policy);
       if (!decision.ok) throw refusalOf(decision.error);
       if (decision.events.length === 0) return [];
       const recorded: RecordedEvent[] = decision.events.map((event) => ({ ...event, eventId: uuid4() }));
@@ -246,8 +201,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
       };
       let appended: RecordEventsResult;
       try {
-        // Leads that began with server-side appends replay them that way.
-        appended = await (hasChange('record-events-locally') ? localStore : store).recordEvents(append);
+        appended = await localStore.recordEvents(append);
       } catch (error) {
         // A command whose data its schema (or PostgreSQL) refuses fails as the caller's mistake, not as an outage.
         if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
@@ -258,7 +212,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
       if (appended.committedAt !== undefined) appendClock = Math.max(appendClock, appended.committedAt);
       if (appended.adopted === undefined) {
         // What the append committed, as its marker keeps it: a replay folds the log's copy, never a proposal of its
-        // own (appends recorded before the result carried it return the proposal as it was).
+        // own.
         const committed = appended.events ?? recorded;
         fold(expectedVersion, committed);
         return committed;
@@ -297,7 +251,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
   /**
    * What the partner loop says of an event, read from how it moved the partner's clock: once per event, since each
    * event is folded once (an adopted one included) and its id keys the delivery. Only leads with a partner clock
-   * (begun on leadline-v9 or later) have any. Server-side activities, retried for hours: they share their workflow
+   * (any source but a public tip) have any. Server-side activities, retried for hours: they share their workflow
    * task with a submission or a command, whose caller would otherwise wait for the partner's channel.
    */
   function partnerNoticesOf(
@@ -379,8 +333,6 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
 
   function notifyIfAssigned(event: RecordedEvent) {
     if (state === undefined || (event.type !== 'LeadAssigned' && event.type !== 'LeadReassigned')) return;
-    // Leads recorded before assignment notices existed replay without them.
-    if (!hasChange('assignment-notice')) return;
     track(
       notifier.notifyAssignment({
         leadId: input.leadId,
@@ -395,9 +347,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     );
   }
 
-  /** The worker's own attempt first, the server's retries for what it left; leads begun earlier used only those. */
+  /** The worker's own attempt first, the server's retries for what it left. */
   function sendNotice<N>(remote: (notice: N) => Promise<unknown>, local: (notice: N) => Promise<unknown>, notice: N) {
-    if (!hasChange('escalation-notices-from-worker-first')) return remote(notice);
     return local(notice).catch(() => remote(notice));
   }
 
@@ -425,11 +376,6 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
       { key: leadSearchAttributes.escalationLevel, value: state.sla.level },
       { key: leadSearchAttributes.nextDeadline, value: deadline === null ? null : new Date(deadline) },
     ];
-    // Leads that rewrote every attribute after each append replay that way.
-    if (!hasChange('search-attributes-changed-only')) {
-      upsertSearchAttributes(all);
-      return;
-    }
     const updates = all.filter(({ key, value }) => published.get(key.name) !== comparable(value));
     if (updates.length === 0) return;
     for (const { key, value } of updates) published.set(key.name, comparable(value));
@@ -459,7 +405,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     slaTimer = undefined;
     if (at === null) return undefined;
     const waitMs = Math.max(0, Date.parse(at) - Math.max(Date.now(), appendClock));
-    // Already due: no timer, as the loop before this did.
+    // Already due: no timer.
     if (waitMs === 0) return (slaTimer = { at, fired: true });
     const timer: SlaTimer = { at, fired: false, scope: new CancellationScope() };
     slaTimer = timer;
@@ -533,7 +479,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
           const command = commandFrom(type, request);
           // Before the intake is recorded only the shape can be checked; the handler decides once it is.
           if (state === undefined) return;
-          const decision = decide(command, state, policy, rules);
+          const decision = decide(command, state, policy);
           if (!decision.ok) throw refusalOf(decision.error);
         },
       },
@@ -558,10 +504,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
 
   /** `resumed`: a run restarted from the log, which checks only what its lead has not passed yet. */
   const intakeSteps = async (intakeData: LeadIntake, resumed = false) => {
-    // Leads that began with server-side checks replay them that way.
-    const checks = hasChange('intake-checks-locally') ? localIntake : intake;
     if (!resumed || current()?.status === 'received') {
-      const validation = await checks.validateLead({ leadId: input.leadId, intake: intakeData });
+      const validation = await localIntake.validateLead({ leadId: input.leadId, intake: intakeData });
       await exclusively(async () => {
         // A supervisor may have validated or closed the lead while the check ran.
         if (current()?.status === 'received')
@@ -570,7 +514,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     }
     const validated = current();
     if (validated?.status === 'validated') {
-      const route = await checks.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
+      const route = await localIntake.routeLead({ leadId: input.leadId, jurisdiction: validated.jurisdiction });
       await exclusively(async () => {
         if (route !== null && current()?.status === 'validated') {
           await execute(
@@ -609,9 +553,7 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
         metadata: { ...submittedBy, at: nowIso() },
       }),
     );
-    // Leads received before the clock ran beside the checks ran the steps first and replay that way.
-    if (hasChange('sla-clock-during-intake')) intakeStepsBeside(intakeData);
-    else await intakeSteps(intakeData);
+    intakeStepsBeside(intakeData);
   } else {
     publishSearchAttributes();
     // A lead restarted from its log before its checks finished (its intake comes from the log) finishes them.
@@ -621,31 +563,19 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     }
   }
 
-  // Leads whose loop restarted the timer on every change replay that way.
-  const keepSlaTimer = hasChange('sla-timer-kept');
   for (let lead = current(); lead !== undefined && !isTerminal(lead.status); lead = current()) {
     const seen = lead.version;
-    // The next rung of the ladder or, while a stabilisation pause runs, its next reminder: a lead without such a
-    // pause wakes exactly when it did before reminders existed, so its recorded history replays unchanged.
+    // The next rung of the ladder or, while a stabilisation pause runs, its next reminder.
     const wakeAt = nextWakeAt(lead, policy);
     const changed = () =>
       state?.version !== seen || workflowInfo().continueAsNewSuggested || intakeFailure !== undefined;
-    let due: boolean;
-    if (keepSlaTimer) {
-      const timer = armSlaTimer(wakeAt);
-      await condition(() => changed() || timer?.fired === true);
-      due = !changed();
-      if (due && wakeAt !== null && Date.parse(wakeAt) > Date.now()) {
-        // Early by the append clock's lead over workflow time: wait out the rest on workflow time alone.
-        appendClock = 0;
-        continue;
-      }
-    } else if (wakeAt === null) {
-      await condition(changed);
-      due = false;
-    } else {
-      const waitMs = Math.max(0, Date.parse(wakeAt) - Date.now());
-      due = !(waitMs === 0 ? changed() : await condition(changed, waitMs));
+    const timer = armSlaTimer(wakeAt);
+    await condition(() => changed() || timer?.fired === true);
+    const due = !changed();
+    if (due && wakeAt !== null && Date.parse(wakeAt) > Date.now()) {
+      // Early by the append clock's lead over workflow time: wait out the rest on workflow time alone.
+      appendClock = 0;
+      continue;
     }
     if (due && wakeAt !== null) {
       await exclusively(async () => {
