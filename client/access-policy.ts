@@ -109,7 +109,11 @@ export interface Capabilities {
     readIntake: boolean;
     readAudit: boolean;
     readReports: boolean;
+    /** Replay the log under a proposed SLA policy (POST /reports/simulations). */
+    simulatePolicies: boolean;
     submitLeads: boolean;
+    /** Read its own referrals' status (GET /partner/leads/{reference}). */
+    readPartnerLeads: boolean;
   };
 }
 
@@ -125,7 +129,9 @@ export function capabilitiesOf(caller: Caller): Capabilities {
       readIntake: leadActions.has('readIntake'),
       readAudit: may('readAudit'),
       readReports: may('readReports'),
+      simulatePolicies: may('simulatePolicies'),
       submitLeads: may('submit'),
+      readPartnerLeads: may('readPartnerLeads'),
     },
   };
 }

@@ -289,6 +289,13 @@ const commandSpecs: CommandSpec[] = [
     data: (o) => ({ priority: o.priority, reason: o.reason }),
   },
   {
+    name: 'acknowledge-partner',
+    type: 'AcknowledgePartner',
+    description: 'tell the referring partner the lead is taken up (routing by the rules does it on its own)',
+    options: [],
+    data: () => ({}),
+  },
+  {
     name: 'add-note',
     type: 'AddNote',
     description: 'add a note',

@@ -169,7 +169,9 @@ describe('reports and what a caller may ever do (GET /me)', () => {
         readIntake: true,
         readAudit: false,
         readReports: false,
+        simulatePolicies: false,
         submitLeads: false,
+        readPartnerLeads: false,
       },
     });
   });

@@ -240,7 +240,9 @@ describe('what a console needs to show only what works', () => {
         readIntake: true,
         readAudit: false,
         readReports: false,
+        simulatePolicies: false,
         submitLeads: false,
+        readPartnerLeads: false,
       },
     });
     const supervisor = await me('hsi-newark.supervisor');
@@ -258,7 +260,9 @@ describe('what a console needs to show only what works', () => {
       readIntake: false,
       readAudit: true,
       readReports: false,
+      simulatePolicies: false,
       submitLeads: false,
+      readPartnerLeads: false,
     });
     expect((await me('admin')).may).toMatchObject({ commands: [], readReports: true, readIntake: false });
     const service = await fetch(`${base}/me`, {

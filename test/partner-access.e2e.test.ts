@@ -161,5 +161,9 @@ describe('GET /partner/leads/{reference}', () => {
     const partner = await access.serviceToken('partner-safe-harbor');
     expect((await call(`/leads/${harborLead}`, partner)).status).toBe(404);
     expect((await call('/leads', partner)).status).toBe(403);
+    // GET /me says so, for a console or an integration to know what to call.
+    const me = await call('/me', partner);
+    expect(me.body).toMatchObject({ roles: ['partner'], may: { readPartnerLeads: true, commands: [] } });
+    expect((await call('/me', hq)).body).toMatchObject({ may: { readPartnerLeads: false, simulatePolicies: true } });
   });
 });

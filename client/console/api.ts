@@ -53,7 +53,15 @@ export interface Me {
   subject: string;
   roles: string[];
   offices: string[];
-  may: { commands: string[]; readIntake: boolean; readAudit: boolean; readReports: boolean; submitLeads: boolean };
+  may: {
+    commands: string[];
+    readIntake: boolean;
+    readAudit: boolean;
+    readReports: boolean;
+    simulatePolicies?: boolean;
+    submitLeads: boolean;
+    readPartnerLeads?: boolean;
+  };
 }
 
 export interface NextRung {

@@ -105,7 +105,9 @@ export const meExample = {
     readIntake: true,
     readAudit: false,
     readReports: true,
+    simulatePolicies: false,
     submitLeads: false,
+    readPartnerLeads: false,
   },
 } as const;
 

@@ -116,7 +116,9 @@ export const MeBody = z.object({
     readIntake: z.boolean(),
     readAudit: z.boolean(),
     readReports: z.boolean(),
+    simulatePolicies: z.boolean(),
     submitLeads: z.boolean(),
+    readPartnerLeads: z.boolean(),
   }),
 }) satisfies z.ZodType<Capabilities>;
 
