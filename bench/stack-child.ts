@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { readEnv } from '../worker/config';
+import { readEnv } from '../activities/config';
 import { startLeadline, type RunningLeadline } from '../worker/leadline';
 import { leadBundlerOptions } from '../worker/worker';
 import { BASELINE_TASK_QUEUE, type BaselineActivities } from './baseline-workflow';

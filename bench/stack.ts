@@ -11,7 +11,7 @@ import { createLeadReadModel } from '../activities/read-model';
 import { LeadClient } from '../client/lead-client';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadSlaPolicy } from '../worker/config';
+import { loadSlaPolicy } from '../activities/config';
 import { temporalCliPath } from '../worker/temporal-binaries';
 import { signIn } from '../client/cli-sign-in';
 import { DEFAULT_AUDIENCE } from '../client/sign-in';

@@ -343,7 +343,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           probe('postgres', () => checks.postgres(), request),
           checks.workers === undefined ? undefined : probe('workers', () => checks.workers?.(), request),
         ]);
-        // The keyring lacks a key stored leads need (worker/keys.ts): their commands would fail.
+        // The keyring lacks a key stored leads need (activities/keys.ts): their commands would fail.
         const keys =
           checks.keys === undefined || !postgres ? true : await probe('keys', () => checks.keys?.(), request);
         if (temporal && postgres && workers !== false && keys) {

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readEnv } from '../worker/config';
+import { readEnv } from '../activities/config';
 import { startLeadline } from '../worker/leadline';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

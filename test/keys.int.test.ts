@@ -20,7 +20,7 @@ import { runCli } from '../client/cli';
 import { LeadClient } from '../client/lead-client';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { createLeadWorker } from '../worker/worker';
-import { loadKeyring } from '../worker/keys';
+import { loadKeyring } from '../activities/keys';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer, workflowBundle } from './support/temporal';

@@ -20,9 +20,9 @@ import type pg from 'pg';
 import { LeadPayloadCodec } from '../client/payload-codec';
 import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { temporalConnectionOptions, type LeadlineEnv } from './config';
+import { temporalConnectionOptions, type LeadlineEnv } from '../activities/config';
 import { startIntakeForwarder } from './intake-forwarder';
-import { keysReadinessCheck } from './keys';
+import { keysReadinessCheck } from '../activities/keys';
 
 /** What the API side needs; plain data, so it can be handed to a thread of its own. */
 export interface ApiSideOptions {

@@ -1,7 +1,7 @@
-import { readEnv } from './config';
+import { readEnv } from '../activities/config';
 import { adminActor, openDatabase, type AdminExitCode, type AdminIo } from './leads-admin';
 import { recordAudit } from '../activities/event-store';
-import { loadKeyring, missingKeyIds, rotateKeyring } from './keys';
+import { loadKeyring, missingKeyIds, rotateKeyring } from '../activities/keys';
 
 /*
  * `leadline keys rotate` and `leadline keys list`, run as `verify` and `rebuild` are (client/cli.ts loads them on use).

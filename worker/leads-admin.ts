@@ -21,8 +21,8 @@ import type { LeadEvent } from '../schemas/events';
 import { LeadId, LeadState, terminalStatuses } from '../schemas/lead';
 import { LEAD_WORKFLOW_TYPE, leadStateQuery, leadWorkflowId, type LeadSnapshot } from '../workflows/messages';
 import { LeadPayloadCodec } from '../client/payload-codec';
-import { readEnv, temporalConnectionOptions, type LeadlineEnv } from './config';
-import { loadKeyring } from './keys';
+import { readEnv, temporalConnectionOptions, type LeadlineEnv } from '../activities/config';
+import { loadKeyring } from '../activities/keys';
 
 /*
  * The read-model tools behind `npm run leads:rebuild`, `npm run leads:verify` and the CLI's `rebuild` and

@@ -9,9 +9,9 @@ import { LeadId } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { terminalStatuses } from '../schemas/vocabulary';
 import { LEAD_WORKFLOW_TYPE } from '../workflows/messages';
-import type { LeadlineEnv } from './config';
+import type { LeadlineEnv } from '../activities/config';
 import { createHealer, errorName, type Healer, type HealingLog, type RecoverResult } from './recover';
-import { notificationAdapters } from './worker';
+import { notificationAdapters } from '../activities/notifications/adapters';
 
 /*
  * The reconciler: every interval, the open leads of the read model are compared with the lead workflows Temporal

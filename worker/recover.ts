@@ -19,9 +19,9 @@ import {
   leadWorkflowId,
   type LeadWorkflowInput,
 } from '../workflows/messages';
-import { loadSlaPolicy, readEnv } from './config';
+import { loadSlaPolicy, readEnv } from '../activities/config';
 import { adminActor, openDatabase, openTemporal, type AdminIo } from './leads-admin';
-import { notificationAdapters } from './worker';
+import { notificationAdapters } from '../activities/notifications/adapters';
 
 /*
  * Healing: a lead that is open in its event log but whose workflow no longer runs (terminated, failed, timed out,

@@ -4,7 +4,7 @@ import { UNASSIGNED, rungs, totals, type SlaTally } from '../domain/sla-simulati
 import { OfficeId, type SlaStage, slaStages } from '../schemas/lead';
 import { Duration, type SlaPolicy } from '../schemas/sla-policy';
 import { SimulationInputError, simulatePolicies, type SimulationReport } from '../activities/policy-simulation';
-import { loadSlaPolicy, readEnv } from './config';
+import { loadSlaPolicy, readEnv } from '../activities/config';
 import { openDatabase, type AdminExitCode } from './leads-admin';
 import { slaChartSvg } from './sla-chart';
 

@@ -1,4 +1,4 @@
-import { readEnv } from './config';
+import { readEnv } from '../activities/config';
 import { startLeadline } from './leadline';
 
 // `npm start`: the whole system on embedded defaults; Ctrl-C stops all of it.
