@@ -230,6 +230,13 @@ export function withLogin(url: string, login: LoginCredentials): string {
   return parsed.toString();
 }
 
+/** The URL with its password hidden, for a line a person reads. */
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
 /** The application's URL on an embedded PostgreSQL started with the local defaults (what `npm start` uses). */
 export function localEmbeddedAppUrl(port: number): string {
   return connectionUrl(LOCAL_APP_LOGIN, port, DATABASE_NAME);

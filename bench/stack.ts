@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { createPool, freePort } from '../activities/db';
 import { createLeadReadModel } from '../activities/read-model';
 import { LeadClient } from '../client/lead-client';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy } from '../activities/config';
 import { temporalCliPath } from '../worker/temporal-binaries';

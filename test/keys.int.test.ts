@@ -18,7 +18,7 @@ import { createLogAdapter } from '../activities/notifications/log';
 import { createLeadReadModel } from '../activities/read-model';
 import { runCli } from '../client/cli';
 import { LeadClient } from '../client/lead-client';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { createLeadWorker } from '../worker/worker';
 import { loadKeyring } from '../activities/keys';
 import { sampleIntakeInputs } from './support/lead-fixtures';

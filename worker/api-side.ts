@@ -17,7 +17,7 @@ import { createPartnerLeadStore } from '../activities/partner-store';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { temporalConnectionOptions, type LeadlineEnv } from '../activities/config';

@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type pg from 'pg';
-import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
+import { createPool, migrate, redactUrl, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import type { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from '../activities/config';
 import { assertKeyringCoversData, loadKeyring } from '../activities/keys';
 import { bindKeyring } from '../activities/field-crypto';
 import { runsCompiled } from '../activities/package-files';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
 import { startWorkerReconciler } from './reconciler';
 import { startHealthServer } from './health';
@@ -86,7 +86,7 @@ export async function startLeadline(
       // Schema changes are the workers' to make: an API process starts against the schema they left.
       if (runsWorker) await migrate(cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL);
       databaseUrl = cfg.DATABASE_URL;
-      say(`PostgreSQL      ${redact(databaseUrl)} (from DATABASE_URL${runsWorker ? ', migrated' : ''})`);
+      say(`PostgreSQL      ${redactUrl(databaseUrl)} (from DATABASE_URL${runsWorker ? ', migrated' : ''})`);
     } else {
       const pgDir = join(cfg.LEADLINE_DATA_DIR, 'postgres');
       const embedded = await startEmbeddedPostgres({
@@ -96,7 +96,7 @@ export async function startLeadline(
       });
       stops.push(() => embedded.stop());
       databaseUrl = embedded.appUrl;
-      say(`PostgreSQL      ${redact(databaseUrl)} (embedded, data in ${pgDir}, migrated)`);
+      say(`PostgreSQL      ${redactUrl(databaseUrl)} (embedded, data in ${pgDir}, migrated)`);
     }
     const pool = createPool(databaseUrl, { max: 20 });
     stops.push(() => pool.end());
@@ -301,10 +301,4 @@ function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
       });
     });
   });
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
 }

@@ -10,12 +10,12 @@ import type { SlaPolicy } from '../schemas/sla-policy';
 import { terminalStatuses } from '../schemas/vocabulary';
 import { LEAD_WORKFLOW_TYPE } from '../workflows/messages';
 import type { LeadlineEnv } from '../activities/config';
-import { createHealer, errorName, type Healer, type HealingLog, type RecoverResult } from './recover';
+import { createHealer, errorName, type Healer, type HealingLog, type RecoverResult } from '../admin/healer';
 import { notificationAdapters } from '../activities/notifications/adapters';
 
 /*
  * The reconciler: every interval, the open leads of the read model are compared with the lead workflows Temporal
- * runs, and every open lead whose workflow does not run is restarted from its event log (worker/recover.ts).
+ * runs, and every open lead whose workflow does not run is restarted from its event log (admin/healer.ts).
  *
  * Why a loop in the worker process rather than a Temporal Schedule: healing must work when Temporal itself lost
  * the leads (its database restored from an old backup, or gone): a Schedule lives in that same database and would

@@ -83,7 +83,7 @@ export interface LeadWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Leads kept in the workflow cache; unset: the SDK's default, which grows with the heap limit. */
   cachedLeads?: number;
-  /** Encrypts what the worker writes to Temporal's history (see client/payload-codec.ts). */
+  /** Encrypts what the worker writes to Temporal's history (see activities/payload-codec.ts). */
   payloadCodec?: PayloadCodec;
   /** Whether workflow code keeps its stack traces (LEADLINE_WORKFLOW_STACK_TRACES); unset: `off`. */
   workflowStackTraces?: WorkflowStackTraces;

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { type z } from 'zod';
 import { createPool, freePort } from '../../activities/db';
-import { LeadPayloadCodec } from '../../client/payload-codec';
+import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { LeadlineEnv, loadSlaPolicy } from '../../activities/config';
 import { round, sleep } from '../stats';
 import { runChecks, type Check, type CheckReport, type CheckScope } from './checker';

@@ -17,7 +17,7 @@ import { createNotificationDelivery } from '../../activities/notifications/deliv
 import { createLogAdapter } from '../../activities/notifications/log';
 import { createWebhookAdapter } from '../../activities/notifications/webhook';
 import { parsePartnerDirectory } from '../../activities/partners';
-import { LeadPayloadCodec } from '../../client/payload-codec';
+import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import { createLeadWorker } from '../../worker/worker';
 
