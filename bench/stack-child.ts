@@ -97,7 +97,7 @@ async function main() {
   process.on('SIGINT', () => undefined);
 
   try {
-    leadline = await startLeadline(cfg, (line) => console.log(line));
+    leadline = await startLeadline(cfg);
     const connection = await NativeConnection.connect({ address: leadline.temporalAddress });
     // Same limits and bundle settings as the Leadline worker (worker/worker.ts): only the workflow and its activities differ.
     const worker = await Worker.create({

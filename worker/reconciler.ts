@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import type pg from 'pg';
-import { pino } from 'pino';
 import { loadDirectory } from '../activities/directory';
+import { createLogger } from '../activities/logger';
 import { createNotificationDelivery } from '../activities/notifications/deliver';
 import { createHealingNotifier } from '../activities/notifications/healing';
 import { LeadId } from '../schemas/lead';
@@ -256,7 +256,7 @@ export interface WorkerReconcilerDeps {
 /** The reconciler of a worker process: HQ notices through the configured channels, the counter on /metrics. */
 export async function startWorkerReconciler(deps: WorkerReconcilerDeps): Promise<Reconciler> {
   const { pool, client, cfg } = deps;
-  const logger = pino({ level: cfg.LOG_LEVEL === 'silent' ? 'silent' : 'info', base: { component: 'reconciler' } });
+  const logger = createLogger({ name: 'reconciler', level: cfg.LOG_LEVEL === 'silent' ? 'silent' : 'info' });
   const log: HealingLog = (level, message, fields) => logger[level](fields, message);
   const adapters = notificationAdapters(cfg);
   const healer = createHealer({

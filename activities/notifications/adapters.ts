@@ -1,12 +1,15 @@
 import type { LeadlineEnv } from '../config';
 import { createEmailAdapter } from './email';
+import { createLogger } from '../logger';
 import { createLogAdapter } from './log';
 import type { NotificationAdapter } from './types';
 import { createWebhookAdapter } from './webhook';
 
 /** The notification adapters the configuration turns on. */
 export function notificationAdapters(cfg: LeadlineEnv): NotificationAdapter[] {
-  const adapters: NotificationAdapter[] = [createLogAdapter()];
+  const adapters: NotificationAdapter[] = [
+    createLogAdapter({ logger: createLogger({ name: 'notifications', level: cfg.LOG_LEVEL }) }),
+  ];
   if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL !== undefined) {
     const smtp = new URL(cfg.SMTP_URL);
     adapters.push(
