@@ -1,5 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import type { AdminExitCode, AdminIo } from './io';
+import type { SimulateOptions } from './simulate';
 
 /*
  * The operator's subcommands of `leadline` (verify, rebuild, simulate, recover, keys). They connect to PostgreSQL and
@@ -15,17 +16,6 @@ export interface AdminCliIo {
 }
 
 type AdminRun = (env: NodeJS.ProcessEnv, io: AdminIo, options: { actor?: string }) => Promise<AdminExitCode>;
-
-/** `leadline simulate`'s options, as commander names them. */
-interface SimulateCliOptions {
-  policy: string;
-  inForce?: string;
-  since?: string;
-  office?: string;
-  asOf?: string;
-  chart?: string;
-  json?: boolean;
-}
 
 /** Adds the admin subcommands to `program`, whose `--actor` option names who runs them in the audit log. */
 export function addAdminCommands(program: Command, io: AdminCliIo): void {
@@ -68,7 +58,7 @@ export function addAdminCommands(program: Command, io: AdminCliIo): void {
     .option('--as-of <instant>', "replay up to this ISO instant (default: now, or the log's latest event if later)")
     .option('--chart <file.svg>', 'also draw the comparison as an SVG bar chart')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: SimulateCliOptions) => {
+    .action(async (opts: SimulateOptions) => {
       const { runSimulate } = await import('./simulate');
       exitWith(await runSimulate(env(), lines, opts), 'simulate');
     });

@@ -130,22 +130,3 @@ export function diffImages(leadId: string, views: readonly [View, View], a: RowI
   }));
   return [...differences, ...diffValues(leadId, views, 'state', a.state, b.state)];
 }
-
-/** A read-only transaction: what it reads is one consistent state of the database. */
-export async function inSnapshot<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
-}

@@ -6,7 +6,8 @@ import { projectLead } from '../activities/lead-activities';
 import { openDatabase } from './database';
 import { formatDifference, type Difference } from './differences';
 import { adminActor, guarded, plural, type AdminExitCode, type AdminIo } from './io';
-import { diffImages, imageOfEvents, inSnapshot, readEvents, readLogVersions, readRows } from './lead-rows';
+import { inReadOnlySnapshot } from '../activities/db';
+import { diffImages, imageOfEvents, readEvents, readLogVersions, readRows } from './lead-rows';
 
 export interface RebuildReport {
   /** Rows of the live read model just before the rebuild. */
@@ -31,7 +32,7 @@ export interface RebuildReport {
  */
 export async function rebuildAndCompare(pool: pg.Pool, options: { actor?: string } = {}): Promise<RebuildReport> {
   const crypto = fieldCryptoFor(pool);
-  const before = await inSnapshot(pool, async (client) => ({
+  const before = await inReadOnlySnapshot(pool, async (client) => ({
     rows: await readRows(client, crypto),
     logVersions: await readLogVersions(client),
   }));

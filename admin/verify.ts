@@ -10,7 +10,8 @@ import { compareLead, type LeadCheck, type WorkflowView } from './compare-lead';
 import { openDatabase } from './database';
 import { formatDifference, type Difference } from './differences';
 import { adminActor, guarded, plural, type AdminExitCode, type AdminIo } from './io';
-import { inSnapshot, readEvents, readRows } from './lead-rows';
+import { inReadOnlySnapshot } from '../activities/db';
+import { readEvents, readRows } from './lead-rows';
 import { openTemporal } from './temporal';
 
 export interface VerifyOptions {
@@ -77,7 +78,7 @@ async function checkLead(
   const crypto = fieldCryptoFor(pool);
   for (;;) {
     const workflow = await workflowView(client, leadId, listedRunning, options.queryTimeoutMs ?? 10_000);
-    const stored = await inSnapshot(pool, async (db) => ({
+    const stored = await inReadOnlySnapshot(pool, async (db) => ({
       row: (await readRows(db, crypto, leadId)).get(leadId),
       events: await readEvents(db, crypto, leadId),
     }));

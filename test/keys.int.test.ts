@@ -170,11 +170,15 @@ describe('key rotation', () => {
       },
       timeout: 60_000,
     }).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
+      () => ({ code: 0, output: '' }),
+      // Leadline logs one shape, pino's lines on stdout, its failure to start among them.
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: error.code,
+        output: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      }),
     );
     expect(start.code).toBe(1);
-    expect(start.stderr).toContain(
+    expect(start.output).toContain(
       `Leadline did not start: PostgreSQL's stored leads are encrypted with key ${needed}, which the keyring does not hold`,
     );
   }, 180_000);
