@@ -18,6 +18,7 @@ COPY schemas schemas
 COPY domain domain
 COPY workflows workflows
 COPY activities activities
+COPY admin admin
 COPY worker worker
 COPY client client
 RUN npm run build

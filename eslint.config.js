@@ -83,6 +83,26 @@ export default tseslint.config(
     },
   },
   {
+    // The arrows run one way: worker/ and client/ may use admin/, admin/ uses what lies below them all.
+    files: ['admin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../worker/*', '../client/*'], message: 'admin/ sits below worker/ and client/' }] },
+      ],
+    },
+  },
+  {
+    files: ['client/**/*.ts'],
+    ignores: ['client/console/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../worker/*', '../../worker/*'], message: 'client/ does not reach into worker/' }] },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Leadline's loggers (activities/logger.ts) say only what went wrong: a run prints failures, not every notice.
+    env: { LOG_LEVEL: 'warn' },
     projects: [
       {
         test: {

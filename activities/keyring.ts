@@ -2,7 +2,7 @@ import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 /*
- * The keys that protect victims' data, shared by Temporal's payload codec (client/payload-codec.ts) and the
+ * The keys that protect victims' data, shared by Temporal's payload codec (activities/payload-codec.ts) and the
  * encryption of PostgreSQL's sensitive fields (activities/field-crypto.ts). Every key has an id; the current key
  * encrypts, every key decrypts, and each ciphertext carries the id of its key, so a rotation never makes older
  * data unreadable as long as its key stays in the keyring.

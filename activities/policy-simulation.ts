@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { z } from 'zod';
+import { inReadOnlySnapshot } from './db';
 import {
   clockSourceEventTypes,
   simulateSlaPolicies,
@@ -60,39 +61,28 @@ export interface ClockLogs {
 
 /** Every lead's clock events, in one read-only snapshot. */
 export async function readClockLogs(pool: pg.Pool): Promise<ClockLogs> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const now = await client.query<{ now: Date }>('SELECT now() AS now');
-    const result = await client.query(CLOCK_QUERY, [clockSourceEventTypes]);
-    await client.query('COMMIT');
-    const leads: LeadLog[] = [];
-    let latest: number | null = null;
-    for (const raw of result.rows) {
-      const row = ClockRow.parse(raw);
-      const event = clockEventOfRow(row);
-      if (event === null) continue;
-      const ms = Date.parse(event.at);
-      if (latest === null || ms > latest) latest = ms;
-      const last = leads[leads.length - 1];
-      if (last?.leadId === row.lead_id) (last.events as ClockEvent[]).push(event);
-      else leads.push({ leadId: row.lead_id, events: [event] });
-    }
-    return {
-      leads,
-      rows: result.rows.length,
-      readAt: (now.rows[0]?.now ?? new Date()).toISOString(),
-      latestEventAt: latest === null ? null : new Date(latest).toISOString(),
-    };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
+  const { now, result } = await inReadOnlySnapshot(pool, async (client) => ({
+    now: await client.query<{ now: Date }>('SELECT now() AS now'),
+    result: await client.query(CLOCK_QUERY, [clockSourceEventTypes]),
+  }));
+  const leads: LeadLog[] = [];
+  let latest: number | null = null;
+  for (const raw of result.rows) {
+    const row = ClockRow.parse(raw);
+    const event = clockEventOfRow(row);
+    if (event === null) continue;
+    const ms = Date.parse(event.at);
+    if (latest === null || ms > latest) latest = ms;
+    const last = leads[leads.length - 1];
+    if (last?.leadId === row.lead_id) (last.events as ClockEvent[]).push(event);
+    else leads.push({ leadId: row.lead_id, events: [event] });
   }
+  return {
+    leads,
+    rows: result.rows.length,
+    readAt: (now.rows[0]?.now ?? new Date()).toISOString(),
+    latestEventAt: latest === null ? null : new Date(latest).toISOString(),
+  };
 }
 
 function clockEventOfRow(row: ClockRow): ClockEvent | null {

@@ -15,11 +15,11 @@ import { createNotificationDelivery } from '../activities/notifications/deliver'
 import { createLogAdapter } from '../activities/notifications/log';
 import { createLeadReadModel } from '../activities/read-model';
 import { LeadClient } from '../client/lead-client';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { totals } from '../domain/sla-simulation';
 import { defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { createLeadWorker } from '../worker/worker';
-import { runSimulate, type SimulationReport } from '../worker/sla-simulator';
+import { runSimulate, type SimulationReport } from '../admin/simulate';
 import { leadScripts, seedPolicy, seedSlaHistory } from '../test/support/sla-history';
 import { startTimeSkippingServer, workflowBundle } from '../test/support/temporal';
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../activities/db';
-import { readEnv } from '../worker/config';
+import { readEnv } from '../activities/config';
 import {
   CLUSTER_POSTGRES_MAX_CONNECTIONS,
   ensureTemporalServer,
@@ -136,7 +136,7 @@ async function main() {
   process.on('SIGINT', () => undefined);
 
   try {
-    leadline = await startLeadline(cfg, (line) => console.log(line));
+    leadline = await startLeadline(cfg);
     const connection = await NativeConnection.connect({ address: leadline.temporalAddress });
     // Same limits and bundle settings as the Leadline worker (worker/worker.ts): only the workflow and its activities differ.
     const worker = await Worker.create({

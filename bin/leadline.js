@@ -12,7 +12,7 @@ const built = join(root, 'dist', 'node', 'BUILT');
 /** The newest modification time of the TypeScript the build compiles (0 in an image, which ships none). */
 function newestSource() {
   let newest = 0;
-  for (const folder of ['schemas', 'domain', 'workflows', 'activities', 'worker', 'client']) {
+  for (const folder of ['schemas', 'domain', 'workflows', 'activities', 'admin', 'worker', 'client']) {
     const dir = join(root, folder);
     if (!existsSync(dir)) continue;
     for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {

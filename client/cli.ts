@@ -14,6 +14,7 @@ import {
   storedToken,
   type SignInOptions,
 } from './cli-sign-in';
+import { addAdminCommands } from '../admin/commands';
 
 export interface CliIo {
   /** Standard output; each call is a chunk written as is. */
@@ -26,17 +27,6 @@ export interface CliIo {
 }
 
 const DEFAULT_API_URL = 'http://127.0.0.1:3000';
-
-/** `leadline simulate`'s options, as commander names them. */
-interface SimulateCliOptions {
-  policy: string;
-  inForce?: string;
-  since?: string;
-  office?: string;
-  asOf?: string;
-  chart?: string;
-  json?: boolean;
-}
 
 /** A problem document from the API, or one the CLI made up for a failure of its own. */
 class Problem extends Error {
@@ -519,99 +509,7 @@ function buildProgram(io: CliIo): Command {
       });
   }
 
-  // Loaded on use: the other subcommands need neither pg nor the worker's modules.
-  const admin = (run: 'runVerify' | 'runRebuild') => async () => {
-    const tools = await import('../worker/leads-admin');
-    const code = await tools[run](
-      io.env ?? process.env,
-      { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
-      { actor: program.opts<{ actor: string }>().actor },
-    );
-    if (code !== 0) throw new CommanderError(code, 'leadline.admin', `${run} exited with ${code}`);
-  };
-  program
-    .command('verify')
-    .description(
-      "compare every open lead's workflow state, read-model row and event log; exit 1 on any difference " +
-        '(connects like npm start: DATABASE_URL or the embedded PostgreSQL, TEMPORAL_ADDRESS or the dev server)',
-    )
-    .action(admin('runVerify'));
-  program
-    .command('rebuild')
-    .description(
-      'rebuild the leads read model from the event log and compare it with the live rows; exit 1 on any difference',
-    )
-    .action(admin('runRebuild'));
-  program
-    .command('simulate')
-    .description(
-      'replay the event log under a proposed SLA policy beside the policy in force: rungs per office, leads past each ' +
-        "stage's budget, and a self-check against what the log recorded; reads the log, changes nothing " +
-        '(connects to PostgreSQL as verify does; opens no sealed field)',
-    )
-    .requiredOption('--policy <file>', 'the proposed SLA policy, as JSON (as LEADLINE_SLA_POLICY takes it)')
-    .option('--in-force <file>', 'the policy in force (default: LEADLINE_SLA_POLICY, else the defaults)')
-    .option('--since <duration>', 'only leads received within this window, e.g. 90d (default: the whole log)')
-    .option('--office <office>', 'only rungs and breaches that fell to this office (or "unassigned")')
-    .option('--as-of <instant>', "replay up to this ISO instant (default: now, or the log's latest event if later)")
-    .option('--chart <file.svg>', 'also draw the comparison as an SVG bar chart')
-    .option('--json', 'print the result as JSON')
-    .action(async (opts: SimulateCliOptions) => {
-      // Loaded on use, as verify's tools are: it needs pg and the domain's simulator.
-      const { runSimulate } = await import('../worker/sla-simulator');
-      const code = await runSimulate(
-        io.env ?? process.env,
-        { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
-        opts,
-      );
-      if (code !== 0) throw new CommanderError(code, 'leadline.simulate', `simulate exited with ${code}`);
-    });
-  program
-    .command('recover')
-    .description(
-      "restart a lead's workflow from its event log if it is not running (terminated, failed, missing); " +
-        'says what it found; connects as verify does',
-    )
-    .argument('<leadId>', 'lead id')
-    .action(async (leadId: string) => {
-      // Loaded on use, as verify's tools are: the healing needs pg and the worker's modules.
-      const { runRecover } = await import('../worker/recover');
-      const code = await runRecover(
-        io.env ?? process.env,
-        { out: (line) => io.out(`${line}\n`), err: (line) => io.err(`${line}\n`) },
-        leadId,
-        { actor: program.opts<{ actor: string }>().actor },
-      );
-      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `recover exited with ${code}`);
-    });
-  const keys = program
-    .command('keys')
-    .description('the keyring that encrypts Temporal payloads and stored intakes (see README, Keys)');
-  const keysIo = { out: (line: string) => io.out(`${line}\n`), err: (line: string) => io.err(`${line}\n`) };
-  keys
-    .command('rotate')
-    .description(
-      "add a new current key to the keyring file (LEADLINE_KEYRING, or the data folder's keyring.json); older keys " +
-        'stay to decrypt, so leads begun under them keep working; restart Leadline to encrypt with it',
-    )
-    .action(async () => {
-      const { runKeysRotate } = await import('../worker/keys-admin');
-      const code = await runKeysRotate(io.env ?? process.env, keysIo, {
-        actor: program.opts<{ actor: string }>().actor,
-      });
-      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `keys rotate exited with ${code}`);
-    });
-  keys
-    .command('list')
-    .description(
-      "the keyring's key ids (never the keys); --check: and whether it holds every key the stored leads need",
-    )
-    .option('--check', 'connect to PostgreSQL as verify does; exit 1 when a key the data needs is missing')
-    .action(async (opts: { check?: boolean }) => {
-      const { runKeysList } = await import('../worker/keys-admin');
-      const code = await runKeysList(io.env ?? process.env, keysIo, { check: opts.check === true });
-      if (code !== 0) throw new CommanderError(code, 'leadline.admin', `keys list exited with ${code}`);
-    });
+  addAdminCommands(program, io);
 
   return program;
 }

@@ -12,7 +12,8 @@ import {
   validatorCompiler,
   type FastifyPluginCallbackZod,
 } from 'fastify-type-provider-zod';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from '../activities/logger';
 import { packagePath } from '../activities/package-files';
 import { z } from 'zod';
 import { commandData, externalCommandTypes, type ExternalCommandType } from '../schemas/commands';
@@ -80,7 +81,7 @@ export interface ApiOptions {
    * lead task queue, so a lead sent now would be accepted but neither recorded nor escalated.
    */
   checks: { temporal(): Promise<void>; postgres(): Promise<void>; workers?(): Promise<void>; keys?(): Promise<void> };
-  logger?: pino.Logger | false; // default: pino JSON at info to stdout
+  logger?: Logger | false; // default: Leadline's logger (activities/logger.ts) at info
   bodyLimit?: number; // default 256 KiB
 }
 
@@ -103,7 +104,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The HTTP API over a LeadClient: it validates, translates errors into problems, and adds nothing of its own. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
-  const logger = options.logger === undefined ? pino({ level: 'info' }) : options.logger;
+  const logger = options.logger === undefined ? createLogger({ name: 'api', level: 'info' }) : options.logger;
   const app = Fastify({
     ...(logger === false ? { logger: false } : { loggerInstance: logger }),
     logController: new LeadlineLogController(),
@@ -343,7 +344,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           probe('postgres', () => checks.postgres(), request),
           checks.workers === undefined ? undefined : probe('workers', () => checks.workers?.(), request),
         ]);
-        // The keyring lacks a key stored leads need (worker/keys.ts): their commands would fail.
+        // The keyring lacks a key stored leads need (activities/keys.ts): their commands would fail.
         const keys =
           checks.keys === undefined || !postgres ? true : await probe('keys', () => checks.keys?.(), request);
         if (temporal && postgres && workers !== false && keys) {

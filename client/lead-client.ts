@@ -10,6 +10,7 @@ import {
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { type z } from 'zod';
 import { formatDatabaseError, isDataError } from '../activities/database-errors';
+import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../activities/config';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
@@ -189,9 +190,6 @@ function checkStorable(message: string, fields: Record<string, string | undefine
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
-
-/** Submissions a LeadClient records at once unless told otherwise (LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT). */
-export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
 
 /** Typed entry point for backend services: every call goes through Temporal, reads fall back to PostgreSQL. */
 export class LeadClient {

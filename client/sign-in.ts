@@ -8,8 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 /** The public client Leadline signs people in with (the CLI, the tests), as the development provider registers it. */
 export const CLI_CLIENT_ID = 'leadline-cli';
 export const CLI_REDIRECT_URI = 'http://127.0.0.1/leadline/signed-in';
-/** The resource indicator (an absolute URI) Leadline's API tokens are for, unless LEADLINE_OIDC_AUDIENCE says another. */
-export const DEFAULT_AUDIENCE = 'urn:leadline:api';
+export { DEFAULT_AUDIENCE } from '../activities/config';
 
 export interface TokenResponse {
   accessToken: string;

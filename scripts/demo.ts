@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readEnv } from '../worker/config';
+import { readEnv } from '../activities/config';
 import { startLeadline } from '../worker/leadline';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -22,9 +22,11 @@ const cfg = readEnv({
   // The demo is the whole system in one process, whatever the shell says.
   LEADLINE_ROLE: 'all',
 });
+// The demo's story is told in plain lines; the stack's own logs stay quiet unless LOG_LEVEL asks for them.
 const leadline = await startLeadline(cfg);
 const stop = async () => {
   clearInterval(watcher);
+  await summarise().catch((error: Error) => console.log(`(no summary: ${error.message})`));
   await leadline.stop();
   process.exit(0);
 };
@@ -113,4 +115,32 @@ if (ack) {
   }, 60_000);
 }
 console.log(`${clock()}  waiting ${seconds} s for the clocks (Ctrl-C to stop sooner)...`);
+
+/** The demo's last word: where its leads ended up, and what the clocks and notices did meanwhile. */
+async function summarise() {
+  const ids = submitted.map((s) => s.leadId);
+  const { rows: statuses } = await pool.query<{ status: string; n: number }>(
+    'SELECT status, count(*)::int AS n FROM leads WHERE lead_id = ANY($1) GROUP BY status ORDER BY status',
+    [ids],
+  );
+  const { rows: clocks } = await pool.query<{ warnings: number; escalations: number; top: number | null }>(
+    `SELECT count(*) FILTER (WHERE type = 'SlaWarning')::int AS warnings,
+            count(*) FILTER (WHERE type = 'LeadEscalated')::int AS escalations,
+            max((data->>'level')::int) FILTER (WHERE type = 'LeadEscalated') AS top
+       FROM lead_events WHERE lead_id = ANY($1)`,
+    [ids],
+  );
+  const { rows: notices } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM notifications WHERE lead_id = ANY($1) AND status = 'delivered'`,
+    [ids],
+  );
+  const c = clocks[0];
+  console.log(`\nSummary after ${clock().trim()}: ${submitted.length} leads submitted`);
+  console.log(`  status       ${statuses.map((s) => `${s.n} ${s.status}`).join(', ') || 'none recorded'}`);
+  console.log(
+    `  SLA clocks   ${c?.warnings ?? 0} warnings, ${c?.escalations ?? 0} escalations` +
+      (c?.top ? ` (highest level ${c.top})` : ''),
+  );
+  console.log(`  notices      ${notices[0]?.n ?? 0} delivered (log channel; LOG_LEVEL=info prints them)`);
+}
 setTimeout(() => void stop(), seconds * 1000);

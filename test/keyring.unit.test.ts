@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { derivedKeyId, Keyring, MissingKeyError } from '../activities/keyring';
-import { LeadPayloadCodec } from '../client/payload-codec';
-import { loadKeyring, rotateKeyring } from '../worker/keys';
+import { LeadPayloadCodec } from '../activities/payload-codec';
+import { loadKeyring, rotateKeyring } from '../activities/keys';
 
 const fixture = JSON.parse(
   readFileSync(new URL('./fixtures/payloads/single-key-codec.json', import.meta.url), 'utf8'),

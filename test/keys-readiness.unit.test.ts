@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Keyring, MissingKeyError } from '../activities/keyring';
 import { buildApi } from '../client/http';
 import type { GuardedLeads } from '../client/guarded-leads';
-import { keysReadinessCheck } from '../worker/keys';
+import { keysReadinessCheck } from '../activities/keys';
 
 const keyring = Keyring.single(randomBytes(32));
 

@@ -18,9 +18,9 @@ import { createLogAdapter } from '../activities/notifications/log';
 import { createLeadReadModel } from '../activities/read-model';
 import { runCli } from '../client/cli';
 import { LeadClient } from '../client/lead-client';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { createLeadWorker } from '../worker/worker';
-import { loadKeyring } from '../worker/keys';
+import { loadKeyring } from '../activities/keys';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer, workflowBundle } from './support/temporal';
@@ -170,11 +170,15 @@ describe('key rotation', () => {
       },
       timeout: 60_000,
     }).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
+      () => ({ code: 0, output: '' }),
+      // Leadline logs one shape, pino's lines on stdout, its failure to start among them.
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: error.code,
+        output: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      }),
     );
     expect(start.code).toBe(1);
-    expect(start.stderr).toContain(
+    expect(start.output).toContain(
       `Leadline did not start: PostgreSQL's stored leads are encrypted with key ${needed}, which the keyring does not hold`,
     );
   }, 180_000);

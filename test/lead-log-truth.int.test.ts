@@ -18,7 +18,7 @@ import { createNotificationDelivery } from '../activities/notifications/deliver'
 import type { RecordEventsResult } from '../activities/contract';
 import type { RecordedEvent } from '../schemas/events';
 import { defaultSlaPolicy } from '../schemas/sla-policy';
-import { verifyOpenLeads } from '../worker/leads-admin';
+import { verifyOpenLeads } from '../admin/verify';
 import { leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';

@@ -323,7 +323,12 @@ describe('notification delivery', () => {
 
     await delivery.deliver(notification);
     const line = logLines.at(-1) ?? '{}';
-    expect(JSON.parse(line)).toMatchObject({ leadId: intake.leadId, level: 2, recipientRole: 'sac' });
+    expect(JSON.parse(line)).toMatchObject({
+      msg: 'notification',
+      leadId: intake.leadId,
+      escalationLevel: 2,
+      recipientRole: 'sac',
+    });
   });
 });
 

@@ -25,7 +25,7 @@ import {
   type Reconciler,
   type ReconcilerOptions,
 } from '../worker/reconciler';
-import { createHealer, type Healer, type HealerDeps } from '../worker/recover';
+import { createHealer, type Healer, type HealerDeps } from '../admin/healer';
 import { sampleIntake, sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';

@@ -12,7 +12,7 @@ import { buildApi } from '../client/http';
 import { runCli } from '../client/cli';
 import { totals } from '../domain/sla-simulation';
 import { defaultSlaPolicyInput } from '../schemas/sla-policy';
-import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../worker/sla-simulator';
+import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../admin/simulate';
 import { startTestAccess } from './support/access';
 import { leadScripts, seedPolicy, seedSlaHistory, type SeedResult } from './support/sla-history';
 import { sampleIntakeInputs } from './support/lead-fixtures';

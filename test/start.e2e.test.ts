@@ -30,6 +30,8 @@ beforeAll(async () => {
     EMBEDDED_POSTGRES_PORT: String(await freePort()),
     LEADLINE_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
     LEADLINE_OIDC_DEV_PORT: String(await freePort()),
+    // vitest's LOG_LEVEL is warn; npm start's start-up lines are at info.
+    LOG_LEVEL: 'info',
   };
 });
 afterAll(async () => {
@@ -48,6 +50,8 @@ async function start(withEnv: NodeJS.ProcessEnv = env): Promise<Started> {
     cwd: root,
     env: withEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, as a terminal gives a command: Ctrl-C there signals the whole group.
+    detached: true,
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -61,12 +65,34 @@ async function start(withEnv: NodeJS.ProcessEnv = env): Promise<Started> {
   return { child, output: () => output, exited };
 }
 
-async function stop(started: Started) {
-  started.child.kill('SIGINT');
+/** Ctrl-C as a terminal sends it, to the whole process group; Leadline stops in order and says nothing went wrong. */
+async function stop(started: Started, steps: readonly string[] = EVERY_STEP) {
+  const pid = started.child.pid;
+  if (pid === undefined) throw new Error('npm start has no pid');
+  process.kill(-pid, 'SIGINT');
   const code = await started.exited;
-  expect(started.output()).toContain('Leadline stopped.');
-  expect(code).toBe(0);
+  const output = started.output();
+  expect(code, output).toBe(0);
+  // One shape: every line pino JSON (stdout is not a TTY here), no colour codes.
+  expect(output).not.toContain('\x1b[');
+  const lines = output
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as { level: number; msg: string });
+  // No error lines: nothing at error or above, and PostgreSQL never closed a connection still in use (57P01).
+  expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+  expect(output).not.toContain('57P01');
+  // In order: the API, the worker (drained), then the servers it used, and the last word.
+  const said = lines.map((line) => line.msg).filter((msg) => EVERY_STEP.includes(msg) || msg === 'Leadline stopped.');
+  expect(said).toEqual([...steps, 'Leadline stopped.']);
 }
+
+const EVERY_STEP = [
+  'HTTP API stopped',
+  'Worker drained and stopped',
+  'Temporal dev server stopped',
+  'PostgreSQL stopped',
+];
 
 describe('npm start', () => {
   it('brings the stack up, accepts a sample lead over HTTP, stops cleanly, and keeps the lead for the next start', async () => {
@@ -175,10 +201,10 @@ describe('npm start', () => {
         }
         expect(status).toBe('assigned');
       } finally {
-        await stop(apiProcess);
+        await stop(apiProcess, ['HTTP API stopped']);
       }
     } finally {
-      await stop(worker);
+      await stop(worker, EVERY_STEP.slice(1));
       await access.stop();
     }
   });

@@ -15,7 +15,7 @@ import { Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readEnv, temporalConnectionOptions } from '../worker/config';
+import { readEnv, temporalConnectionOptions } from '../activities/config';
 import { startDevServer } from './support/temporal';
 
 const openssl = (dir: string, ...args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { pino } from 'pino';
 import { createPool } from '../activities/db';
+import { createLogger } from '../activities/logger';
 import { loadDirectory } from '../activities/directory';
 import { recordAudit } from '../activities/event-store';
 import { createIntakeQueue } from '../activities/intake-queue';
@@ -17,12 +17,12 @@ import { createPartnerLeadStore } from '../activities/partner-store';
 import { buildApi } from '../client/http';
 import { LeadClient, type LeadIntakeQueue } from '../client/lead-client';
 import type pg from 'pg';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { workerPollingCheck } from '../client/readiness';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { temporalConnectionOptions, type LeadlineEnv } from './config';
+import { temporalConnectionOptions, type LeadlineEnv } from '../activities/config';
 import { startIntakeForwarder } from './intake-forwarder';
-import { keysReadinessCheck } from './keys';
+import { keysReadinessCheck } from '../activities/keys';
 
 /** What the API side needs; plain data, so it can be handed to a thread of its own. */
 export interface ApiSideOptions {
@@ -105,7 +105,7 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
     const offices = directory.offices.map((office) => office.id);
     const leads = leadClientFor({ temporal, pool, cfg, policy: options.policy, intakeQueue, offices });
-    const log = pino({ level: cfg.LOG_LEVEL });
+    const log = createLogger({ name: 'intake-forwarder', level: cfg.LOG_LEVEL });
     const forwarder = startIntakeForwarder({
       queue: intakeQueue,
       leads,
@@ -148,7 +148,7 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
         // Not ready while stored leads need a key this keyring lacks, or Temporal sent a payload under one.
         keys: keysReadinessCheck({ pool, keyring, codecMissing: () => payloadCodec.missingKeyIds() }),
       },
-      ...(cfg.LOG_LEVEL === 'silent' ? { logger: false as const } : {}),
+      logger: cfg.LOG_LEVEL === 'silent' ? false : createLogger({ name: 'api', level: cfg.LOG_LEVEL }),
     });
     const address = await api.listen({ host: cfg.HOST, port: cfg.PORT });
     stops.push(() => api.close());

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../activities/db';
 import { Keyring } from '../activities/keyring';
 import { loadDirectory } from '../activities/directory';
-import { readEnv } from './config';
+import { readEnv } from '../activities/config';
 import { loadDevIdentities, startDevIdentityProvider } from './identity-provider';
-import { writeKeyringFile } from './keys';
+import { writeKeyringFile } from '../activities/keys';
 import {
   CLUSTER_POSTGRES_MAX_CONNECTIONS,
   TEMPORAL_SERVER_VERSION,

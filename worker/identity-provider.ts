@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider, { type Configuration } from 'oidc-provider';
+import type { Configuration } from 'oidc-provider';
 import { z } from 'zod';
+import { createLogger } from '../activities/logger';
 import { packagePath } from '../activities/package-files';
 import type { Directory } from '../activities/directory';
 import { CLI_CLIENT_ID, CLI_REDIRECT_URI } from '../client/sign-in';
@@ -95,6 +96,29 @@ export async function loadDevIdentities(
     people,
     services: services.map(({ clientId, ...rest }) => ({ login: clientId, ...rest })),
   };
+}
+
+let noticesRouted = false;
+
+/**
+ * oidc-provider speaks through console.warn and console.info (`oidc-provider WARNING: ...`, in ANSI colour on a TTY),
+ * at import and later: its lines go to Leadline's logger instead, at info, since what it warns of (in-memory storage,
+ * development keys, an unlisted Node.js line) is what a development provider is. Other console output is untouched.
+ */
+function routeProviderNotices(): void {
+  if (noticesRouted) return;
+  noticesRouted = true;
+  const log = createLogger({ name: 'oidc-provider' });
+  for (const method of ['warn', 'info'] as const) {
+    const original = console[method].bind(console);
+    console[method] = (...args: unknown[]) => {
+      const [first] = args;
+      const text = typeof first === 'string' ? first.replace(/\x1b\[[0-9;]*m/g, '') : '';
+      const notice = /^oidc-provider (?:WARNING|NOTICE): ([\s\S]*)$/.exec(text);
+      if (notice === null || args.length > 1) original(...args);
+      else log.info(notice[1]);
+    };
+  }
 }
 
 export interface DevIdentityProvider {
@@ -183,7 +207,7 @@ export async function startDevIdentityProvider(options: {
     scopes: ['openid'],
     claims: { openid: ['sub'], profile: ['name'] },
     pkce: { required: () => true },
-    ttl: { AccessToken: ttl, ClientCredentials: ttl, Interaction: 600, Session: 3600, Grant: 3600 },
+    ttl: { AccessToken: ttl, ClientCredentials: ttl, IdToken: ttl, Interaction: 600, Session: 3600, Grant: 3600 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -218,6 +242,8 @@ export async function startDevIdentityProvider(options: {
       ctx.body = out;
     },
   };
+  routeProviderNotices();
+  const { default: Provider } = await import('oidc-provider');
   const provider = new Provider(issuer, configuration);
   // RFC 8252 §7.3 lets a loopback redirect use any port; the development console (like the CLI) needs that, because
   // the API's port is set by PORT or chosen free in tests. Any other redirect is checked exactly as registered.

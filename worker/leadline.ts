@@ -1,17 +1,20 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type pg from 'pg';
-import { createPool, migrate, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
+import { createPool, migrate, redactUrl, startEmbeddedPostgres, waitForMigrations } from '../activities/db';
 import type { LeadClient } from '../client/lead-client';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from './config';
-import { assertKeyringCoversData, loadKeyring } from './keys';
+import { loadSlaPolicy, temporalConnectionOptions, type LeadlineEnv } from '../activities/config';
+import { assertKeyringCoversData, loadKeyring } from '../activities/keys';
 import { bindKeyring } from '../activities/field-crypto';
 import { runsCompiled } from '../activities/package-files';
-import { LeadPayloadCodec } from '../client/payload-codec';
+import { LeadPayloadCodec } from '../activities/payload-codec';
 import { startTemporalDevServer } from './temporal-dev-server';
+import { installRuntime } from './runtime';
+import { createLogger, prettyOutput } from '../activities/logger';
+import type { Logger } from 'pino';
 import { startWorkerReconciler } from './reconciler';
 import { startHealthServer } from './health';
 import { createLeadWorker, leadActivitiesFromConfig } from './worker';
@@ -42,33 +45,27 @@ type Say = (line: string) => void;
 const SCHEMA_WAIT_MS = 60_000;
 
 /** Brings up the whole system: PostgreSQL, Temporal, the worker and the HTTP API, each embedded unless configured. */
-let runtimeInstalled = false;
-/** The SDK would stop the worker on Ctrl-C by itself; `stop()` does it in order instead. */
-function installRuntime(level: LeadlineEnv['LOG_LEVEL'], metricsAddress: string | undefined) {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  const sdkLevel = level === 'debug' || level === 'trace' ? 'DEBUG' : level === 'info' ? 'WARN' : 'ERROR';
-  Runtime.install({
-    shutdownSignals: [],
-    logger: new DefaultLogger(sdkLevel),
-    ...(metricsAddress === undefined
-      ? {}
-      : { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } }),
-  });
-}
-
 export async function startLeadline(
   cfg: LeadlineEnv,
-  say: Say = (line) => console.log(line),
+  log: Logger = createLogger({ name: 'leadline', level: cfg.LOG_LEVEL }),
 ): Promise<RunningLeadline> {
   installRuntime(cfg.LOG_LEVEL, cfg.LEADLINE_METRICS_ADDRESS);
+  const say: Say = (line) => log.info(line);
   const stops: (() => Promise<void>)[] = [];
+  // Set once stopping begins: PostgreSQL's goodbye to connections the pool is closing (57P01) is no news then.
+  let stopping = false;
+  // The steps a person watches for at Ctrl-C, logged as each ends (the others are quiet).
+  const said = (line: string, stop: () => Promise<void>) => async () => {
+    await stop();
+    log.info(line);
+  };
   const stopAll = async () => {
+    stopping = true;
     for (const stop of stops.reverse()) {
       try {
         await stop();
       } catch (error) {
-        say(`leadline: error while stopping: ${(error as Error).message}`);
+        log.error({ err: error }, 'error while stopping');
       }
     }
   };
@@ -86,7 +83,7 @@ export async function startLeadline(
       // Schema changes are the workers' to make: an API process starts against the schema they left.
       if (runsWorker) await migrate(cfg.DATABASE_ADMIN_URL ?? cfg.DATABASE_URL);
       databaseUrl = cfg.DATABASE_URL;
-      say(`PostgreSQL      ${redact(databaseUrl)} (from DATABASE_URL${runsWorker ? ', migrated' : ''})`);
+      say(`PostgreSQL      ${redactUrl(databaseUrl)} (from DATABASE_URL${runsWorker ? ', migrated' : ''})`);
     } else {
       const pgDir = join(cfg.LEADLINE_DATA_DIR, 'postgres');
       const embedded = await startEmbeddedPostgres({
@@ -94,11 +91,17 @@ export async function startLeadline(
         port: cfg.EMBEDDED_POSTGRES_PORT,
         persistent: true,
       });
-      stops.push(() => embedded.stop());
+      stops.push(said('PostgreSQL stopped', () => embedded.stop()));
       databaseUrl = embedded.appUrl;
-      say(`PostgreSQL      ${redact(databaseUrl)} (embedded, data in ${pgDir}, migrated)`);
+      say(`PostgreSQL      ${redactUrl(databaseUrl)} (embedded, data in ${pgDir}, migrated)`);
     }
-    const pool = createPool(databaseUrl, { max: 20 });
+    const pool = createPool(databaseUrl, {
+      max: 20,
+      onIdleError: (error: Error & { code?: string }) => {
+        if (stopping && error.code === '57P01') return;
+        log.warn({ code: error.code ?? 'no code' }, 'idle PostgreSQL connection failed');
+      },
+    });
     stops.push(() => pool.end());
     if (!runsWorker) await waitForMigrations(pool, SCHEMA_WAIT_MS);
     bindKeyring(pool, keyring);
@@ -121,7 +124,7 @@ export async function startLeadline(
         namespace: cfg.TEMPORAL_NAMESPACE,
         logFile: createWriteStream(join(cfg.LEADLINE_DATA_DIR, 'temporal.log'), { flags: 'a' }),
       });
-      stops.push(() => server.stop());
+      stops.push(said('Temporal dev server stopped', () => server.stop()));
       temporalAddress = server.address;
       temporalUiUrl = server.uiUrl;
       say(`Temporal        ${temporalAddress} (dev server, SQLite ${dbFile}), namespace ${cfg.TEMPORAL_NAMESPACE}`);
@@ -153,10 +156,12 @@ export async function startLeadline(
         workflowStackTraces: cfg.LEADLINE_WORKFLOW_STACK_TRACES,
       });
       const running = worker.run();
-      stops.push(async () => {
-        worker.shutdown();
-        await running;
-      });
+      stops.push(
+        said('Worker drained and stopped', async () => {
+          worker.shutdown();
+          await running;
+        }),
+      );
       say(
         `Worker          task queue ${cfg.LEADLINE_TASK_QUEUE}, SLA policy ${policy.version} (time scale ${policy.timeScale})`,
       );
@@ -237,9 +242,9 @@ export async function startLeadline(
       // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
       // worker's activations (intake at 50/s, one process: see README, Performance).
       const side = runsWorker
-        ? await startApiThread(sideOptions, say)
+        ? await startApiThread(sideOptions, log)
         : await startApiSide(sideOptions, { pool, connection });
-      stops.push(() => side.stop());
+      stops.push(said('HTTP API stopped', () => side.stop()));
       apiUrl = side.url;
       say(`HTTP API        ${apiUrl} (docs ${apiUrl}/docs)${runsWorker ? ', on a thread of its own' : ''}`);
       say(
@@ -269,10 +274,14 @@ export async function startLeadline(
 }
 
 /** Runs the API side (worker/api-side.ts) in a worker thread; resolves once it listens. */
-function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
+function startApiThread(options: ApiSideOptions, log: Logger): Promise<ApiSide> {
   // From source, a plain module registers tsx in the thread first (worker/api-thread.mjs); compiled, none is needed.
   const entry = runsCompiled ? './api-thread-main.js' : './api-thread.mjs';
-  const thread = new Worker(new URL(entry, import.meta.url), { workerData: options });
+  const thread = new Worker(new URL(entry, import.meta.url), {
+    workerData: options,
+    // The thread's stdout is a pipe to this one: it logs as this process does, pretty for a person at a terminal.
+    env: { ...process.env, LEADLINE_LOG_PRETTY: prettyOutput() ? '1' : '0' },
+  });
   return new Promise((resolve, reject) => {
     const exitedEarly = (code: number) => reject(new Error(`the API thread exited (code ${code}) before it listened`));
     thread.once('error', reject);
@@ -286,7 +295,7 @@ function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
       thread.off('error', reject);
       thread.off('exit', exitedEarly);
       // After start-up a failure of the thread takes the API down: said loudly; /readyz stops answering.
-      thread.on('error', (error) => say(`leadline: the API thread failed: ${error.message}`));
+      thread.on('error', (error) => log.error({ err: error }, 'the API thread failed'));
       resolve({
         url: message.url,
         stop: () =>
@@ -301,10 +310,4 @@ function startApiThread(options: ApiSideOptions, say: Say): Promise<ApiSide> {
       });
     });
   });
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
 }

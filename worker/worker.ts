@@ -14,12 +14,9 @@ import { createEventStore } from '../activities/event-store';
 import { loadDirectory } from '../activities/directory';
 import { loadPartnerDirectory } from '../activities/partners';
 import { createNotificationDelivery } from '../activities/notifications/deliver';
-import { createLogAdapter } from '../activities/notifications/log';
-import { createEmailAdapter } from '../activities/notifications/email';
-import { createWebhookAdapter } from '../activities/notifications/webhook';
-import type { NotificationAdapter } from '../activities/notifications/types';
+import { notificationAdapters } from '../activities/notifications/adapters';
 import type { LeadActivities } from '../activities/contract';
-import type { LeadlineEnv } from './config';
+import type { LeadlineEnv } from '../activities/config';
 import type { PayloadCodec } from '@temporalio/common';
 import { packagePath, runsCompiled } from '../activities/package-files';
 
@@ -86,7 +83,7 @@ export interface LeadWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Leads kept in the workflow cache; unset: the SDK's default, which grows with the heap limit. */
   cachedLeads?: number;
-  /** Encrypts what the worker writes to Temporal's history (see client/payload-codec.ts). */
+  /** Encrypts what the worker writes to Temporal's history (see activities/payload-codec.ts). */
   payloadCodec?: PayloadCodec;
   /** Whether workflow code keeps its stack traces (LEADLINE_WORKFLOW_STACK_TRACES); unset: `off`. */
   workflowStackTraces?: WorkflowStackTraces;
@@ -110,29 +107,6 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     ...(options.cachedLeads === undefined ? {} : { maxCachedWorkflows: options.cachedLeads }),
     ...(options.payloadCodec ? { dataConverter: { payloadCodecs: [options.payloadCodec] } } : {}),
   });
-}
-
-/** The notification adapters the configuration turns on. */
-export function notificationAdapters(cfg: LeadlineEnv): NotificationAdapter[] {
-  const adapters: NotificationAdapter[] = [createLogAdapter()];
-  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('email') && cfg.SMTP_URL !== undefined) {
-    const smtp = new URL(cfg.SMTP_URL);
-    adapters.push(
-      createEmailAdapter({
-        host: smtp.hostname,
-        port: Number(smtp.port || (smtp.protocol === 'smtps:' ? 465 : 587)),
-        secure: smtp.protocol === 'smtps:',
-        ...(smtp.username
-          ? { auth: { user: decodeURIComponent(smtp.username), pass: decodeURIComponent(smtp.password) } }
-          : {}),
-        from: cfg.SMTP_FROM,
-      }),
-    );
-  }
-  if (cfg.LEADLINE_NOTIFY_CHANNELS.includes('webhook') && cfg.WEBHOOK_SECRET !== undefined) {
-    adapters.push(createWebhookAdapter({ secret: cfg.WEBHOOK_SECRET }));
-  }
-  return adapters;
 }
 
 /** Builds the activities from configuration: the event store, the directory and the notification channels. */

@@ -1,26 +1,33 @@
+import type { Logger } from 'pino';
+import { createLogger } from '../logger';
 import type { Notification, NotificationAdapter } from './types';
 
 export interface LogAdapterOptions {
-  /** Receives one JSON line per notification. */
+  /** Where the notices go; unset: a logger named `notifications` (activities/logger.ts). */
+  logger?: Logger;
+  /** Receives each notice's JSON line instead of stdout (a test collecting them). */
   write?: (line: string) => void;
-  now?: () => Date;
 }
 
-/** Writes notifications as JSON lines: the channel for local runs and the fallback when no contact is reachable. */
+/** Logs notifications, one line each: the channel for local runs and the fallback when no contact is reachable. */
 export function createLogAdapter(options: LogAdapterOptions = {}): NotificationAdapter {
-  const write = options.write ?? ((line: string) => console.log(line));
-  const now = options.now ?? (() => new Date());
+  const logger =
+    options.logger ??
+    createLogger({
+      name: 'notifications',
+      // A collector asked for every notice, whatever LOG_LEVEL says.
+      ...(options.write === undefined ? {} : { write: options.write, level: 'info' }),
+    });
   return {
     channel: 'log',
     send(notification: Notification): Promise<void> {
-      write(
-        JSON.stringify({
-          at: now().toISOString(),
-          msg: 'notification',
+      logger.info(
+        {
           idempotencyKey: notification.idempotencyKey,
           leadId: notification.leadId,
           kind: notification.kind,
-          level: notification.level,
+          // pino's own `level` is the line's severity.
+          escalationLevel: notification.level,
           office: notification.office,
           stage: notification.stage,
           status: notification.status,
@@ -28,7 +35,8 @@ export function createLogAdapter(options: LogAdapterOptions = {}): NotificationA
           recipientRole: notification.recipient.role,
           subject: notification.subject,
           link: notification.link,
-        }),
+        },
+        'notification',
       );
       return Promise.resolve();
     },

@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { type z } from 'zod';
 import { createPool, freePort } from '../../activities/db';
-import { LeadPayloadCodec } from '../../client/payload-codec';
-import { LeadlineEnv, loadSlaPolicy } from '../../worker/config';
+import { LeadPayloadCodec } from '../../activities/payload-codec';
+import { LeadlineEnv, loadSlaPolicy } from '../../activities/config';
 import { round, sleep } from '../stats';
 import { runChecks, type Check, type CheckReport, type CheckScope } from './checker';
 import { Cluster } from './cluster';
@@ -116,7 +116,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 /**
- * The reconciler's interval, when this code has one (worker/config.ts, LEADLINE_RECONCILE_INTERVAL): set short for
+ * The reconciler's interval, when this code has one (activities/config.ts, LEADLINE_RECONCILE_INTERVAL): set short for
  * the run, in whichever form the variable takes. Unset (or unknown): healing is given the issue's minute and more.
  */
 function reconcileSetting(): { env: Record<string, string>; intervalMs: number; configurable: boolean } {

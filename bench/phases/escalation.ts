@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { stageBudgetMs } from '../../domain/sla';
 import type { Priority, SlaStage } from '../../schemas/lead';
 import type { SlaPolicy } from '../../schemas/sla-policy';
-import { loadSlaPolicy } from '../../worker/config';
+import { loadSlaPolicy } from '../../activities/config';
 import { cpuMeter, type CpuPct } from '../procfs';
 import type { BenchStack } from '../stack';
 import { mapConcurrent, round, sleep, summarize, type LatencySummary } from '../stats';

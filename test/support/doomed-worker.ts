@@ -8,7 +8,8 @@
  * LEADLINE_HANG_AFTER (an event type); optionally LEADLINE_PARTNERS_JSON (a partner directory) with WEBHOOK_SECRET,
  * to tell partners through the webhook adapter as the replacing worker does.
  */
-import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { installRuntime } from '../../worker/runtime';
 import { createPool } from '../../activities/db';
 import { loadDirectory } from '../../activities/directory';
 import { createEventStore } from '../../activities/event-store';
@@ -17,7 +18,7 @@ import { createNotificationDelivery } from '../../activities/notifications/deliv
 import { createLogAdapter } from '../../activities/notifications/log';
 import { createWebhookAdapter } from '../../activities/notifications/webhook';
 import { parsePartnerDirectory } from '../../activities/partners';
-import { LeadPayloadCodec } from '../../client/payload-codec';
+import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import { createLeadWorker } from '../../worker/worker';
 
@@ -27,7 +28,7 @@ const need = (name: string): string => {
   return value;
 };
 
-Runtime.install({ logger: new DefaultLogger('ERROR') });
+installRuntime('error');
 const pool = createPool(need('DATABASE_URL'), { max: 3 });
 const payloadCodec = new LeadPayloadCodec(Buffer.from(need('LEADLINE_PAYLOAD_KEY'), 'base64'));
 // The test's own worker seals and opens the log with the same key.

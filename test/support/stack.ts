@@ -2,7 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import { LeadPayloadCodec } from '../../client/payload-codec';
+import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import type { Keyring } from '../../activities/keyring';
 import { loadDirectory } from '../../activities/directory';

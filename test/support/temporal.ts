@@ -1,22 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { leadSearchAttributes } from '../../workflows/messages';
 import { temporalCliPath, temporalTestServerPath } from '../../worker/temporal-binaries';
 import { leadBundlerOptions, workflowsPath } from '../../worker/worker';
 import { ensureLeadNamespace } from '../../worker/temporal-server';
+import { installRuntime } from '../../worker/runtime';
 
 /** temporal.api.enums.v1.IndexedValueType numbers. */
 const indexedValueType = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as const;
 
-let runtimeInstalled = false;
-/** Workers log at WARN in tests: the SDK's INFO lines drown a failure's output. */
+/** Workers log at WARN in tests, in Leadline's shape: the SDK's INFO lines drown a failure's output. */
 function quietRuntime() {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  installRuntime('warn');
 }
 
 /** A real Temporal dev server on a free port, with the project's search attributes registered. */

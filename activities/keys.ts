@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { Keyring, MissingKeyError } from '../activities/keyring';
+import { Keyring, MissingKeyError } from './keyring';
 import type { LeadlineEnv } from './config';
 
 /*

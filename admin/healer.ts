@@ -2,11 +2,9 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundErro
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type pg from 'pg';
-import { loadDirectory } from '../activities/directory';
 import { createEventStore, recordAudit, type EventEnvelope } from '../activities/event-store';
 import { projectLead } from '../activities/lead-activities';
-import { createNotificationDelivery } from '../activities/notifications/deliver';
-import { createHealingNotifier, type HealingNotifier } from '../activities/notifications/healing';
+import { type HealingNotifier } from '../activities/notifications/healing';
 import { fold, stageDeadline, timelineEntry } from '../domain';
 import type { LeadEvent } from '../schemas/events';
 import type { LeadIntake } from '../schemas/intake';
@@ -19,9 +17,6 @@ import {
   leadWorkflowId,
   type LeadWorkflowInput,
 } from '../workflows/messages';
-import { loadSlaPolicy, readEnv } from './config';
-import { adminActor, openDatabase, openTemporal, type AdminIo } from './leads-admin';
-import { notificationAdapters } from './worker';
 
 /*
  * Healing: a lead that is open in its event log but whose workflow no longer runs (terminated, failed, timed out,
@@ -292,75 +287,4 @@ export function errorName(error: unknown): string {
   if (!(error instanceof Error)) return 'non-error thrown';
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' || typeof code === 'number' ? `${error.name} (${code})` : error.name;
-}
-
-// `leadline recover <leadId>` ---------------------------------------------------------------------------------
-
-/**
- * Exit codes: 0 the lead runs (it did, or it was restarted) or is finished; 1 no such lead in the log; 2 could not
- * run. The counter is left out: a CLI process serves no /metrics, so its healings show in the log line, the audit
- * log and HQ's notice.
- */
-export async function runRecover(
-  env: NodeJS.ProcessEnv,
-  io: AdminIo,
-  leadId: string,
-  options: { actor?: string } = {},
-): Promise<0 | 1 | 2> {
-  try {
-    if (!LeadId.safeParse(leadId).success) throw new Error('the lead id is not a UUID');
-    const cfg = readEnv(env);
-    const temporal = await openTemporal(cfg, io.err);
-    try {
-      const db = await openDatabase(cfg, io.err);
-      try {
-        const adapters = notificationAdapters(cfg);
-        const healer = createHealer({
-          pool: db.pool,
-          client: temporal.client,
-          taskQueue: cfg.LEADLINE_TASK_QUEUE,
-          policy: loadSlaPolicy(cfg),
-          notifier: createHealingNotifier({
-            directory: await loadDirectory(cfg.LEADLINE_DIRECTORY),
-            delivery: createNotificationDelivery({ pool: db.pool, adapters }),
-            channels: adapters.map((a) => a.channel),
-            ...(cfg.LEADLINE_PUBLIC_URL ? { linkBase: cfg.LEADLINE_PUBLIC_URL } : {}),
-          }),
-          log: (level, message, fields) => io.err(`leadline: ${level}: ${message} ${JSON.stringify(fields)}`),
-          actor: options.actor ?? adminActor(env),
-        });
-        const result = await healer.recover(leadId, { audit: 'always' });
-        io.out(describeResult(result));
-        return result.outcome === 'unknown' ? 1 : 0;
-      } finally {
-        await db.close();
-      }
-    } finally {
-      await temporal.close();
-    }
-  } catch (error) {
-    io.err(`error: ${(error as Error).message ?? String(error)}`);
-    return 2;
-  }
-}
-
-export function describeResult(result: RecoverResult): string {
-  switch (result.outcome) {
-    case 'running':
-      return `lead ${result.leadId}: running; nothing to do`;
-    case 'unknown':
-      return `lead ${result.leadId}: no events in the log (workflow ${result.workflowWas}); nothing to restart from`;
-    case 'finished':
-      return `lead ${result.leadId}: ${result.status} in its log (workflow ${result.workflowWas}); nothing to restart`;
-    case 'restarted':
-      return (
-        `lead ${result.leadId}: restarted from ${result.version} events (workflow was ${result.workflowWas}; ` +
-        `status ${result.status}; policy ${result.policyVersion}${result.withIntake ? '; intake checks resume' : ''}; ` +
-        `run ${result.runId})`
-      );
-    default: {
-      const unreachable: never = result;
-      return String(unreachable);
-    }
-  }
 }

@@ -1,4 +1,4 @@
-import { runVerify } from './leads-admin';
+import { runVerify } from './verify';
 
 // `npm run leads:verify`: for every open lead, compares the workflow's state, the read model and the fold of
 // the event log. Needs Temporal up (`npm start`, or TEMPORAL_ADDRESS).

@@ -1,10 +1,11 @@
-import { readEnv } from './config';
-import { adminActor, openDatabase, type AdminExitCode, type AdminIo } from './leads-admin';
+import { readEnv } from '../activities/config';
+import { openDatabase } from './database';
+import { adminActor, type AdminExitCode, type AdminIo } from './io';
 import { recordAudit } from '../activities/event-store';
-import { loadKeyring, missingKeyIds, rotateKeyring } from './keys';
+import { loadKeyring, missingKeyIds, rotateKeyring } from '../activities/keys';
 
 /*
- * `leadline keys rotate` and `leadline keys list`, run as `verify` and `rebuild` are (client/cli.ts loads them on use).
+ * `leadline keys rotate` and `leadline keys list`, run as `verify` and `rebuild` are (admin/commands.ts loads them on use).
  * Nothing here prints a key: only key ids, which name a key without revealing it.
  */
 

@@ -1,4 +1,4 @@
-import { runRebuild } from './leads-admin';
+import { runRebuild } from './rebuild';
 
 // `npm run leads:rebuild`: recomputes the `leads` read model from `lead_events` and reports every row that
 // differed from the live one. Connects as `npm start` does (DATABASE_URL, or the embedded server).

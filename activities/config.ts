@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { SlaPolicy, defaultSlaPolicyInput } from '../schemas/sla-policy';
-import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../client/lead-client';
-import { DEFAULT_AUDIENCE } from '../client/sign-in';
-import { packagePath } from '../activities/package-files';
+import { packagePath } from './package-files';
 
 const projectRoot = packagePath('');
+
+/** Submissions a LeadClient records at once unless told otherwise (LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT). */
+export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
+/** The resource indicator (an absolute URI) Leadline's API tokens are for, unless LEADLINE_OIDC_AUDIENCE says another. */
+export const DEFAULT_AUDIENCE = 'urn:leadline:api';
 
 const optionalUrl = z.url().optional();
 
@@ -109,7 +112,7 @@ export const LeadlineEnv = z.object({
   LEADLINE_PUBLIC_URL: optionalUrl,
   /**
    * The keyring that encrypts Temporal's payloads and PostgreSQL's sensitive fields: a file, or the JSON itself,
-   * `{"current": "<id>", "keys": {"<id>": "<base64 of 32 bytes>"}}` (worker/keys.ts). Unset: LEADLINE_PAYLOAD_KEY, else
+   * `{"current": "<id>", "keys": {"<id>": "<base64 of 32 bytes>"}}` (activities/keys.ts). Unset: LEADLINE_PAYLOAD_KEY, else
    * LEADLINE_DATA_DIR/keyring.json (made on a first start with an empty data directory, rotated by `leadline keys rotate`).
    */
   LEADLINE_KEYRING: z.string().optional(),

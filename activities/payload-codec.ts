@@ -1,9 +1,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import proto from '@temporalio/proto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { Keyring, MissingKeyError } from '../activities/keyring';
+import { Keyring, MissingKeyError } from './keyring';
 
-export { Keyring, MissingKeyError } from '../activities/keyring';
+export { Keyring, MissingKeyError } from './keyring';
 
 const ENCODING = 'binary/encrypted';
 const ALGORITHM = 'aes-256-gcm';
