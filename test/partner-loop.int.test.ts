@@ -195,9 +195,13 @@ describe('a late acknowledgement climbs to the supervisor, then HQ (time-skippin
     };
     const told = () =>
       stack.notices
-        .map((line) => JSON.parse(line) as { leadId: string; kind: string; recipientRole: string; level?: number })
+        .map(
+          (line) =>
+            // The log channel writes pino lines: pino's own `level` is the line's, the rung is `escalationLevel`.
+            JSON.parse(line) as { leadId: string; kind: string; recipientRole: string; escalationLevel?: number },
+        )
         .filter((n) => n.leadId === leadId && n.kind === 'partner_acknowledgement_overdue')
-        .map((n) => [n.recipientRole, n.level]);
+        .map((n) => [n.recipientRole, n.escalationLevel]);
 
     await env.sleep('23 hours');
     expect(await rungs()).toEqual([]);
