@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allowedCommands, decide, evolve, nextSlaAction } from '../domain';
+import { allowedCommands, decide, evolve, nextWakeAt } from '../domain';
 import {
   clockEventOf,
   replayLead,
@@ -30,7 +30,8 @@ const assign = (h: number, office = 'HSI-MIAMI'): Step => [h, 'AssignLead', { of
 
 /**
  * The live system in miniature: the people's commands at their hours, and between them the lead's timer recording
- * each rung at the instant it falls due (a CheckSla, as the workflow runs it), up to `asOfHours`.
+ * each rung (the stage's, the partner clock's) at the instant it falls due (a CheckSla at the workflow's next wake),
+ * up to `asOfHours`.
  */
 function liveLog(steps: Step[], asOfHours: number, policy: SlaPolicy = inForce): LeadEvent[] {
   let state: LeadState | undefined;
@@ -47,9 +48,9 @@ function liveLog(steps: Step[], asOfHours: number, policy: SlaPolicy = inForce):
   };
   const timerUntil = (ms: number) => {
     for (let s = state; s !== undefined && !isTerminal(s.status); s = state) {
-      const due = nextSlaAction(s, policy);
-      if (due === null || Date.parse(due.at) > ms) return;
-      apply('CheckSla', {}, due.at);
+      const due = nextWakeAt(s, policy);
+      if (due === null || Date.parse(due) > ms) return;
+      apply('CheckSla', {}, due);
     }
   };
   for (const [hours, type, data] of steps) {
