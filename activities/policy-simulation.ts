@@ -2,7 +2,8 @@
  * The SLA policy simulator's reading of the log and its report, shared by `leadline simulate` and HQ's
  * `POST /reports/simulations`: the clock's facts from `lead_events` in one read-only transaction, replayed by the pure
  * simulator (domain/sla-simulation.ts) under the policy in force and a proposed one. It never asks for a sealed field:
- * the query names the plain ones it needs (times, budgets, priorities, offices, stages, levels), and the callers read
+ * the query names the plain ones it needs (times, budgets, priorities, offices, stages, levels, whether an assignment
+ * was routed, the partner clock's acknowledgement budget, never the partner's id), and the callers read
  * through a pool with no keyring bound, so nothing sealed could be opened even by mistake.
  */
 import { performance } from 'node:perf_hooks';
@@ -32,11 +33,24 @@ const ClockRow = z.object({
   hold_until: z.string().nullable(),
   stage: SlaStage.nullable(),
   level: z.number().int().min(1).max(3).nullable(),
+  routed: z.boolean().nullable(),
+  partner_budget_ms: z.number().nonnegative().nullable(),
 });
 type ClockRow = z.infer<typeof ClockRow>;
 
 /** Fields a clock event reads, as the simulator's query selects them: none is sealed (activities/field-crypto.ts). */
-export const SIMULATOR_FIELDS = ['slaBudgetMs', 'priority', 'to', 'office', 'holdUntil', 'stage', 'level'] as const;
+export const SIMULATOR_FIELDS = [
+  'slaBudgetMs',
+  'priority',
+  'to',
+  'office',
+  'holdUntil',
+  'stage',
+  'level',
+  'routed',
+  // LeadReceived's `partner`: only its acknowledgementBudgetMs is read.
+  'partner',
+] as const;
 
 const CLOCK_QUERY = `
   SELECT e.lead_id::text AS lead_id, e.type, e.metadata->>'at' AS at,
@@ -46,7 +60,9 @@ const CLOCK_QUERY = `
          CASE WHEN e.type = 'SafetyRecorded' THEN NULL ELSE e.data->>'priority' END AS priority,
          CASE WHEN e.type = 'SafetyRecorded' THEN e.data->'priority'->>'to' ELSE e.data->>'to' END AS "to",
          e.data->>'office' AS office, e.data->>'holdUntil' AS hold_until, e.data->>'stage' AS stage,
-         (e.data->>'level')::int AS level
+         (e.data->>'level')::int AS level,
+         (e.data->>'routed')::boolean AS routed,
+         (e.data->'partner'->>'acknowledgementBudgetMs')::float8 AS partner_budget_ms
     FROM lead_events e
    WHERE e.type = ANY($1::text[])
    ORDER BY e.lead_id, e.seq`;
@@ -99,13 +115,21 @@ function clockEventOfRow(row: ClockRow): ClockEvent | null {
         at,
         priority: need(row.priority, 'priority'),
         slaBudgetMs: need(row.sla_budget_ms, 'slaBudgetMs'),
+        // No partner clock (a public tip): no budget.
+        ...(row.partner_budget_ms === null ? {} : { partnerBudgetMs: row.partner_budget_ms }),
       };
     case 'LeadValidated':
     case 'InterviewRequested':
     case 'InterviewCompleted':
       return { type, at, slaBudgetMs: need(row.sla_budget_ms, 'slaBudgetMs') };
     case 'LeadAssigned':
-      return { type, at, office: need(row.office, 'office'), slaBudgetMs: need(row.sla_budget_ms, 'slaBudgetMs') };
+      return {
+        type,
+        at,
+        office: need(row.office, 'office'),
+        slaBudgetMs: need(row.sla_budget_ms, 'slaBudgetMs'),
+        routed: need(row.routed, 'routed'),
+      };
     case 'LeadReassigned':
       return { type, at, office: need(row.office, 'office') };
     case 'LeadRejected':
@@ -129,11 +153,13 @@ function clockEventOfRow(row: ClockRow): ClockEvent | null {
       return row.to === null
         ? null
         : { type: 'PriorityChanged', at, to: row.to, slaBudgetMs: need(row.sla_budget_ms, 'slaBudgetMs') };
+    case 'PartnerAcknowledged':
+      return { type, at };
+    case 'PartnerAcknowledgementOverdue':
+      return { type, at, level: need(row.level, 'level') as 1 | 2 };
     case 'InterviewRescheduled':
     case 'NoteAdded':
     case 'StabilisationReminded':
-    case 'PartnerAcknowledged':
-    case 'PartnerAcknowledgementOverdue':
       return null;
     default: {
       const unreachable: never = type;
@@ -235,6 +261,15 @@ export function policyChanges(inForce: SlaPolicy, proposed: SlaPolicy): string[]
   if (inForce.reEscalationInterval !== proposed.reEscalationInterval) {
     changes.push(`reEscalationInterval: ${dur(inForce.reEscalationInterval)} → ${dur(proposed.reEscalationInterval)}`);
   }
+  for (const priority of ['standard', 'urgent'] as const) {
+    const a = inForce.partner.acknowledgement[priority];
+    const b = proposed.partner.acknowledgement[priority];
+    if (a !== b) changes.push(`partner.acknowledgement.${priority}: ${dur(a)} → ${dur(b)}`);
+  }
+  inForce.partner.ladder.forEach((a, i) => {
+    const b = proposed.partner.ladder[i];
+    if (a !== b) changes.push(`partner.ladder[${i}] (level ${i + 1}, ${i === 0 ? 'supervisor' : 'HQ'}): ${a} → ${b}`);
+  });
   if (inForce.timeScale !== proposed.timeScale) changes.push(`timeScale: ${inForce.timeScale} → ${proposed.timeScale}`);
   return changes;
 }

@@ -1,4 +1,4 @@
-import { rungs, totals, type SlaTally } from '../domain/sla-simulation';
+import { partnerRungs, rungs, totals, type SlaTally } from '../domain/sla-simulation';
 import { slaStages, type SlaStage } from '../schemas/lead';
 import type { SimulationReport } from '../activities/policy-simulation';
 
@@ -10,11 +10,22 @@ const rungLabel: Record<(typeof rungs)[number], string> = {
   level2: 'level 2',
   level3: 'level 3',
 };
+const partnerRungLabel: Record<(typeof partnerRungs)[number], string> = {
+  level1: 'level 1 (supervisor)',
+  level2: 'level 2 (HQ)',
+};
 const ALL = 'all offices';
 
 function officesOf(...tallies: SlaTally[]): string[] {
   const names = new Set<string>();
-  for (const t of tallies) for (const name of [...Object.keys(t.rungs), ...Object.keys(t.breaches)]) names.add(name);
+  for (const t of tallies)
+    for (const name of [
+      ...Object.keys(t.rungs),
+      ...Object.keys(t.breaches),
+      ...Object.keys(t.partnerRungs),
+      ...Object.keys(t.partnerLate),
+    ])
+      names.add(name);
   return [...names].sort();
 }
 
@@ -66,6 +77,39 @@ export function formatReport(report: SimulationReport, chart?: string): string {
   lines.push("leads past a stage's budget");
   lines.push(table(['OFFICE', 'STAGE', 'RECORDED', 'IN FORCE', 'PROPOSED', 'CHANGE'], breachRows));
 
+  const partnerRows: string[][] = [];
+  const noPartner = { level1: 0, level2: 0 };
+  const addPartnerRows = (
+    office: string,
+    get: (t: SlaTally) => Record<(typeof partnerRungs)[number], number>,
+    late: (t: SlaTally) => number,
+  ) => {
+    for (const r of partnerRungs) {
+      const [a, b, c] = [get(report.recorded)[r], get(report.inForce)[r], get(report.proposed)[r]];
+      if (a === 0 && b === 0 && c === 0) continue;
+      partnerRows.push([office, partnerRungLabel[r], String(a), String(b), String(c), signed(c - b)]);
+    }
+    const [a, b, c] = [late(report.recorded), late(report.inForce), late(report.proposed)];
+    if (a !== 0 || b !== 0 || c !== 0)
+      partnerRows.push([office, 'late (leads)', String(a), String(b), String(c), signed(c - b)]);
+  };
+  for (const office of offices) {
+    addPartnerRows(
+      office,
+      (t) => t.partnerRungs[office] ?? noPartner,
+      (t) => t.partnerLate[office] ?? 0,
+    );
+  }
+  addPartnerRows(
+    ALL,
+    (t) => totals(t).partnerRungs,
+    (t) => totals(t).partnerLate,
+  );
+  lines.push(
+    `partner acknowledgements (${report.leadsWithPartnerClock} of ${report.leads} leads owe their partner one)`,
+  );
+  lines.push(table(['OFFICE', 'RUNG', 'RECORDED', 'IN FORCE', 'PROPOSED', 'CHANGE'], partnerRows));
+
   if (report.inForce.idleAcknowledgements + report.proposed.idleAcknowledgements > 0) {
     lines.push(
       `acknowledgements that held nothing (the replayed ladder was not escalated then): in force ${report.inForce.idleAcknowledgements}, proposed ${report.proposed.idleAcknowledgements}`,
@@ -77,14 +121,16 @@ export function formatReport(report: SimulationReport, chart?: string): string {
     );
   }
   if (report.selfCheck.length === 0) {
-    lines.push(`self-check: the replay under the policy in force gives the recorded rungs for every lead`);
+    lines.push(
+      `self-check: the replay under the policy in force gives the recorded rungs for every lead (stage ladders and partner clock)`,
+    );
   } else {
     lines.push(
       `self-check: ${report.selfCheck.length} differences between the record and the replay under the policy in force:`,
     );
     for (const d of report.selfCheck) {
       lines.push(
-        `  lead ${d.leadId}  ${d.stage} ${rungLabel[d.rung]}  recorded ${d.recorded}  replayed ${d.inForce}  ${d.reason}`,
+        `  lead ${d.leadId}  ${d.stage === 'partner' ? 'partner acknowledgement' : d.stage} ${rungLabel[d.rung]}  recorded ${d.recorded}  replayed ${d.inForce}  ${d.reason}`,
       );
     }
   }

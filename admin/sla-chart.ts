@@ -1,4 +1,4 @@
-import { rungs, totals, type SimulationResult } from '../domain/sla-simulation';
+import { partnerRungs, rungs, totals, type SimulationResult } from '../domain/sla-simulation';
 import { slaStages } from '../schemas/lead';
 
 /** What the chart shows: the simulation, and what it compared. */
@@ -41,10 +41,17 @@ export function slaChartSvg(report: ChartInput): string {
     label: s.replace('_', ' '),
     values: [t.recorded.breaches[s], t.inForce.breaches[s], t.proposed.breaches[s]],
   }));
+  const partnerGroups: Group[] = [
+    ...partnerRungs.map((r): Group => ({
+      label: r === 'level1' ? 'level 1 (supervisor)' : 'level 2 (HQ)',
+      values: [t.recorded.partnerRungs[r], t.inForce.partnerRungs[r], t.proposed.partnerRungs[r]],
+    })),
+    { label: 'late (leads)', values: [t.recorded.partnerLate, t.inForce.partnerLate, t.proposed.partnerLate] },
+  ];
   const scope = report.office === null ? 'every office' : `office ${report.office}`;
   const title = `SLA policy simulation: ${report.inForceVersion} (in force) vs ${report.proposedVersion} (proposed)`;
   const subtitle = `${report.leads} leads, ${scope}, ${report.since === null ? 'whole log' : `received since ${report.since.slice(0, 10)}`}, as of ${report.asOf.slice(0, 16)}Z`;
-  const height = 100 + 2 * (PANEL_H + 40) - 20;
+  const height = 100 + 3 * (PANEL_H + 40) - 20;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -53,6 +60,11 @@ export function slaChartSvg(report: ChartInput): string {
     legend(LEFT, 70),
     panel('rungs raised', rungGroups, 100),
     panel("leads past a stage's budget", breachGroups, 100 + PANEL_H + 40),
+    panel(
+      'partner acknowledgements: rungs raised, and leads acknowledged late',
+      partnerGroups,
+      100 + 2 * (PANEL_H + 40),
+    ),
     '</svg>',
   ];
   return `${parts.join('\n')}\n`;

@@ -151,6 +151,11 @@ try {
     for (const stage of Object.keys(a.breaches) as (keyof typeof a.breaches)[]) {
       say(`  ${stage.padEnd(17)}  ${a.breaches[stage]} / ${b.breaches[stage]} / ${c.breaches[stage]}`);
     }
+    say(`  partner (${report.leadsWithPartnerClock} leads)  recorded / in force / proposed`);
+    for (const rung of ['level1', 'level2'] as const) {
+      say(`  ${rung.padEnd(17)}  ${a.partnerRungs[rung]} / ${b.partnerRungs[rung]} / ${c.partnerRungs[rung]}`);
+    }
+    say(`  ${'late'.padEnd(17)}  ${a.partnerLate} / ${b.partnerLate} / ${c.partnerLate}`);
     say(`  idle acknowledgements proposed: ${report.proposed.idleAcknowledgements}`);
     say(
       `  self-check: ${report.selfCheck.length} differences; run time ${report.runTimeMs.total} ms ` +

@@ -30,7 +30,8 @@ export function partnerAcknowledgementBudgetMs(policy: SlaPolicy, priority: Prio
   return Math.round(configured / policy.timeScale);
 }
 
-function ladderOf(policy: SlaPolicy): readonly [number, number] {
+/** The fractions of the acknowledgement budget at which rung 1 (the office supervisor) and rung 2 (HQ) fall due. */
+export function partnerLadder(policy: SlaPolicy): readonly [number, number] {
   return partnerPolicyOf(policy)?.ladder ?? DEFAULT_PARTNER_LADDER;
 }
 
@@ -73,7 +74,7 @@ export function nextPartnerRung(state: LeadState, policy: SlaPolicy): PartnerRun
   const partner = state.partner;
   if (partner === undefined || !partnerAcknowledgementOwed(state) || partner.overdueLevel >= 2) return null;
   const level = (partner.overdueLevel + 1) as PartnerOverdueLevel;
-  const fraction = ladderOf(policy)[level - 1] ?? level;
+  const fraction = partnerLadder(policy)[level - 1] ?? level;
   return { level, at: new Date(Date.parse(state.receivedAt) + fraction * partner.budgetMs).toISOString() };
 }
 

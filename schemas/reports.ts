@@ -44,6 +44,10 @@ export type SimulationRequest = z.infer<typeof SimulationRequest>;
 const Tally = z.object({
   rungs: z.record(z.string(), z.record(z.string(), z.number())),
   breaches: z.record(z.string(), z.record(z.string(), z.number())),
+  /** The partner clock's rungs by office: level1 (the office supervisor told), level2 (HQ told). */
+  partnerRungs: z.record(z.string(), z.record(z.string(), z.number())),
+  /** Leads by office whose partner was not acknowledged within the acknowledgement budget. */
+  partnerLate: z.record(z.string(), z.number()),
   idleAcknowledgements: z.number(),
 });
 /** What the simulator answers: as `leadline simulate --json` prints it. */
@@ -60,9 +64,12 @@ export const SimulationReportBody = z.object({
   inForce: Tally,
   proposed: Tally,
   leadsOnOtherBudgets: z.number(),
+  /** Leads with a partner clock (every source but the public). */
+  leadsWithPartnerClock: z.number(),
   selfCheck: z.array(
     z.object({
       leadId: z.string(),
+      /** A stage, or `partner` for the partner clock's ladder. */
       stage: z.string(),
       rung: z.string(),
       recorded: z.number(),

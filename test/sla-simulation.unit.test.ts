@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allowedCommands, decide, evolve, nextSlaAction } from '../domain';
+import { policyChanges } from '../activities/policy-simulation';
+import { allowedCommands, decide, evolve, nextWakeAt, partnerAcknowledgementOwed } from '../domain';
 import {
   clockEventOf,
   replayLead,
@@ -30,7 +31,8 @@ const assign = (h: number, office = 'HSI-MIAMI'): Step => [h, 'AssignLead', { of
 
 /**
  * The live system in miniature: the people's commands at their hours, and between them the lead's timer recording
- * each rung at the instant it falls due (a CheckSla, as the workflow runs it), up to `asOfHours`.
+ * each rung (the stage's, the partner clock's) at the instant it falls due (a CheckSla at the workflow's next wake),
+ * up to `asOfHours`.
  */
 function liveLog(steps: Step[], asOfHours: number, policy: SlaPolicy = inForce): LeadEvent[] {
   let state: LeadState | undefined;
@@ -47,9 +49,9 @@ function liveLog(steps: Step[], asOfHours: number, policy: SlaPolicy = inForce):
   };
   const timerUntil = (ms: number) => {
     for (let s = state; s !== undefined && !isTerminal(s.status); s = state) {
-      const due = nextSlaAction(s, policy);
-      if (due === null || Date.parse(due.at) > ms) return;
-      apply('CheckSla', {}, due.at);
+      const due = nextWakeAt(s, policy);
+      if (due === null || Date.parse(due) > ms) return;
+      apply('CheckSla', {}, due);
     }
   };
   for (const [hours, type, data] of steps) {
@@ -64,6 +66,8 @@ const clockEvents = (log: LeadEvent[]) => log.map(clockEventOf).filter((e): e is
 const replay = (log: LeadEvent[], mode: ReplayMode, asOfHours: number) =>
   replayLead(clockEvents(log), mode, T0 + asOfHours * H);
 const rungsOf = (r: LeadReplay) => r.rungs.map((x) => `${x.stage} ${x.rung} ${x.office} ${x.at}`);
+const partnerRungsOf = (r: LeadReplay) => r.partnerRungs.map((x) => `${x.rung} ${x.office} ${x.at}`);
+const acknowledgePartner = (h: number): Step => [h, 'AcknowledgePartner', {}];
 
 /** Given this log (as the live system recorded it), when it is replayed under a policy, then these rungs. */
 function given(steps: Step[], asOfHours: number) {
@@ -238,6 +242,141 @@ describe('a proposed policy', () => {
   });
 });
 
+describe("the partner clock: the referring partner's acknowledgement and its two rungs", () => {
+  it('an acknowledgement on time raises nothing, recorded or replayed', () => {
+    // Given a partner's lead (24 h budget) left unassigned, and its partner acknowledged at 10 h,
+    const history = given([receive(), validate(0.5), acknowledgePartner(10)], 100);
+    // when it is replayed under the policy in force, then no partner rung and nothing late.
+    for (const replayed of [history.recorded(), history.whenReplayedUnder(inForce)]) {
+      expect(replayed.partnerClock).toBe(true);
+      expect(replayed.partnerRungs).toEqual([]);
+      expect(replayed.partnerLate).toBeNull();
+    }
+  });
+
+  it('a late one raises level 1 then level 2 at their fractions of the budget, to the office holding the lead', () => {
+    // Given a partner's lead assigned by hand at 30 h (no acknowledgement) and its partner acknowledged at 50 h,
+    const history = given(
+      [receive(), validate(0.5), [30, 'AssignLead', { office: 'HSI-MIAMI', routed: false }], acknowledgePartner(50)],
+      60,
+    );
+    // when replayed under the policy in force (ladder 100 %, 200 % of 24 h), then the rungs the live timer recorded,
+    const expected = [`level1 (unassigned) ${iso(24)}`, `level2 HSI-MIAMI ${iso(48)}`];
+    expect(partnerRungsOf(history.recorded())).toEqual(expected);
+    expect(partnerRungsOf(history.whenReplayedUnder(inForce))).toEqual(expected);
+    expect(history.whenReplayedUnder(inForce).partnerLate).toEqual({ office: '(unassigned)', at: iso(24) });
+    // and under a ladder at 50 % and 150 %, the same rungs at those fractions.
+    const earlier = propose({ partner: { acknowledgement: { standard: '24h', urgent: '2h' }, ladder: [0.5, 1.5] } });
+    expect(partnerRungsOf(history.whenReplayedUnder(earlier))).toEqual([
+      `level1 (unassigned) ${iso(12)}`,
+      `level2 HSI-MIAMI ${iso(36)}`,
+    ]);
+  });
+
+  it('a shorter proposed budget raises more, and a longer one fewer', () => {
+    // Given a partner acknowledged at 20 h, within the 24 h in force,
+    const history = given([receive(), validate(0.5), acknowledgePartner(20)], 100);
+    expect(history.whenReplayedUnder(inForce).partnerRungs).toEqual([]);
+    // when replayed under an 8 h budget, then both rungs (8 h, 16 h) and the acknowledgement late;
+    const eightHours = propose({ partner: { acknowledgement: { standard: '8h', urgent: '1h' }, ladder: [1, 2] } });
+    const replayed = history.whenReplayedUnder(eightHours);
+    expect(partnerRungsOf(replayed)).toEqual([`level1 (unassigned) ${iso(8)}`, `level2 (unassigned) ${iso(16)}`]);
+    expect(replayed.partnerLate?.at).toBe(iso(8));
+    // and under a 12 h budget, level 1 alone.
+    const twelveHours = propose({ partner: { acknowledgement: { standard: '12h', urgent: '1h' }, ladder: [1, 2] } });
+    expect(partnerRungsOf(history.whenReplayedUnder(twelveHours))).toEqual([`level1 (unassigned) ${iso(12)}`]);
+    // A lead that began under another budget is named as such.
+    expect(history.whenReplayedUnder(eightHours).budgetsDiffering).toBeGreaterThan(0);
+  });
+
+  it("takes the budget by the lead's priority at intake, whatever its priority later", () => {
+    // Given an urgent intake (a minor: 2 h in force) made standard at 1 h, and its partner acknowledged at 3 h,
+    const history = given(
+      [
+        receive('hhs-tipline-minor'),
+        validate(0.5),
+        [1, 'ChangePriority', { priority: 'standard', reason: 'review' }],
+        acknowledgePartner(3),
+      ],
+      10,
+    );
+    // then level 1 at 2 h, as recorded; a proposed urgent budget of 4 h raises nothing.
+    expect(partnerRungsOf(history.recorded())).toEqual([`level1 (unassigned) ${iso(2)}`]);
+    expect(partnerRungsOf(history.whenReplayedUnder(inForce))).toEqual([`level1 (unassigned) ${iso(2)}`]);
+    const fourHours = propose({ partner: { acknowledgement: { standard: '24h', urgent: '4h' }, ladder: [1, 2] } });
+    expect(history.whenReplayedUnder(fourHours).partnerRungs).toEqual([]);
+  });
+
+  it('a routed assignment or a first milestone acknowledges the partner, as the live lead does', () => {
+    const oneHour = propose({ partner: { acknowledgement: { standard: '1h', urgent: '30m' }, ladder: [1, 2] } });
+    // Given a lead routed at 1.5 h: under a 1 h budget level 1 (1 h) comes, level 2 (2 h) does not.
+    const routed = given([receive(), validate(0.5), assign(1.5)], 100);
+    expect(partnerRungsOf(routed.whenReplayedUnder(oneHour))).toEqual([`level1 (unassigned) ${iso(1)}`]);
+    expect(routed.whenReplayedUnder(inForce).partnerRungs).toEqual([]);
+  });
+
+  it('a lead without a partner clock (a public tip) raises nothing, whatever the budget', () => {
+    // Given a public tip left unassigned for 100 h,
+    const history = given([receive('public-unknown-jurisdiction'), validate(0.5)], 100);
+    const oneHour = propose({ partner: { acknowledgement: { standard: '1h', urgent: '30m' }, ladder: [1, 2] } });
+    // when replayed under any policy, then no partner clock, no rung, nothing late.
+    for (const replayed of [
+      history.recorded(),
+      history.whenReplayedUnder(inForce),
+      history.whenReplayedUnder(oneHour),
+    ]) {
+      expect(replayed.partnerClock).toBe(false);
+      expect(replayed.partnerRungs).toEqual([]);
+      expect(replayed.partnerLate).toBeNull();
+    }
+  });
+
+  it('is tallied by office and rung, checked lead by lead, and its fields named among the changes', () => {
+    const late = liveLog([receive(), validate(0.5), [30, 'AssignLead', { office: 'HSI-MIAMI', routed: false }]], 60);
+    const publicTip = liveLog([receive('public-unknown-jurisdiction'), validate(0.5)], 60);
+    const proposed = propose({ partner: { acknowledgement: { standard: '12h', urgent: '2h' }, ladder: [1, 1.5] } });
+    const result = simulateSlaPolicies({
+      leads: [
+        { leadId: 'late', events: clockEvents(late) },
+        { leadId: 'public', events: clockEvents(publicTip) },
+      ],
+      inForce,
+      proposed,
+      asOf: iso(60),
+    });
+    expect(result.leadsWithPartnerClock).toBe(1);
+    expect(result.selfCheck).toEqual([]);
+    expect(result.recorded.partnerRungs).toEqual(result.inForce.partnerRungs);
+    expect(result.inForce.partnerRungs).toEqual({
+      '(unassigned)': { level1: 1, level2: 0 },
+      'HSI-MIAMI': { level1: 0, level2: 1 },
+    });
+    expect(result.proposed.partnerRungs).toEqual({ '(unassigned)': { level1: 1, level2: 1 } });
+    expect(result.inForce.partnerLate).toEqual({ '(unassigned)': 1 });
+    expect(policyChanges(inForce, proposed)).toEqual([
+      'partner.acknowledgement.standard: 1d → 12h',
+      'partner.ladder[1] (level 2, HQ): 2 → 1.5',
+    ]);
+
+    // A partner rung the log lacks (its timer had not fired by the read) is named in the self-check.
+    const lagging = simulateSlaPolicies({
+      leads: [{ leadId: 'lagging', events: clockEvents(liveLog([receive(), validate(0.5)], 23.9)) }],
+      inForce,
+      proposed: inForce,
+      asOf: iso(24 + 1 / 3600),
+    });
+    expect(lagging.selfCheck).toEqual([
+      expect.objectContaining({
+        stage: 'partner',
+        rung: 'level1',
+        recorded: 0,
+        inForce: 1,
+        reason: 'due 1000 ms before the read: not recorded yet',
+      }),
+    ]);
+  });
+});
+
 describe('simulateSlaPolicies', () => {
   it('tallies by office beside the record, and finds no difference under the policy in force', () => {
     const one = liveLog([receive(), validate(0.5)], 60);
@@ -296,31 +435,52 @@ describe('simulateSlaPolicies', () => {
     const actions = fc.array(
       fc.record({
         gapMinutes: fc.integer({ min: 1, max: 60 * 80 }),
-        action: fc.constantFrom('advance', 'pause', 'resume', 'ack', 'urgent', 'standard', 'reassign', 'note'),
+        action: fc.constantFrom(
+          'advance',
+          'pause',
+          'resume',
+          'ack',
+          'urgent',
+          'standard',
+          'reassign',
+          'note',
+          'ackPartner',
+          'handAssign',
+        ),
       }),
       { maxLength: 12 },
     );
+    let withPartnerRungs = 0;
     fc.assert(
-      fc.property(actions, fc.boolean(), (script, urgent) => {
-        const steps: Step[] = [receive(urgent ? 'hhs-tipline-minor' : 'ngo-farmworkers')];
-        let hours = 0;
-        let state: LeadState | undefined;
-        for (const { gapMinutes, action } of script) {
-          hours += gapMinutes / 60;
-          state = stateAfter(steps, hours);
-          if (state === undefined || isTerminal(state.status)) break;
-          const step = stepFor(action, state, hours);
-          if (step !== null && allowedCommands(state).includes(step[1])) steps.push(step);
-        }
-        const asOf = hours + 200;
-        const log = liveLog(steps, asOf);
-        const recorded = replay(log, 'recorded', asOf);
-        const replayed = replay(log, { policy: inForce }, asOf);
-        expect(rungsOf(replayed)).toEqual(rungsOf(recorded));
-        expect(replayed.breaches).toEqual(recorded.breaches);
-      }),
+      fc.property(
+        actions,
+        fc.constantFrom('ngo-farmworkers', 'hhs-tipline-minor', 'public-unknown-jurisdiction'),
+        (script, intake) => {
+          const steps: Step[] = [receive(intake)];
+          let hours = 0;
+          let state: LeadState | undefined;
+          for (const { gapMinutes, action } of script) {
+            hours += gapMinutes / 60;
+            state = stateAfter(steps, hours);
+            if (state === undefined || isTerminal(state.status)) break;
+            const step = stepFor(action, state, hours);
+            if (step !== null && allowedCommands(state).includes(step[1])) steps.push(step);
+          }
+          const asOf = hours + 200;
+          const log = liveLog(steps, asOf);
+          const recorded = replay(log, 'recorded', asOf);
+          const replayed = replay(log, { policy: inForce }, asOf);
+          expect(rungsOf(replayed)).toEqual(rungsOf(recorded));
+          expect(replayed.breaches).toEqual(recorded.breaches);
+          expect(partnerRungsOf(replayed)).toEqual(partnerRungsOf(recorded));
+          expect(replayed.partnerLate).toEqual(recorded.partnerLate);
+          if (recorded.partnerRungs.length > 0) withPartnerRungs++;
+        },
+      ),
       { numRuns: 300 },
     );
+    // The schedules do reach the partner ladder: partners left waiting past their budget.
+    expect(withPartnerRungs).toBeGreaterThan(10);
   });
 });
 
@@ -359,6 +519,10 @@ function stepFor(action: string, state: LeadState, h: number): Step | null {
     case 'urgent':
     case 'standard':
       return state.priority === action ? null : [h, 'ChangePriority', { priority: action, reason: 'review' }];
+    case 'ackPartner':
+      return partnerAcknowledgementOwed(state) ? [h, 'AcknowledgePartner', {}] : null;
+    case 'handAssign':
+      return state.status === 'validated' ? [h, 'AssignLead', { office: 'HSI-MIAMI', routed: false }] : null;
     case 'reassign':
       return state.office === null || state.office === 'HSI-NEWARK'
         ? null

@@ -14,16 +14,17 @@ import { totals } from '../domain/sla-simulation';
 import { defaultSlaPolicyInput } from '../schemas/sla-policy';
 import { SIMULATOR_FIELDS, runSimulate, type SimulationReport } from '../admin/simulate';
 import { startTestAccess } from './support/access';
-import { leadScripts, seedPolicy, seedSlaHistory, type SeedResult } from './support/sla-history';
+import { leadScripts, partnerLeadScripts, seedPolicy, seedSlaHistory, type SeedResult } from './support/sla-history';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startTimeSkippingServer } from './support/temporal';
 
 /*
  * The simulator's self-check on real workflows: 30 leads live through weeks of virtual time on the time-skipping
- * server under `seedPolicy()`, their timers recording the rungs they reach; then `leadline simulate` reads the log and,
- * under the same policy, must find exactly the recorded rungs, lead by lead. The 1,000-lead run is
- * `npm run bench:simulate`.
+ * server under `seedPolicy()`, their timers recording the rungs they reach, and 5 more whose partner waits (unrouted
+ * partner intakes: see `partnerLeadScripts`), their timers recording the partner ladder's rungs; then
+ * `leadline simulate` reads the log and, under the same policy, must find exactly the recorded rungs (stage and
+ * partner), lead by lead. The 1,000-lead run is `npm run bench:simulate`.
  */
 
 let env: TestWorkflowEnvironment;
@@ -37,7 +38,7 @@ beforeAll(async () => {
   stack = await startStack(env, { policy: inForce });
   dir = await mkdtemp(join(tmpdir(), 'leadline-simulate-'));
   await writeFile(join(dir, 'in-force.json'), JSON.stringify(inForce));
-  seeded = await seedSlaHistory(env, stack.client, leadScripts(30, 17, 288));
+  seeded = await seedSlaHistory(env, stack.client, [...leadScripts(30, 17, 288), ...partnerLeadScripts(17, 6)]);
 }, 600_000);
 afterAll(async () => {
   await stack?.stop();
@@ -68,15 +69,17 @@ const halved = {
 
 describe('leadline simulate on a history of real workflows', () => {
   it('under the policy in force gives exactly the rungs the live timers recorded', async () => {
-    expect(seeded.leadIds).toHaveLength(30);
+    expect(seeded.leadIds).toHaveLength(35);
     const { code, out, err } = await simulate(halved, { json: true });
     expect(err).not.toMatch(/error/);
     expect(code).toBe(0);
     const report = JSON.parse(out) as SimulationReport;
-    expect(report.leads).toBe(30);
+    expect(report.leads).toBe(35);
     expect(report.selfCheck).toEqual([]);
     expect(report.inForce.rungs).toEqual(report.recorded.rungs);
     expect(report.inForce.breaches).toEqual(report.recorded.breaches);
+    expect(report.inForce.partnerRungs).toEqual(report.recorded.partnerRungs);
+    expect(report.inForce.partnerLate).toEqual(report.recorded.partnerLate);
     expect(report.leadsOnOtherBudgets).toBe(0);
 
     // The recorded tally is the log's own count of rung events.
@@ -86,6 +89,39 @@ describe('leadline simulate on a history of real workflows', () => {
     const recorded = totals(report.recorded).rungs;
     expect(recorded.warning + recorded.level1 + recorded.level2 + recorded.level3).toBe(rows[0]?.n);
     expect(rows[0]?.n).toBeGreaterThan(10);
+
+    // The partner ladder's recorded tally is the log's count of its rung events, level by level.
+    const partner = await stack.db.pool.query<{ level: number; n: number }>(
+      `SELECT (data->>'level')::int AS level, count(*)::int AS n FROM lead_events
+        WHERE type = 'PartnerAcknowledgementOverdue' GROUP BY 1 ORDER BY 1`,
+    );
+    const partnerRecorded = totals(report.recorded).partnerRungs;
+    expect(partner.rows).toEqual([
+      { level: 1, n: partnerRecorded.level1 },
+      { level: 2, n: partnerRecorded.level2 },
+    ]);
+    // The five waiting partners: level 1 for all but the one acknowledged in time, level 2 for the two left longest.
+    expect(partnerRecorded).toEqual({ level1: 4, level2: 2 });
+    expect(totals(report.recorded).partnerLate).toBe(4);
+    // Every partner intake owes the loop; the public tips do not.
+    expect(report.leadsWithPartnerClock).toBeGreaterThan(5);
+    expect(report.leadsWithPartnerClock).toBeLessThan(35);
+  });
+
+  it('under a shorter partner acknowledgement budget raises more partner rungs', async () => {
+    const shorter = {
+      ...defaultSlaPolicyInput,
+      version: 'partner-8h',
+      partner: { acknowledgement: { standard: '8h', urgent: '1h' }, ladder: [1, 2] },
+    };
+    const report = JSON.parse((await simulate(shorter, { json: true })).out) as SimulationReport;
+    const [now, then] = [totals(report.inForce), totals(report.proposed)];
+    expect(then.partnerRungs.level1 + then.partnerRungs.level2).toBeGreaterThan(
+      now.partnerRungs.level1 + now.partnerRungs.level2,
+    );
+    expect(then.partnerLate).toBeGreaterThanOrEqual(now.partnerLate);
+    expect(report.changes).toContain('partner.acknowledgement.standard: 1d 17s → 8h');
+    expect(report.selfCheck).toEqual([]);
   });
 
   it('under budgets halved raises more rungs, and every breach in force is a breach proposed', async () => {
@@ -103,10 +139,12 @@ describe('leadline simulate on a history of real workflows', () => {
     const chart = join(dir, 'chart.svg');
     const { code, out } = await simulate({ ...defaultSlaPolicyInput, version: 'pilot' }, { chart });
     expect(code).toBe(0);
-    expect(out).toMatch(/^SLA policy simulation: 30 leads/);
+    expect(out).toMatch(/^SLA policy simulation: 35 leads/);
     expect(out).toMatch(/in force: seed-in-force; proposed: pilot/);
     expect(out).toMatch(/OFFICE\s+RUNG\s+RECORDED\s+IN FORCE\s+PROPOSED\s+CHANGE/);
     expect(out).toMatch(/all offices\s+warning\s+\d+/);
+    expect(out).toMatch(/partner acknowledgements \(\d+ of 35 leads owe their partner one\)/);
+    expect(out).toMatch(/all offices\s+level 1 \(supervisor\)\s+4\s+4\s+\d+/);
     expect(out).toMatch(/self-check: the replay under the policy in force gives the recorded rungs for every lead/);
     expect(out).toMatch(/run time: [\d.]+ ms \(read [\d.]+ ms, replay [\d.]+ ms\)/);
     const svg = await readFile(chart, 'utf8');

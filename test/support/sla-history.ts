@@ -21,7 +21,10 @@ const S = 1000;
 const H = 3_600_000;
 export const GRID_MS = 10 * 60_000;
 
-/** The defaults of DESIGN.md, each budget 17 s longer and the hold 23 s longer (see above). */
+/**
+ * The defaults of DESIGN.md, each budget 17 s longer (the partner's acknowledgement budgets too) and the hold 23 s
+ * longer (see above).
+ */
 export function seedPolicy(): SlaPolicy {
   const stages = Object.fromEntries(
     Object.entries(defaultSlaPolicyInput.stages).map(([stage, budget]) => [
@@ -34,6 +37,13 @@ export function seedPolicy(): SlaPolicy {
     version: 'seed-in-force',
     stages,
     reEscalationInterval: 4 * H + 23 * S,
+    partner: {
+      acknowledgement: {
+        standard: ms(defaultSlaPolicyInput.partner?.acknowledgement.standard ?? '24h') + 17 * S,
+        urgent: ms(defaultSlaPolicyInput.partner?.acknowledgement.urgent ?? '2h') + 17 * S,
+      },
+      ladder: defaultSlaPolicyInput.partner?.ladder ?? [1, 2],
+    },
   });
 }
 
@@ -118,6 +128,79 @@ export function leadScripts(leads: number, seed: number, spreadSlots: number): S
     scripts.push(steps);
   }
   return scripts;
+}
+
+/**
+ * Leads whose partner waits: a partner's intake in a jurisdiction no office's rules route (so no routed assignment
+ * acknowledges it), then, hours apart, HQ's manual assignment (which does not acknowledge), a person's
+ * AcknowledgePartner or a first milestone (which do), or nothing at all. With the policy's 24 h (urgent 2 h) budget
+ * and its ladder at 100 % and 200 %, some are acknowledged in time and some climb one rung or both.
+ */
+export function partnerLeadScripts(seed: number, firstSlot: number): ScriptStep[][] {
+  const samples = sampleIntakeInputs();
+  const unrouted = (name: string, i: number): ScriptStep => {
+    const sample = samples[name] as LeadIntakeInput;
+    return {
+      slot: firstSlot + i * 7,
+      type: 'Submit',
+      data: {
+        ...sample,
+        location: { ...sample.location, jurisdiction: 'US-MT' },
+        externalReference: `SIM-PARTNER-${seed}-${i}`,
+      },
+    };
+  };
+  const h = (hours: number) => (hours * H) / GRID_MS;
+  const plans: [name: string, steps: [hours: number, type: ExternalCommandType][]][] = [
+    // Acknowledged in time: nothing.
+    [
+      'ngo-farmworkers',
+      [
+        [10, 'AcknowledgePartner'],
+        [12, 'AssignLead'],
+      ],
+    ],
+    // Acknowledged at 30 h: level 1 only.
+    [
+      'newark-interview-request',
+      [
+        [20, 'AssignLead'],
+        [30, 'AcknowledgePartner'],
+      ],
+    ],
+    // Assigned by hand (no acknowledgement), the interview requested at 60 h: level 1 and level 2 first.
+    [
+      'ngo-farmworkers',
+      [
+        [20, 'AssignLead'],
+        [60, 'RequestInterview'],
+      ],
+    ],
+    // An urgent intake (a minor), acknowledged at 3 h: past the 2 h budget, short of 4 h.
+    ['hhs-tipline-minor', [[3, 'AcknowledgePartner']]],
+    // Never acknowledged: both rungs while the lead stays open.
+    ['newark-interview-request', []],
+  ];
+  return plans.map(([name, steps], i) => {
+    const submit = unrouted(name, i);
+    return [
+      submit,
+      ...steps.map(([hours, type]): ScriptStep => {
+        const data: Record<string, unknown> =
+          type === 'AssignLead'
+            ? { office: 'HSI-NEWARK' }
+            : type === 'RequestInterview'
+              ? {
+                  scheduledFor: '2027-01-15T15:00:00.000Z',
+                  place: 'field office',
+                  interpreterLanguage: 'es',
+                  victimSpecialist: true,
+                }
+              : {};
+        return { slot: submit.slot + h(hours), type, data };
+      }),
+    ];
+  });
 }
 
 export interface SeedResult {
