@@ -23,9 +23,10 @@ const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   if (stopLeadline === undefined) {
-    // Still starting: startLeadline stops what it started when it fails; nothing to wait for here.
-    log.info(`${signal}: stopped while starting.`);
-    process.exit(130);
+    // Still starting: the servers started so far run in process groups of their own and would outlive an exit here,
+    // so the stop waits for the start to finish and then stops everything in order.
+    log.info(`${signal}: stopping once the start has finished...`);
+    return;
   }
   log.info(`${signal}: stopping the API, the worker, Temporal and PostgreSQL...`);
   stopLeadline().then(
@@ -44,14 +45,22 @@ const stop = (signal: string) => {
 const takeSignals = () => {
   process.removeAllListeners('SIGINT');
   process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGHUP');
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A closed terminal hangs up: the servers run in process groups of their own, so they hear it only through this stop.
+  process.on('SIGHUP', () => stop('SIGHUP'));
 };
 takeSignals();
 startLeadline(cfg, log).then(
   (leadline) => {
     stopLeadline = () => leadline.stop();
     takeSignals();
+    if (stopping) {
+      stopping = false;
+      stop('a signal during the start');
+      return;
+    }
     log.info(`Leadline is ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Press Ctrl-C to stop.`);
   },
   (error: unknown) => {
