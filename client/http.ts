@@ -33,15 +33,7 @@ import { LeadlineLogController } from './http/logging';
 import { reportRoutes } from './http/reports';
 import { partnerRoutes } from './http/partner';
 import type { GuardedPartnerLeads } from './guarded-partner-leads';
-import {
-  answerClientError,
-  loggableError,
-  pathOf,
-  problem,
-  problemFor,
-  PROBLEM_CONTENT_TYPE,
-  sendProblem,
-} from './http/problems';
+import { answerClientError, loggableError, pathOf, problem, problemFor, sendProblem } from './http/problems';
 import {
   componentSchemas,
   HealthBody,
@@ -54,12 +46,12 @@ import {
   LeadTimelineBody,
   LeadViewBody,
   MeBody,
-  ProblemBody,
   type DocumentedSchema,
   prefersAsync,
   ReadyBody,
   SubmitHeaders,
 } from './http/schemas';
+import { jsonResponse, problemResponse } from './http/responses';
 
 export interface ApiOptions {
   /** Every lead operation, as the verified caller may do it (client/guarded-leads.ts). */
@@ -273,14 +265,6 @@ function requestIdOf(request: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const problemResponse = (description: string) => ({
-  description,
-  content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemBody } },
-});
 const problems = {
   400: problemResponse('The request is malformed; `issues` name each field'),
   401: problemResponse('No valid bearer token; `WWW-Authenticate` says why'),
@@ -319,7 +303,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           tags: ['operations'],
           operationId: 'healthz',
           summary: 'Liveness: the process answers',
-          response: { 200: json('The process is up', HealthBody) },
+          response: { 200: jsonResponse('The process is up', HealthBody) },
         },
       },
       () => ({ status: 'ok' as const }),
@@ -333,7 +317,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           operationId: 'readyz',
           summary: 'Readiness: Temporal and PostgreSQL answer, and a worker polls the lead task queue',
           response: {
-            200: json('Temporal and PostgreSQL answer, and a worker polls the lead task queue', ReadyBody),
+            200: jsonResponse('Temporal and PostgreSQL answer, and a worker polls the lead task queue', ReadyBody),
             503: problems[503],
           },
         },
@@ -390,8 +374,8 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           headers: SubmitHeaders,
           body: LeadIntake,
           response: {
-            201: json('The intake is durably recorded; `Location` names the lead', LeadReceiptBody),
-            202: json(
+            201: jsonResponse('The intake is durably recorded; `Location` names the lead', LeadReceiptBody),
+            202: jsonResponse(
               'The new lead is durably accepted (`Prefer: respond-async`); `Location` names it',
               LeadAcceptedBody,
             ),
@@ -435,7 +419,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
             'rung of its SLA ladder, computed from its row.',
           querystring: LeadListFilter,
           response: {
-            200: json('One page of leads, no personal data', LeadPage),
+            200: jsonResponse('One page of leads, no personal data', LeadPage),
             400: problems[400],
             503: problems[503],
           },
@@ -456,7 +440,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
             "next rung of the stage's SLA ladder as the lead's workflow will fire it.",
           params: LeadIdParams,
           response: {
-            200: json('The lead, live from its workflow or, once finished, from PostgreSQL', LeadViewBody),
+            200: jsonResponse('The lead, live from its workflow or, once finished, from PostgreSQL', LeadViewBody),
             400: problems[400],
             404: problems[404],
             503: problems[503],
@@ -476,7 +460,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           description:
             "From the caller's verified token and the access policy; what a given lead allows is that lead's " +
             '`allowedForYou`. Nothing is read about any lead, so nothing is audited.',
-          response: { 200: json('The caller and its capabilities', MeBody), 401: problems[401] },
+          response: { 200: jsonResponse('The caller and its capabilities', MeBody), 401: problems[401] },
         },
       },
       (request) => leads.me(callerOf(request)),
@@ -491,7 +475,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           summary: "A lead's events in order, without personal data",
           params: LeadIdParams,
           response: {
-            200: json("The lead's events in order", LeadTimelineBody),
+            200: jsonResponse("The lead's events in order", LeadTimelineBody),
             400: problems[400],
             404: problems[404],
             503: problems[503],
@@ -517,7 +501,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           params: LeadIdParams,
           querystring: IntakeReadQuery,
           response: {
-            200: json("The lead's intake", IntakeBody),
+            200: jsonResponse("The lead's intake", IntakeBody),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -541,7 +525,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
           summary: 'The audit log, newest first: who read or did what to which lead, and what was refused',
           querystring: AuditQuery,
           response: {
-            200: json('One page of the audit log', AuditPage),
+            200: jsonResponse('One page of the audit log', AuditPage),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -567,7 +551,7 @@ function routes(options: ApiOptions, registry: z.core.$ZodRegistry<DocumentedSch
             params: LeadIdParams,
             body: commandBody(type, registry),
             response: {
-              200: json('The lead after the command was durably recorded', LeadSnapshotBody),
+              200: jsonResponse('The lead after the command was durably recorded', LeadSnapshotBody),
               400: problems[400],
               404: problems[404],
               409: problems[409],

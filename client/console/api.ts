@@ -2,6 +2,8 @@
  * The console's calls to the API: same origin, the person's bearer token, and the API's problem documents
  * (RFC 9457) turned into errors that say what went wrong and, for a form, which field.
  */
+import type { LeadState } from '../../schemas/lead';
+import type { LeadListItem, NextRung } from '../../schemas/read-model';
 import { currentSession } from './session';
 
 export interface Problem {
@@ -64,70 +66,20 @@ export interface Me {
   };
 }
 
-export interface NextRung {
-  rung: 'warning' | 'level1' | 'level2' | 'level3';
-  at: string;
-}
-
-export interface LeadSummary {
-  leadId: string;
-  status: string;
-  priority: string;
-  source: string;
-  kind: string;
-  office: string | null;
-  agent: string | null;
-  stage: string | null;
-  stageDeadline: string | null;
-  escalationLevel: number;
-  slaPaused: boolean;
-  receivedAt: string;
-  updatedAt: string;
-  version: number;
-  overdue: boolean;
-  nextRung?: NextRung | null;
-  stageBudgetMs?: number | null;
-}
+/** The API's shapes, as the schemas it publishes define them (types only: nothing of them is bundled). */
+export type { LeadListItem as LeadSummary, NextRung } from '../../schemas/read-model';
+export type { LeadState, SlaClock } from '../../schemas/lead';
+export type {
+  Distribution,
+  DurationsReport as DurationReport,
+  EscalationsReport as EscalationReport,
+  OfficesReport as OfficeReport,
+  SlaReport,
+} from '../../schemas/reports';
 
 export interface LeadPage {
-  items: LeadSummary[];
+  items: LeadListItem[];
   nextCursor: string | null;
-}
-
-export interface SlaClock {
-  stage: string | null;
-  budgetMs: number;
-  usedMs: number;
-  runningSince: string | null;
-  paused: boolean;
-  pausedAt: string | null;
-  warned: boolean;
-  level: number;
-  holdUntil: string | null;
-}
-
-export interface LeadState {
-  leadId: string;
-  version: number;
-  status: string;
-  priority: string;
-  source: string;
-  kind: string;
-  jurisdiction: string;
-  receivedAt: string;
-  updatedAt: string;
-  office: string | null;
-  agent: string | null;
-  interview: {
-    scheduledFor: string;
-    interpreterLanguage: string | null;
-    victimSpecialist: boolean;
-    outcome: string | null;
-  } | null;
-  caseNumber: string | null;
-  closedReason: string | null;
-  noteCount: number;
-  sla: SlaClock;
 }
 
 export interface LeadView {
@@ -143,40 +95,4 @@ export interface LeadView {
 export interface TimelinePage {
   leadId: string;
   events: { seq: number; type: string; at: string; actor: string; detail: Record<string, unknown> }[];
-}
-
-export interface OfficeReport {
-  generatedAt: string;
-  offices: {
-    office: string;
-    name: string;
-    open: number;
-    overdue: number;
-    paused?: number;
-    escalated: { level1: number; level2: number; level3: number };
-  }[];
-}
-
-export interface SlaReport {
-  from: string;
-  to: string;
-  stages: { stage: string; finished: number; metSla: number; share: number | null }[];
-}
-
-export interface Distribution {
-  count: number;
-  p50Ms: number | null;
-  p90Ms: number | null;
-  buckets: { upToMs: number | null; label: string; count: number }[];
-}
-
-export interface DurationReport {
-  from: string;
-  to: string;
-  intakeToInterview: Distribution;
-  intakeToDecision: Distribution;
-}
-
-export interface EscalationReport {
-  weeks: { weekStart: string; level1: number; level2: number; level3: number }[];
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { commandData, ExternalCommandType } from '../../schemas/commands';
 import type { LeadIntakeInput } from '../../schemas/intake';
+import { capabilitiesOf } from '../access-policy';
 
 /*
  * Values the OpenAPI document shows in place of "string": shaped like the real thing (a uuid, an ISO time, an office of
@@ -12,6 +13,7 @@ export const EXAMPLE_LEAD_ID = '6f1c2a52-2b0e-4d1e-9a51-6c1f3c1d2e01';
 export const EXAMPLE_OFFICE = 'HSI-NEWARK';
 export const EXAMPLE_OTHER_OFFICE = 'HSI-NEWYORK';
 export const EXAMPLE_AGENT = 'hsi-newark.agent';
+export const EXAMPLE_SUPERVISOR = 'hsi-newark.supervisor';
 export const EXAMPLE_TIME = '2026-11-02T09:00:00.000Z';
 
 const hours = (h: number) => new Date(Date.parse(EXAMPLE_TIME) + h * 3_600_000).toISOString();
@@ -80,36 +82,13 @@ export const leadSummaryExample = {
   stageBudgetMs: 48 * 3_600_000,
 } as const;
 
-export const meExample = {
-  subject: 'hsi-newark.supervisor',
+/** What GET /me answers a Newark supervisor: the access policy's own answer, so it cannot drift from it. */
+export const meExample = capabilitiesOf({
+  subject: EXAMPLE_SUPERVISOR,
+  kind: 'person',
   roles: ['supervisor'],
   offices: [EXAMPLE_OFFICE],
-  may: {
-    commands: [
-      'ValidateLead',
-      'AssignLead',
-      'ReassignLead',
-      'RequestInterview',
-      'RescheduleInterview',
-      'CompleteInterview',
-      'OpenCase',
-      'CloseLead',
-      'PauseSla',
-      'ResumeSla',
-      'AcknowledgeEscalation',
-      'ChangePriority',
-      'AddNote',
-      'RecordSafety',
-      'PauseForStabilisation',
-    ],
-    readIntake: true,
-    readAudit: false,
-    readReports: true,
-    simulatePolicies: false,
-    submitLeads: false,
-    readPartnerLeads: false,
-  },
-} as const;
+});
 
 export const problemExample = {
   type: 'urn:leadline:problem:invalid-input',

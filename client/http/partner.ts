@@ -8,18 +8,12 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import type { Caller } from '../../schemas/caller';
 import { PartnerLeadParams, PartnerLeadView } from '../../schemas/partner';
 import type { GuardedPartnerLeads } from '../guarded-partner-leads';
-import { PROBLEM_CONTENT_TYPE } from './problems';
-import { ProblemBody } from './schemas';
+import { problemResponse } from './responses';
 
 export interface PartnerRoutesOptions {
   partnerLeads: GuardedPartnerLeads;
   callerOf(request: FastifyRequest): Caller;
 }
-
-const problemResponse = (description: string) => ({
-  description,
-  content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemBody } },
-});
 
 export function partnerRoutes(options: PartnerRoutesOptions): FastifyPluginCallbackZod {
   return (app, _options, done) => {

@@ -5,7 +5,6 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
 import type { Caller } from '../../schemas/caller';
 import {
   DurationsReport,
@@ -19,22 +18,13 @@ import {
   SlaReport,
 } from '../../schemas/reports';
 import type { GuardedReports } from '../guarded-reports';
-import { PROBLEM_CONTENT_TYPE } from './problems';
-import { ProblemBody } from './schemas';
+import { jsonResponse, problemResponse } from './responses';
 
 export interface ReportRoutesOptions {
   reports: GuardedReports;
   callerOf(request: FastifyRequest): Caller;
 }
 
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const problemResponse = (description: string) => ({
-  description,
-  content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemBody } },
-});
 const problems = {
   400: problemResponse(
     'A parameter is malformed or unknown, or `to` is before `from`; `issues` name each (`query.<name>`)',
@@ -63,7 +53,7 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
           description: `Live, from the read model: every office of the directory in the caller's scope, zeros included. ${scoping}`,
           querystring: OfficesReportQuery,
           response: {
-            200: json('Each office in scope, in the directory’s order', OfficesReport),
+            200: jsonResponse('Each office in scope, in the directory’s order', OfficesReport),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -90,7 +80,7 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
             `counts it. The period is [from, to), by default the 30 days before now. ${scoping}`,
           querystring: ReportPeriodQuery,
           response: {
-            200: json('Each stage, in lifecycle order', SlaReport),
+            200: jsonResponse('Each stage, in lifecycle order', SlaReport),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -115,7 +105,7 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
             `3, 5, 7, 14 days and above. The period is [from, to), by default the 30 days before now. ${scoping}`,
           querystring: ReportPeriodQuery,
           response: {
-            200: json('Both distributions', DurationsReport),
+            200: jsonResponse('Both distributions', DurationsReport),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -138,7 +128,7 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
             `present. Each escalation event counts once, at the level it reached. ${scoping}`,
           querystring: EscalationsQuery,
           response: {
-            200: json('One entry per week, oldest first', EscalationsReport),
+            200: jsonResponse('One entry per week, oldest first', EscalationsReport),
             400: problems[400],
             401: problems[401],
             403: problems[403],
@@ -165,7 +155,7 @@ export function reportRoutes(options: ReportRoutesOptions): FastifyPluginCallbac
             'reads plain fields of the log in one read-only transaction and changes nothing. Audited.',
           body: SimulationRequest,
           response: {
-            200: json('The simulation', SimulationReportBody),
+            200: jsonResponse('The simulation', SimulationReportBody),
             400: problemResponse('The proposed policy or an option is not valid; `issues` name each field'),
             401: problems[401],
             403: problemResponse('Only HQ HSTU and admins simulate policies; the detail names what the roles allow'),
