@@ -86,7 +86,7 @@ export const LeadlineEnv = z.object({
   LEADLINE_RECONCILE_INTERVAL: z
     .union([z.literal('off'), z.coerce.number().positive()], { error: 'must be a number of seconds above 0, or off' })
     .default(60),
-  /** A JSON file holding an SLA policy (see README); unset: the defaults of DESIGN.md. */
+  /** A JSON file holding an SLA policy (see docs/lifecycle.md); unset: the defaults of DESIGN.md. */
   LEADLINE_SLA_POLICY: z.string().optional(),
   /** Divides every SLA duration, e.g. 3600 turns hours into seconds for a demo. */
   LEADLINE_SLA_TIME_SCALE: z.coerce.number().positive().optional(),

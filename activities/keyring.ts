@@ -55,7 +55,7 @@ export class MissingKeyError extends Error {
   ) {
     super(
       `${where} ${keyIds.length === 1 ? 'is' : 'are'} encrypted with key ${keyIds.join(', ')}, which the keyring does not hold: ` +
-        'restore the keyring (or the key) from your backup; see README, Keys',
+        'restore the keyring (or the key) from your backup; see docs/keys.md',
     );
   }
 }

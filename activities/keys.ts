@@ -71,7 +71,7 @@ export function loadKeyring(cfg: KeyConfig, options: { create?: boolean } = {}):
         `keyring.json or payload.key` +
         (data.length > 0 ? ` though it holds data (${data.join(', ')}) encrypted under one` : '') +
         '. Leadline makes a key only on a first start with an empty data directory: restore the keyring from your ' +
-        'backup (see README, Keys)',
+        'backup (see docs/keys.md)',
     );
   }
   const keyring = Keyring.single(randomBytes(32));
@@ -102,7 +102,7 @@ export function rotateKeyring(cfg: KeyConfig): { file: string; previous: string;
   if (loaded.file === undefined) {
     throw new Error(
       `the keyring comes from ${loaded.source}, not from a file this command can write: put it in a keyring file ` +
-        '(LEADLINE_KEYRING=/path/keyring.json, see README, Keys) and rotate there, or add the key to your secret store',
+        '(LEADLINE_KEYRING=/path/keyring.json, see docs/keys.md) and rotate there, or add the key to your secret store',
     );
   }
   const rotated = loaded.keyring.rotated();

@@ -75,7 +75,7 @@ export function addAdminCommands(program: Command, io: AdminCliIo): void {
     });
   const keys = program
     .command('keys')
-    .description('the keyring that encrypts Temporal payloads and stored intakes (see README, Keys)');
+    .description('the keyring that encrypts Temporal payloads and stored intakes (see docs/keys.md)');
   keys
     .command('rotate')
     .description(

@@ -119,7 +119,7 @@ export async function startLeadline(
         dbFile,
         port: cfg.TEMPORAL_DEV_PORT,
         uiPort: cfg.TEMPORAL_UI_PORT,
-        // The UI decodes through the API's codec server, as the operator signed in to it (see README, Access).
+        // The UI decodes through the API's codec server, as the operator signed in to it (see docs/security.md).
         ...(runsApi ? { uiCodecEndpoint: `http://${cfg.HOST}:${cfg.PORT}/codec` } : {}),
         namespace: cfg.TEMPORAL_NAMESPACE,
         logFile: createWriteStream(join(cfg.LEADLINE_DATA_DIR, 'temporal.log'), { flags: 'a' }),
@@ -240,7 +240,7 @@ export async function startLeadline(
         policy,
       };
       // Beside a worker, the API gets a thread, so an event loop, of its own: requests do not wait behind the
-      // worker's activations (intake at 50/s, one process: see README, Performance).
+      // worker's activations (intake at 50/s, one process: see docs/performance.md).
       const side = runsWorker
         ? await startApiThread(sideOptions, log)
         : await startApiSide(sideOptions, { pool, connection });
