@@ -103,6 +103,18 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: requestIdOf,
     clientErrorHandler: answerClientError,
+    // A path the router cannot decode (a lone surrogate as %ED%A0%80, say) is the caller's mistake, answered as every
+    // other one is: a problem body, never the framework's own error shape.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(
+        reply,
+        problem(
+          'badRequest',
+          error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid UTF-8' : 'the request is not valid HTTP',
+          request,
+        ),
+      );
+    },
     // Every route is GET or POST by design; HEAD twins would only blur the contract the OpenAPI document states.
     exposeHeadRoutes: false,
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type SlaStage } from './lead';
+import { text } from './text';
 import { DEFAULT_MAXIMUM_PAUSE_MS } from './vocabulary';
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -23,7 +24,8 @@ const StageBudget = z.object({ standard: Duration, urgent: Duration }).refine((b
 
 export const SlaPolicy = z
   .object({
-    version: z.string().min(1),
+    // Stored and echoed (audit rows, reports, workflow inputs): text a database and a log can take, and short.
+    version: text(100),
     stages: z.object({
       validation: StageBudget,
       assignment: StageBudget,

@@ -324,6 +324,15 @@ describe('poison bytes are refused at the edge', () => {
     expect(first.status).toBe(200);
   });
 
+  it('in the path: a lone surrogate the router cannot decode answers a 400 problem, not the framework’s own error', async () => {
+    const res = await call('GET', '/leads/%ED%A0%80');
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({
+      type: 'urn:leadline:problem:bad-request',
+      detail: 'the request path is not valid UTF-8',
+    });
+  });
+
   it('is never logged', () => {
     expect(logLines.length).toBeGreaterThan(0);
     for (const line of logLines) expect(line).not.toContain(SECRET);

@@ -279,6 +279,12 @@ describe('POST /reports/simulations (HQ HSTU, for the console)', () => {
       expect((bad.body.issues as { path: string }[]).map((i) => i.path)).toEqual(
         expect.arrayContaining([expect.stringMatching(/^body\.policy\.stages\.interview/)]),
       );
+      // A NUL or 100,000 characters in the proposal's version are refused at the edge, naming it, before any replay.
+      for (const version of ['a\u0000b', 'v'.repeat(100_000)]) {
+        const refusedVersion = await post('hq', { policy: { ...halved, version } });
+        expect(refusedVersion.status).toBe(400);
+        expect((refusedVersion.body.issues as { path: string }[]).map((i) => i.path)).toContain('body.policy.version');
+      }
       const { rows } = await stack.db.pool.query<{ actor: string; outcome: string }>(
         `SELECT actor, outcome FROM audit_log WHERE action = 'SimulatePolicy' ORDER BY id`,
       );
