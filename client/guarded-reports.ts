@@ -40,10 +40,16 @@ export class GuardedReports {
     private readonly store: ReportStore,
     private readonly audit: ReportAudit,
     private readonly directory: OfficeNames,
-    private readonly now: () => Date = () => new Date(),
-    /** The SLA policy the workers run: what a proposed one is simulated beside. */
-    private readonly inForce: SlaPolicy | undefined = undefined,
+    private readonly options: {
+      /** The SLA policy the workers run: what a proposed one is simulated beside. */
+      inForce?: SlaPolicy;
+      now?: () => Date;
+    } = {},
   ) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
 
   /**
    * A proposed SLA policy replayed over the whole log beside the policy in force (HQ HSTU and admins: it counts every
@@ -61,7 +67,7 @@ export class GuardedReports {
       });
       throw new ForbiddenError(decision.reason);
     }
-    const inForce = this.inForce;
+    const inForce = this.options.inForce;
     if (inForce === undefined) throw new Error('the API was built without the SLA policy in force');
     const parsed = SlaPolicy.safeParse({ timeScale: inForce.timeScale, ...request.policy });
     if (!parsed.success) {

@@ -118,7 +118,9 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const accessStore = createAccessStore(pool);
     const api = await buildApi({
       leads: new GuardedLeads(leads, accessStore),
-      reports: new GuardedReports(createReportStore(pool), accessStore, directory.offices, undefined, options.policy),
+      reports: new GuardedReports(createReportStore(pool), accessStore, directory.offices, {
+        inForce: options.policy,
+      }),
       partnerLeads: new GuardedPartnerLeads(createPartnerLeadStore(pool, cfg.LEADLINE_FINGERPRINT_KEY), accessStore),
       payloadCodec,
       console: { issuer, clientId: cfg.LEADLINE_CONSOLE_CLIENT_ID, audience: cfg.LEADLINE_OIDC_AUDIENCE },
