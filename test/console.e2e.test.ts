@@ -247,10 +247,21 @@ describe('the console', () => {
     expect(await gulf.locator('td').first().textContent()).toBe('1');
     const summary = (await page.getByTestId('chart-offices').getAttribute('aria-label')) ?? '';
     expect(summary).toContain('HSI-NEWARK: 2 open');
-    const drawn = await page
-      .getByTestId('chart-offices')
-      .evaluate((canvas) => (canvas as unknown as { width: number }).width);
-    expect(drawn).toBeGreaterThan(0);
+    // A canvas is 300 px wide whether or not anything drew on it: count the pixels Chart.js painted instead.
+    const painted = await page.getByTestId('chart-offices').evaluate((element) => {
+      const canvas = element as unknown as {
+        width: number;
+        height: number;
+        getContext(kind: '2d'): {
+          getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+        };
+      };
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let count = 0;
+      for (let i = 3; i < data.length; i += 4) if ((data[i] ?? 0) > 0) count++;
+      return count;
+    });
+    expect(painted).toBeGreaterThan(1_000);
     await expectAccessible(page, 'overview');
     await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
     await page.context().close();
