@@ -47,6 +47,9 @@ export class GuardedReports {
     } = {},
   ) {}
 
+  /** The simulation running now, if any (see `simulate`). */
+  private simulating: Promise<void> = Promise.resolve();
+
   private now(): Date {
     return this.options.now?.() ?? new Date();
   }
@@ -87,6 +90,11 @@ export class GuardedReports {
         ]);
       }
     }
+    // A simulation reads the whole log into memory: one at a time in this process, the others wait their turn.
+    const turn = this.simulating.then(() => undefined);
+    let done = () => undefined as void;
+    this.simulating = new Promise<void>((resolve) => (done = resolve));
+    await turn;
     const report = await this.store
       .simulate({
         inForce,
@@ -97,7 +105,8 @@ export class GuardedReports {
       .catch((error: unknown) => {
         if (error instanceof SimulationInputError) throw new InvalidInputError(error.message, []);
         throw error;
-      });
+      })
+      .finally(done);
     await this.audit.record({
       actor: caller.subject,
       leadId: null,

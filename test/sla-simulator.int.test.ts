@@ -267,6 +267,11 @@ describe('POST /reports/simulations (HQ HSTU, for the console)', () => {
       const { runTimeMs: _b, ...cliSame } = expected;
       expect(same).toEqual(cliSame);
 
+      // Two at once take turns (one log in memory at a time) and both answer.
+      const both = await Promise.all([post('hq', { policy: halved }), post('hq', { policy: halved })]);
+      expect(both.map((r) => r.status)).toEqual([200, 200]);
+      expect(both[1].body.proposed).toEqual(both[0].body.proposed);
+
       const refused = await post('hsi-newark.supervisor', { policy: halved });
       expect(refused.status).toBe(403);
       expect(refused.body.detail).toMatch(/may not simulate SLA policies/);
@@ -288,6 +293,8 @@ describe('POST /reports/simulations (HQ HSTU, for the console)', () => {
         `SELECT actor, outcome FROM audit_log WHERE action = 'SimulatePolicy' ORDER BY id`,
       );
       expect(rows).toEqual([
+        { actor: 'hq', outcome: 'read' },
+        { actor: 'hq', outcome: 'read' },
         { actor: 'hq', outcome: 'read' },
         { actor: 'hsi-newark.supervisor', outcome: 'refused' },
       ]);
