@@ -32,7 +32,7 @@ const USAGE = `npm run faults [-- options]
                            ${QUICK_CLUSTER_FAULTS.join(', ')}
   --temporal <dev|cluster> the Temporal dev server (default), or Temporal Server on the run's PostgreSQL
                            (worker/temporal-server.ts; built once per version) with two workers
-  --workers <n>            worker processes (default 1; --temporal cluster 2)
+  --workers <n>            worker processes (default 1; --temporal cluster 2); worker-takeover needs 2
   --only <fault,...>       some of: ${FAULTS.join(', ')}
   --submit-rate <n>        submissions per second (default 4; --quick 2)
   --command-rate <n>       commands per second (default 2; --quick 1)
@@ -99,6 +99,13 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${value}`);
     return n;
   };
+  const workers = num(values.workers, temporal === 'cluster' ? 2 : 1);
+  if (workers < 2 && faults.includes('worker-takeover')) {
+    // One worker cannot take over from another: asked for by name, that is the caller's mistake; in the default list,
+    // the fault is left to runs with two workers (--workers 2, or --temporal cluster).
+    if (values.only !== undefined) throw new Error('worker-takeover needs two workers or more (--workers 2)');
+    faults = faults.filter((f) => f !== 'worker-takeover');
+  }
   return {
     faults,
     quick,
@@ -111,7 +118,7 @@ function parseOptions(argv: string[]): Options {
     downSeconds: num(values['down-seconds'], 3),
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
     temporal,
-    workers: num(values.workers, temporal === 'cluster' ? 2 : 1),
+    workers,
   };
 }
 
