@@ -82,7 +82,8 @@ export function cpuByComponent(leadlinePid: number): Record<Component, number> {
   const self = process.cpuUsage();
   totals.bench = (self.user + self.system) / 1e6;
   for (const s of processTree(leadlinePid)) {
-    if (s.comm === 'temporal') totals.temporal += s.cpuSeconds;
+    // The dev server is `temporal`; Temporal Server (npm run cluster), `temporal-server`.
+    if (s.comm === 'temporal' || s.comm === 'temporal-server') totals.temporal += s.cpuSeconds;
     else if (s.comm === 'postgres' || s.comm.startsWith('postgres')) totals.postgres += s.cpuSeconds;
     else if (s.pid === leadlinePid) totals.leadline += s.cpuSeconds;
   }
