@@ -14,6 +14,7 @@ import { cpuMeter, type CpuPct } from './procfs';
 import { summarizeProfiles } from './profile-summary';
 import { markdownTable, missed, notRun, row, type TargetRow } from './report';
 import { startBenchStack, type BenchStack } from './stack';
+import { bytesPerLead, storageSnapshot } from './storage';
 import { mapConcurrent, round, type LatencySummary } from './stats';
 import {
   baselineLifecycle,
@@ -100,6 +101,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   let light: LatencySummary | undefined;
   let baselineLight: LatencySummary | undefined;
   let leadlineTp: ThroughputResult | undefined;
+  let storage: ReturnType<typeof bytesPerLead> | undefined;
   let baselineTp: ThroughputResult | undefined;
   let intake: IntakeResult | undefined;
   let scale: ScaleResult | undefined;
@@ -164,12 +166,21 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       `1. lifecycle throughput, Leadline (${options.drivers} drivers)`,
       errors,
       async () => {
+        const before = await storageSnapshot(stack.pool);
         const r = await measureThroughput(leadline, { ...tpOptions, noteTargets: targets.leadline });
+        const grown = bytesPerLead(before, await storageSnapshot(stack.pool));
+        storage = grown;
         say(
           `   ${r.perSecond} leads/s; lifecycle ${lat(r.lifecycleMs)}; AddNote under load ${lat(r.commandUnderLoadMs)}; ` +
             `${r.pollsPerLifecycle} status queries per lifecycle`,
         );
         say(`   ${cpu(r.cpuPct)}; errors ${r.errors} ${r.firstErrors.join(' | ')}`);
+        const cpuMs = (pct: number) => round(((pct / 100) * 1000) / r.perSecond, 0);
+        say(
+          `   per lifecycle: CPU ${cpuMs(r.cpuPct.leadline)} ms Leadline, ${cpuMs(r.cpuPct.temporal)} ms Temporal, ` +
+            `${cpuMs(r.cpuPct.postgres)} ms PostgreSQL; database growth per lead ${grown.leadline_bytes_per_lead} bytes ` +
+            `Leadline, ${grown.temporal_bytes_per_lead} bytes Temporal (${grown.leads} leads; NaN: not on PostgreSQL)`,
+        );
         return r;
       },
     );
@@ -317,6 +328,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       window_s: options.throughputSeconds,
       leadline: leadlineTp,
       baseline: baselineTp,
+      storage,
     },
     command_latency_ms: light ?? nanLatency(),
     command_latency_cpu_pct: lightCpu,
