@@ -41,6 +41,11 @@ export const LeadlineEnv = z.object({
   TEMPORAL_TLS_CERT: z.string().optional(),
   TEMPORAL_TLS_KEY: z.string().optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  /**
+   * An API key for a cluster that authenticates callers by one (Temporal Cloud, or a server with an authorizer that
+   * reads it): sent as `Authorization: Bearer <key>` on every call, over TLS unless TEMPORAL_TLS is `false`.
+   */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
@@ -212,10 +217,34 @@ export function loadSlaPolicy(cfg: Pick<LeadlineEnv, 'LEADLINE_SLA_POLICY' | 'LE
 }
 
 /**
- * How to reach Temporal: the address, and TLS when the configuration asks for it (TEMPORAL_TLS*). The dev server that
+ * How to reach Temporal: the address, TLS when the configuration asks for it (TEMPORAL_TLS*), and an API key
+ * (TEMPORAL_API_KEY). The dev server that
  * `npm start` runs on loopback takes plain connections; a cluster outside the machine should be reached over TLS.
  */
 export function temporalConnectionOptions(
+  cfg: Pick<
+    LeadlineEnv,
+    | 'TEMPORAL_TLS'
+    | 'TEMPORAL_TLS_CA'
+    | 'TEMPORAL_TLS_CERT'
+    | 'TEMPORAL_TLS_KEY'
+    | 'TEMPORAL_TLS_SERVER_NAME'
+    | 'TEMPORAL_API_KEY'
+  >,
+  address: string,
+): { address: string; tls?: TLSConfig | true; apiKey?: string } {
+  const apiKey = cfg.TEMPORAL_API_KEY;
+  const transport = tlsOptions(cfg, address);
+  if (apiKey === undefined) return transport;
+  // A key travels in a header: over TLS by default (Temporal Cloud requires it), in clear only when asked for.
+  return {
+    ...transport,
+    ...(transport.tls === undefined && cfg.TEMPORAL_TLS !== 'false' ? { tls: true } : {}),
+    apiKey,
+  };
+}
+
+function tlsOptions(
   cfg: Pick<
     LeadlineEnv,
     'TEMPORAL_TLS' | 'TEMPORAL_TLS_CA' | 'TEMPORAL_TLS_CERT' | 'TEMPORAL_TLS_KEY' | 'TEMPORAL_TLS_SERVER_NAME'

@@ -7,6 +7,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:tls';
+import {
+  connect as http2Connect,
+  createSecureServer,
+  type Http2SecureServer,
+  type ServerHttp2Session,
+} from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +30,13 @@ let env: TestWorkflowEnvironment;
 let dir: string;
 let proxy: Server;
 let address: string;
+/** An HTTP/2 TLS endpoint in front of the dev server that serves only calls carrying the API key, as Temporal Cloud does. */
+let keyed: Http2SecureServer;
+let keyedAddress: string;
+const API_KEY = 'leadline-test-api-key';
+const authorizationsSeen: (string | undefined)[] = [];
+const keyedSessions = new Set<ServerHttp2Session>();
+let closeUpstream = () => undefined as void;
 
 beforeAll(async () => {
   env = await startDevServer();
@@ -73,10 +86,47 @@ beforeAll(async () => {
   proxy.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   address = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  const upstream = http2Connect(`http://${env.address}`);
+  keyed = createSecureServer({
+    key: readFileSync(join(dir, 'server.key')),
+    cert: readFileSync(join(dir, 'server.pem')),
+  });
+  keyed.on('stream', (stream, headers) => {
+    const authorization = headers.authorization;
+    authorizationsSeen.push(authorization);
+    if (authorization !== `Bearer ${API_KEY}`) {
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'API key required' },
+        { endStream: true },
+      );
+      return;
+    }
+    const forwarded = Object.fromEntries(
+      Object.entries(headers).filter(([name]) => name !== ':authority' && name !== ':scheme'),
+    );
+    const call = upstream.request(forwarded);
+    let trailers: Record<string, string | string[] | undefined> = {};
+    call.on('response', (response) => stream.respond(response, { waitForTrailers: true }));
+    call.on('trailers', (t) => (trailers = t));
+    stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.pipe(call);
+    call.pipe(stream);
+    call.on('error', () => stream.destroy());
+    stream.on('error', () => call.destroy());
+  });
+  keyed.on('session', (session) => keyedSessions.add(session));
+  closeUpstream = () => upstream.destroy();
+  await new Promise<void>((resolve) => keyed.listen(0, '127.0.0.1', resolve));
+  keyedAddress = `127.0.0.1:${(keyed.address() as AddressInfo).port}`;
 }, 120_000);
 
 afterAll(async () => {
   await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
+  // An HTTP/2 server closes once its sessions are gone: the clients' are ended here, and the one to the dev server.
+  for (const session of keyedSessions) session.destroy();
+  closeUpstream();
+  await new Promise<void>((resolve) => (keyed ? keyed.close(() => resolve()) : resolve()));
   await env?.teardown();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
@@ -146,5 +196,60 @@ describe('TLS to Temporal', () => {
 
   it('leaves a plain connection plain', () => {
     expect(temporalConnectionOptions(readEnv({}), address)).toEqual({ address });
+  });
+});
+
+describe('an API key for Temporal (TEMPORAL_API_KEY)', () => {
+  const keyEnv = (extra: Record<string, string> = {}) =>
+    readEnv({ TEMPORAL_ADDRESS: keyedAddress, TEMPORAL_TLS_CA: join(dir, 'ca.pem'), ...extra });
+
+  it('is sent by the client and by the worker’s native connection, over TLS', async () => {
+    authorizationsSeen.length = 0;
+    const options = temporalConnectionOptions(keyEnv({ TEMPORAL_API_KEY: API_KEY }), keyedAddress);
+    const client = await Connection.connect(options);
+    try {
+      expect((await client.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+    } finally {
+      await client.close();
+    }
+    const native = await NativeConnection.connect({
+      ...options,
+      tls: { ...(options.tls as object), serverNameOverride: 'temporal.test' },
+    });
+    try {
+      expect((await native.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+    } finally {
+      await native.close();
+    }
+    expect(authorizationsSeen.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(authorizationsSeen)).toEqual(new Set([`Bearer ${API_KEY}`]));
+  });
+
+  it('is refused without the key, or with another', async () => {
+    authorizationsSeen.length = 0;
+    for (const extra of [{}, { TEMPORAL_API_KEY: 'not-the-key' }] as Record<string, string>[]) {
+      const options = temporalConnectionOptions(keyEnv(extra), keyedAddress);
+      await expect(
+        Connection.connect({ ...options, connectTimeout: '3 seconds' }).then((c) =>
+          c.workflowService.getSystemInfo({}),
+        ),
+      ).rejects.toThrow();
+    }
+    // Refused by the endpoint for the key it saw, not for TLS: the calls reached it without one, then with the wrong one.
+    expect(authorizationsSeen).toContain(undefined);
+    expect(authorizationsSeen).toContain('Bearer not-the-key');
+    expect(authorizationsSeen).not.toContain(`Bearer ${API_KEY}`);
+  });
+
+  it('turns TLS on unless TEMPORAL_TLS is false', () => {
+    expect(temporalConnectionOptions(readEnv({ TEMPORAL_API_KEY: 'k' }), 'cloud:7233')).toEqual({
+      address: 'cloud:7233',
+      tls: true,
+      apiKey: 'k',
+    });
+    expect(temporalConnectionOptions(readEnv({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }), 'plain:7233')).toEqual({
+      address: 'plain:7233',
+      apiKey: 'k',
+    });
   });
 });
