@@ -100,6 +100,7 @@ try {
   const running = worker.run();
   const inForce = seedPolicy();
   const client = new LeadClient({
+    leadIdKey: 'bench-fingerprint-key',
     temporal: new Client({
       connection: env.connection,
       namespace: env.namespace ?? 'default',

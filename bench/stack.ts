@@ -200,7 +200,8 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     pool,
     taskQueue: ready.taskQueue,
     policy,
-    leadClient: (p = policy) => new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel }),
+    leadClient: (p = policy) =>
+      new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel, leadIdKey: 'bench-lead-id-key' }),
     leadlinePid: child.pid ?? -1,
     temporalPid,
     temporalAddress: ready.temporalAddress,

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
@@ -119,6 +119,11 @@ export interface LeadClientOptions {
    * queueing until its deadline. Default DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT.
    */
   maxSubmissionsInFlight?: number;
+  /**
+   * The secret that keys lead ids derived from an Idempotency-Key or a partner's reference (LEADLINE_FINGERPRINT_KEY):
+   * without it, anyone who can guess a reference could compute its lead's id and workflow id.
+   */
+  leadIdKey: string;
 }
 
 /** A lead durably accepted (queued, or started by Temporal) whose intake may not be recorded yet, or the receipt of one already known. */
@@ -166,8 +171,23 @@ interface Submission {
 
 const LEADLINE_NAMESPACE_UUID = '1b0d6a5e-4f3c-5a7e-9c2d-6e8f0a1b2c3d';
 
-/** A name-based (v5-style) uuid: the same key always names the same lead. */
-export function leadIdForKey(key: string): string {
+/**
+ * The lead a key names: the same key (and secret) always names the same lead, and the id says nothing of the key to
+ * whoever lacks the secret. A uuid of version 8 (RFC 9562's custom layout) from HMAC-SHA-256.
+ */
+export function leadIdForKey(key: string, secret: string): string {
+  const hash = createHmac('sha256', secret).update('leadline lead id\0').update(key).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x80;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * How 1.0.0 named a keyed lead: an unkeyed (v5-style) hash of the key. Kept only so that a submission retried across
+ * the upgrade finds the lead 1.0.0 started rather than making a second; remove it in 2.0.
+ */
+export function legacyLeadIdForKey(key: string): string {
   const ns = Buffer.from(LEADLINE_NAMESPACE_UUID.replace(/-/g, ''), 'hex');
   const hash = createHash('sha1').update(ns).update(key).digest();
   hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
@@ -205,7 +225,7 @@ export class LeadClient {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
-      const submission = this.submission(intake, submit);
+      const submission = await this.submission(intake, submit);
       // Accepted earlier with another intake and still queued: the key is taken, as it would be once started. Else
       // the key is taken here, before the start: an asynchronous submission racing this one under another intake
       // must not be queued and answered 202, only to lose to this intake when forwarded. (Queue unreachable: the
@@ -227,7 +247,7 @@ export class LeadClient {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
     return this.admitted(async () => {
-      const submission = this.submission(intake, submit);
+      const submission = await this.submission(intake, submit);
       const { leadId, workflowId } = submission;
       const { input } = submission;
       let queued: Awaited<ReturnType<LeadIntakeQueue['enqueue']>>;
@@ -305,11 +325,25 @@ export class LeadClient {
   }
 
   /** The lead's id (from the caller's key, if any) and the workflow start that carries its intake. */
-  private submission(intake: LeadIntake, submit: SubmitOptions): Submission {
+  private async submission(intake: LeadIntake, submit: SubmitOptions): Promise<Submission> {
     const key =
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
-    const leadId = key === undefined ? randomUUID() : leadIdForKey(key);
+    const leadId = key === undefined ? randomUUID() : await this.leadIdFor(key);
     return this.startOf(leadId, intake, { actor: submit.actor, commandId: key ?? leadId }, digestOf(intake));
+  }
+
+  /** The keyed id, unless Leadline 1.0.0 already holds (or queues) the lead under the id it gave the key. */
+  private async leadIdFor(key: string): Promise<string> {
+    const legacy = legacyLeadIdForKey(key);
+    try {
+      const known =
+        (await this.options.readModel.getLead(legacy)) !== undefined ||
+        (await this.options.intakeQueue?.waiting(legacy)) !== undefined;
+      if (known) return legacy;
+    } catch {
+      // PostgreSQL away: the keyed id. Only a 1.0.0 lead retried during this outage could then be started twice.
+    }
+    return leadIdForKey(key, this.options.leadIdKey);
   }
 
   private startOf(

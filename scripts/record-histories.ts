@@ -55,7 +55,13 @@ const worker = await createLeadWorker({
     fingerprintKey: 'record-histories',
   }),
 });
-const leads = new LeadClient({ temporal: env.client, taskQueue, policy, readModel: createLeadReadModel(pool) });
+const leads = new LeadClient({
+  temporal: env.client,
+  taskQueue,
+  policy,
+  readModel: createLeadReadModel(pool),
+  leadIdKey: 'record-histories',
+});
 const samples = sampleIntakeInputs();
 const actor = { actor: 'agent:recorder' };
 

@@ -137,7 +137,7 @@ describe('nothing about a victim readable at rest in PostgreSQL', () => {
     await waitFor(async () => (await stack.client.getLead(second.leadId)).state.status === 'assigned');
 
     // A lead accepted early and still waiting in the intake queue (no forwarder runs here).
-    const queuedId = leadIdForKey(`${MARKERS.idempotencyKey}-queued`);
+    const queuedId = leadIdForKey(`${MARKERS.idempotencyKey}-queued`, 'test-fingerprint-key');
     await expect(
       createIntakeQueue(stack.db.pool).enqueue({
         leadId: queuedId,

@@ -461,6 +461,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
 
   it('refuses submissions past its in-flight limit at once with 429 and Retry-After, starting nothing for them', async () => {
     const leads = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -656,6 +657,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     closers.push(() => unreachableTemporal.close());
 
     const leads = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: env.client,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -701,6 +703,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
 
     // A submission Temporal cannot take is never answered 202 (or 201): the caller must send it again.
     const offline = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: new Client({ connection: unreachableTemporal }),
       taskQueue: stack.taskQueue,
       policy: stack.policy,

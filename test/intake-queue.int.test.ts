@@ -8,8 +8,8 @@ import { createLeadReadModel } from '../activities/read-model';
 import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
 import { buildApi } from '../client/http';
 import { startTestAccess } from './support/access';
-import { LeadClient, leadIdForKey } from '../client/lead-client';
-import type { LeadIntakeInput } from '../schemas/intake';
+import { LeadClient, leadIdForKey, legacyLeadIdForKey } from '../client/lead-client';
+import { LeadIntake, type LeadIntakeInput } from '../schemas/intake';
 import { leadWorkflowId } from '../workflows/messages';
 import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
 import { sampleIntakeInputs } from './support/lead-fixtures';
@@ -49,6 +49,7 @@ function uniqueIntake(name: string): LeadIntakeInput {
 /** A LeadClient that queues; `reachable: false` gives it a Temporal that cannot be reached. */
 function queuingClient(reachable: boolean): LeadClient {
   return new LeadClient({
+    leadIdKey: 'test-fingerprint-key',
     temporal: reachable ? stack.temporal : new Client({ connection: unreachable }),
     taskQueue: stack.taskQueue,
     policy: stack.policy,
@@ -203,6 +204,7 @@ describe('the intake queue', () => {
       }),
     ).resolves.toBe('unavailable');
     const leads = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -252,6 +254,51 @@ describe('the intake queue', () => {
     await queue.settle(leadId, 'started');
   });
 
+  it('names a keyed lead by an HMAC of its key, and finds a lead 1.0.0 named by the plain hash of it', async () => {
+    const intake = uniqueIntake('newark-interview-request');
+    const key = `${intake.source}:${intake.externalReference}`;
+    const online = queuingClient(true);
+    const receipt = await online.submitLead(intake, { actor: 'svc:gateway' });
+    expect(receipt.leadId).toBe(leadIdForKey(key, 'test-fingerprint-key'));
+    expect(receipt.leadId).not.toBe(leadIdForKey(key, 'another-secret'));
+    expect(receipt.leadId).not.toBe(legacyLeadIdForKey(key));
+    expect(receipt.leadId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+    // A lead Leadline 1.0.0 queued under the unkeyed id, sent again after the upgrade: the same lead, not a second.
+    const older = uniqueIntake('hhs-tipline-minor');
+    const olderKey = `${older.source}:${older.externalReference}`;
+    const legacyId = legacyLeadIdForKey(olderKey);
+    const offline = queuingClient(false);
+    const keyed = await offline.acceptLead(older, { actor: 'svc:tipline' });
+    // Moved to the id 1.0.0 gave it, as the upgrade would find it: same intake, same digest, sealed under that id.
+    const { rows } = await stack.db.pool.query<{ intake_digest: string }>(
+      'SELECT intake_digest FROM lead_intake_queue WHERE lead_id = $1',
+      [keyed.leadId],
+    );
+    await withAdmin(stack.db.adminUrl, (admin) =>
+      admin.query('DELETE FROM lead_intake_queue WHERE lead_id = $1', [keyed.leadId]),
+    );
+    await expect(
+      queue.enqueue({
+        leadId: legacyId,
+        intakeDigest: rows[0]!.intake_digest,
+        intake: LeadIntake.parse(older),
+        submittedBy: { actor: 'svc:tipline', commandId: olderKey },
+      }),
+    ).resolves.toBe('queued');
+    expect(await offline.acceptLead(older, { actor: 'svc:tipline' })).toEqual({
+      accepted: true,
+      leadId: legacyId,
+      workflowId: leadWorkflowId(legacyId),
+    });
+    forwarder(online);
+    await waitFor(async () => (await queueRow(legacyId))?.forwarded === true, 'the 1.0.0 lead forwarded');
+    // Started now, and read from the read model: a synchronous retry gets that lead's receipt.
+    await waitFor(async () => (await eventTypes(legacyId)).includes('LeadReceived'), 'the 1.0.0 lead received');
+    expect((await online.submitLead(older, { actor: 'svc:tipline' })).leadId).toBe(legacyId);
+    expect(await eventTypes(keyed.leadId)).toEqual([]);
+  });
+
   it('refuses a synchronous submission of another intake under the key of a lead still queued', async () => {
     const intake = uniqueIntake('newark-interview-request');
     const { leadId } = await queuingClient(false).acceptLead(intake, { actor: 'svc:gateway' });
@@ -270,10 +317,11 @@ describe('the intake queue', () => {
 
   it('takes the key for a synchronous submission before its start, so a racing asynchronous one is never answered 202', async () => {
     const intake = uniqueIntake('ngo-farmworkers');
-    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`);
+    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`, 'test-fingerprint-key');
     // No worker polls this task queue: the synchronous submission starts the workflow and waits for the intake to
     // be recorded, as one still starting does, until its deadline; the read model knows nothing of the lead meanwhile.
     const starting = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: stack.temporal,
       taskQueue: `unworked-${randomUUID()}`,
       policy: stack.policy,

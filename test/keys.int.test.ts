@@ -114,6 +114,7 @@ describe('key rotation', () => {
       await running;
     });
     const client = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: new Client({
         connection: env.connection,
         namespace: env.namespace ?? 'default',

@@ -32,6 +32,7 @@ beforeAll(async () => {
   access = await startTestAccess();
   hqToken = await access.token('hq');
   const leads = new LeadClient({
+    leadIdKey: 'test-fingerprint-key',
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     policy: stack.policy,

@@ -46,6 +46,7 @@ beforeAll(async () => {
   access = await startTestAccess();
   hqToken = await access.token('hq');
   const leads = new LeadClient({
+    leadIdKey: 'test-fingerprint-key',
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     policy: stack.policy,
@@ -207,7 +208,7 @@ describe('poison bytes are refused at the edge', () => {
           poisonField(intake);
           const key = `poison-${randomUUID()}`;
           // The API scopes a caller's key by its subject, so one caller's key cannot name another's lead.
-          leadIds.push(leadIdForKey(`hq:${key}`));
+          leadIds.push(leadIdForKey(`hq:${key}`, 'test-fingerprint-key'));
           const res = await call('POST', '/leads', rawJson(intake, poison), {
             'x-actor': 'svc:fuzzer',
             'idempotency-key': key,
@@ -291,6 +292,7 @@ describe('poison bytes are refused at the edge', () => {
 
     // HTTP headers cannot carry a lone surrogate (they are bytes); a caller of the LeadClient can, and is refused.
     const client = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,

@@ -251,6 +251,7 @@ describe('clocks after a restart', () => {
     // Hours become seconds: a standard unassigned lead warns 4.5 s after validation and escalates at 6, 9 and 12 s.
     const policy = { ...defaultSlaPolicy({ timeScale: 4 * 3_600 }), version: 'test-hours-as-quarter-seconds' };
     const client = new LeadClient({
+      leadIdKey: 'test-fingerprint-key',
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy,

@@ -60,6 +60,7 @@ export function leadClientFor(deps: {
 }): LeadClient {
   const { temporal, pool, cfg, policy, intakeQueue, offices } = deps;
   return new LeadClient({
+    leadIdKey: cfg.LEADLINE_FINGERPRINT_KEY,
     temporal,
     taskQueue: cfg.LEADLINE_TASK_QUEUE,
     policy,

@@ -90,9 +90,12 @@ function exitOf(child: ChildProcess): Promise<void> {
 /** The service account the load submits as; the API scopes its Idempotency-Keys by it. */
 export const SUBMITTER = 'intake';
 
+/** LEADLINE_FINGERPRINT_KEY of the run's processes: it keys lead ids, so the checker can name the lead of each key. */
+export const FINGERPRINT_KEY = 'leadline-faults-fingerprint-key';
+
 /** The lead an Idempotency-Key names when the load's service account submits with it. */
 export function leadIdForSubmission(key: string): string {
-  return leadIdForKey(`${SUBMITTER}:${key}`);
+  return leadIdForKey(`${SUBMITTER}:${key}`, FINGERPRINT_KEY);
 }
 
 export class Cluster {
@@ -316,6 +319,7 @@ export class Cluster {
           TEMPORAL_ADDRESS: this.temporalAddress,
           LEADLINE_TASK_QUEUE: this.options.taskQueue,
           LEADLINE_PAYLOAD_KEY: this.options.payloadKey,
+          LEADLINE_FINGERPRINT_KEY: FINGERPRINT_KEY,
           LEADLINE_SLA_POLICY: this.options.policyFile,
           ...(this.identity === undefined ? {} : { LEADLINE_OIDC_ISSUER: this.identity.issuer }),
           LOG_LEVEL: 'info',

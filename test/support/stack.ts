@@ -88,6 +88,7 @@ export async function startStack(
     payloadCodec,
   });
   const client = new LeadClient({
+    leadIdKey: 'test-fingerprint-key',
     temporal,
     taskQueue,
     policy,
