@@ -218,6 +218,43 @@ describe('a worker killed between an append and the end of its workflow task', (
     );
     await expectWorkflowEqualsLog(stack, leadId);
   });
+  it('after a stabilisation reminder: recorded once, its notice sent, and the pause goes on', async () => {
+    const { stack, killAfterCommit } = await stackWithDoomedWorker(
+      'StabilisationReminded',
+      defaultSlaPolicy({ timeScale: 36_000 }),
+    );
+    const { leadId } = await stack.client.submitLead(newarkLead(), { actor: 'svc:test' });
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'assigned', 'the lead assigned');
+    // The expected end is a date the supervisor gives, not a policy budget: the reminder falls due 2 s from now.
+    const expectedEnd = new Date(Date.now() + 2_000).toISOString();
+    await stack.client.command(
+      leadId,
+      'PauseForStabilisation',
+      { category: 'shelter', expectedEnd, justification: 'placed in a shelter bed for the week' },
+      { actor: 'hsi-newark.supervisor' },
+    );
+    await killAfterCommit();
+    const reminded = () => logOf(stack, leadId).then((log) => log.filter((e) => e.type === 'StabilisationReminded'));
+    const [reminder] = await reminded();
+    expect(reminder).toBeDefined();
+    // The replacing worker re-runs the task: it adopts the committed reminder and sends its notice, once.
+    await waitFor(async () => {
+      const { rows } = await stack.db.pool.query(
+        `SELECT 1 FROM notifications WHERE idempotency_key LIKE $1 AND status = 'delivered'`,
+        [`${reminder!.event_id}:%`],
+      );
+      return rows.length > 0;
+    }, 'the reminder notice');
+    const { rows: notices } = await stack.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM notifications WHERE lead_id = $1 AND kind = 'stabilisation_expected_end'`,
+      [leadId],
+    );
+    expect(notices[0]?.n).toBeGreaterThan(0);
+    expect(await reminded()).toHaveLength(1);
+    const lead = await stack.client.getLead(leadId);
+    expect(lead.state.sla.paused).toBe(true);
+    await expectWorkflowEqualsLog(stack, leadId);
+  });
 });
 
 describe('an append whose event id the log already holds at another position', () => {
