@@ -33,7 +33,7 @@ const WORKERS = 2;
 interface LeadlineProcess {
   name: string;
   pid: number;
-  /** The lines the process printed while starting (where it listens). */
+  /** The messages the process printed while starting (where it listens). */
   banner: string[];
   exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -222,7 +222,7 @@ async function startLeadlineProcess(name: string, dir: string, env: NodeJS.Proce
       if (!seen.includes('Leadline is ready')) return;
       child.stdout.off('data', onData);
       clearTimeout(timer);
-      banner.push(...seen.split('\n'));
+      banner.push(...seen.split('\n').map(messageOf));
       resolve();
     };
     child.stdout.on('data', onData);
@@ -245,6 +245,20 @@ async function startLeadlineProcess(name: string, dir: string, env: NodeJS.Proce
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * A line a process printed, as words: its stdout is a pipe here, so Leadline's logger writes pino JSON lines (the
+ * message is `msg`); a plain line (LEADLINE_LOG_PRETTY=1) is kept as it is.
+ */
+function messageOf(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const { msg } = JSON.parse(line) as { msg?: unknown };
+    return typeof msg === 'string' ? msg : line;
+  } catch {
+    return line;
+  }
 }
 
 function redact(url: string): string {
