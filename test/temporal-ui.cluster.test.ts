@@ -1,8 +1,8 @@
 /**
  * The Temporal UI of `npm run cluster` (worker/temporal-ui.ts, started as the cluster starts it) in a real Chromium:
  * HQ signs in through the development provider's form, opens a lead's workflow, and reads a marker that exists only
- * inside the lead's encrypted payloads, decoded by the API's codec server with HQ's token and audited; an agent's
- * token is refused there. Runs in `npm run test:cluster` only (on its Temporal Server; vitest.config.ts), since it
+ * inside the lead's encrypted payloads, decoded by the API's codec server with HQ's token and audited; an agent signed
+ * in to the same UI sees the ciphertext, and an agent's token is refused at the codec. Runs in `npm run test:cluster` only (on its Temporal Server; vitest.config.ts), since it
  * needs the UI server that `npm run cluster` builds with Go.
  */
 import { randomUUID } from 'node:crypto';
@@ -163,6 +163,27 @@ describe('the Temporal UI of npm run cluster', () => {
     await page.getByRole('button', { name: 'More Actions' }).click();
     const terminate = page.locator('[role=menuitem]', { hasText: 'Terminate' }).first();
     expect(await terminate.getAttribute('aria-disabled')).toBe('true');
+    await context.close();
+  });
+
+  it('shows an agent signed in to it the input encrypted, its decodes refused', async () => {
+    const before = await decodes('hsi-newark.agent', 'refused');
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    await page.goto(`${cluster.ui.url}/namespaces/${namespace}/workflows/${leadWorkflowId(leadId)}`);
+    await page.getByLabel('User').fill('hsi-newark.agent');
+    await page.getByLabel('Password').fill(access.idp.identities.password);
+    const refused = page.waitForResponse((r) => r.url().startsWith(cluster.codec.endpoint) && r.status() === 403);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await refused;
+    // The input stays the ciphertext's base64.
+    const input = page.locator('.readOnly .cm-scroller').first();
+    await expect
+      .poll(async () => (await input.textContent()) ?? '', { timeout: 15_000 })
+      .toMatch(/"[A-Za-z0-9+/]{200,}/);
+    expect(await input.textContent()).not.toContain('"intake"');
+    expect(await page.getByText(marker).count()).toBe(0);
+    expect(await decodes('hsi-newark.agent', 'refused')).toBeGreaterThan(before);
     await context.close();
   });
 
