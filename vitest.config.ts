@@ -19,7 +19,12 @@ export default defineConfig({
       {
         test: {
           name: 'int',
-          include: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
+          include: [
+            'test/**/*.int.test.ts',
+            'test/**/*.e2e.test.ts',
+            // Files that need what `npm run cluster` builds with Go (the Temporal UI server): `npm run test:cluster` only.
+            ...(process.env.LEADLINE_TEST_CLUSTER === '1' ? ['test/**/*.cluster.test.ts'] : []),
+          ],
           pool: 'forks',
           testTimeout: 120_000,
           hookTimeout: 120_000,

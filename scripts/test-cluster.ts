@@ -10,19 +10,23 @@ import {
   freeServerPorts,
   startTemporalServer,
 } from '../worker/temporal-server';
+import { ensureTemporalUi } from '../worker/temporal-ui';
 
 /*
  * `npm run test:cluster`: the tests that `npm test` runs on the Temporal dev server, run again on Temporal Server on
  * PostgreSQL (worker/temporal-server.ts, 4 history shards, SQL visibility): the lead's whole life, escalation in real
- * time and visibility by search attribute (vitest, TEMPORAL_ADDRESS pointing at the server), then the fault suite's
- * quick run with two workers (`npm run faults -- --quick --temporal cluster`), which starts a cluster of its own
- * because it kills PostgreSQL and Temporal. Exits 1 when any part failed.
+ * time and visibility by search attribute; then, on the same server, the cluster's Temporal UI decoding a lead for HQ
+ * in a real Chromium (vitest, TEMPORAL_ADDRESS pointing at the server); then the fault suite's quick run with two
+ * workers (`npm run faults -- --quick --temporal cluster`), which starts a cluster of its own because it kills
+ * PostgreSQL and Temporal. Exits 1 when any part failed.
  */
 
 const TEST_FILES = [
   'test/lead-lifecycle.int.test.ts',
   'test/lead-escalation.int.test.ts',
   'test/lead-visibility.int.test.ts',
+  // Only here (vitest.config.ts includes *.cluster.test.ts when LEADLINE_TEST_CLUSTER=1): it needs the UI server.
+  'test/temporal-ui.cluster.test.ts',
 ];
 
 const say = (line: string) => console.log(`[test:cluster] ${line}`);
@@ -36,6 +40,8 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<n
 
 async function testsOnServer(): Promise<number> {
   const binaries = await ensureTemporalServer(say);
+  // Built here, once per version, rather than inside a test's time limit.
+  await ensureTemporalUi(say);
   const dir = await mkdtemp(join(tmpdir(), 'leadline-test-cluster-'));
   // PostgreSQL runs as the `postgres` OS user under root and must be able to traverse it.
   await chmod(dir, 0o755);
@@ -66,6 +72,7 @@ async function testsOnServer(): Promise<number> {
         ...process.env,
         TEMPORAL_ADDRESS: temporal.address,
         DATABASE_ADMIN_URL: postgres.adminUrl,
+        LEADLINE_TEST_CLUSTER: '1',
       });
     } finally {
       await temporal.stop();

@@ -162,3 +162,121 @@ describe('refused tokens', () => {
     expect(await refusal(`Bearer ${forged}`)).toBe('the token is signed with an algorithm not accepted here');
   });
 });
+
+/**
+ * The authorization-code flow as the Temporal UI server (ui-server v2.54.1, golang.org/x/oauth2) runs it for a
+ * confidential client: no PKCE, the resource indicator only as an extra parameter of the authorization request, the
+ * secret in the token request's Basic header. Resolves to the token endpoint's answer.
+ */
+async function webClientSignIn(options: {
+  redirectUri: string;
+  secret?: string;
+  clientId?: string;
+}): Promise<{ status: number; body: Record<string, unknown> } | { refused: string }> {
+  const client = idp.identities.webClients[0]!;
+  const clientId = options.clientId ?? client.clientId;
+  const discovery = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as {
+    authorization_endpoint: string;
+    token_endpoint: string;
+  };
+  const authorize = new URL(discovery.authorization_endpoint);
+  authorize.search = new URLSearchParams({
+    client_id: clientId,
+    response_type: 'code',
+    redirect_uri: options.redirectUri,
+    scope: 'openid profile leads',
+    state: 'state-1',
+    nonce: 'nonce-1',
+    resource: AUDIENCE,
+  }).toString();
+  const cookies = new Map<string, string>();
+  const step = async (url: string, init: RequestInit = {}) => {
+    const response = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: {
+        ...(init.headers as Record<string, string>),
+        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+      },
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq > 0) cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    return response;
+  };
+  let response = await step(authorize.toString());
+  for (let hops = 0; hops < 10; hops++) {
+    const location = response.headers.get('location');
+    if (location === null) {
+      if (response.status !== 200) return { refused: `HTTP ${response.status}: ${await response.text()}` };
+      const action = /<form[^>]*action="([^"]+)"/.exec(await response.text())?.[1];
+      if (action === undefined) return { refused: 'no sign-in form' };
+      response = await step(new URL(action, idp.issuer).toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ login: 'hq', password: idp.identities.password }),
+      });
+      continue;
+    }
+    const next = new URL(location, idp.issuer);
+    if (next.origin === new URL(idp.issuer).origin) {
+      response = await step(next.toString());
+      continue;
+    }
+    // Back at the client's redirect, with a code or an error.
+    const code = next.searchParams.get('code');
+    if (code === null) {
+      const error = `${next.searchParams.get('error')}: ${next.searchParams.get('error_description')}`;
+      return { refused: error };
+    }
+    const secret = options.secret ?? client.secret;
+    const token = await fetch(discovery.token_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: options.redirectUri }),
+    });
+    return { status: token.status, body: (await token.json()) as Record<string, unknown> };
+  }
+  return { refused: 'too many redirects' };
+}
+
+describe("the Temporal UI's confidential client (config/dev-identities.json webClients)", () => {
+  it('signs a person in without PKCE and gets an access token the API accepts, at any loopback port', async () => {
+    const answer = await webClientSignIn({ redirectUri: 'http://127.0.0.1:28233/auth/sso/callback' });
+    expect(answer).toMatchObject({ status: 200 });
+    const body = 'body' in answer ? (answer.body as { access_token: string; id_token: string }) : undefined;
+    expect(typeof body?.id_token).toBe('string');
+    expect(typeof body?.access_token).toBe('string');
+    if (body === undefined) return;
+    expect(decodeJwt(body.id_token)).toMatchObject({ aud: 'temporal-ui', nonce: 'nonce-1', sub: 'hq' });
+    expect(await verify(`Bearer ${body.access_token}`)).toEqual({
+      subject: 'hq',
+      kind: 'person',
+      roles: ['hq'],
+      offices: [],
+    });
+  });
+
+  it('gets no token without its secret, and no code for another redirect', async () => {
+    expect(
+      await webClientSignIn({ redirectUri: 'http://127.0.0.1:28233/auth/sso/callback', secret: 'not-the-secret' }),
+    ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(await webClientSignIn({ redirectUri: 'http://127.0.0.1:28233/elsewhere' })).toMatchObject({
+      refused: expect.stringContaining('redirect_uri') as unknown,
+    });
+    expect(await webClientSignIn({ redirectUri: 'http://attacker.example/auth/sso/callback' })).toMatchObject({
+      refused: expect.stringContaining('redirect_uri') as unknown,
+    });
+  });
+
+  it('is the only client that may skip PKCE', async () => {
+    expect(
+      await webClientSignIn({ clientId: CLI_CLIENT_ID, redirectUri: `${CLI_REDIRECT_URI}`, secret: '' }),
+    ).toMatchObject({ refused: expect.stringMatching(/code_challenge|PKCE/i) as unknown });
+  });
+});

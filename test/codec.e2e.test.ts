@@ -116,15 +116,22 @@ describe('the codec server', () => {
   });
 
   it('answers the Temporal UI’s CORS preflight for its origin only', async () => {
+    // As UI 2.54.1 asks it: its query parameter, and the signed-in user's ID token beside the access token.
+    const requested = ['authorization', 'authorization-extras', 'content-type', 'x-namespace'];
     const preflight = (origin: string) =>
-      fetch(`${base}/codec/decode`, {
+      fetch(`${base}/codec/decode?preserveStorageRefs=true`, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': requested.join(','),
+        },
       });
     const ui = await preflight(UI_ORIGIN);
     expect(ui.status).toBe(204);
     expect(ui.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
-    expect(ui.headers.get('access-control-allow-headers')).toContain('authorization');
+    const allowed = (ui.headers.get('access-control-allow-headers') ?? '').split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(requested));
     const other = await preflight('http://evil.example');
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });

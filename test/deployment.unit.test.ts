@@ -49,6 +49,16 @@ describe('the deployment (docker-compose.yml, .env.example)', () => {
       const config = execFileSync('docker-compose', ['config'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
       expect(config).toContain('temporalio/server:1.32.2');
       expect(config).toContain('temporalio/ui:2.54.1');
+      // The UI signs in, passes the user's token to the API's codec, and offers no cancel or terminate.
+      for (const setting of [
+        'TEMPORAL_AUTH_ENABLED: "true"',
+        'TEMPORAL_CODEC_PASS_ACCESS_TOKEN: "true"',
+        'TEMPORAL_CODEC_ENDPOINT: http://localhost:3000/codec',
+        'TEMPORAL_WORKFLOW_CANCEL_DISABLED: "true"',
+        'TEMPORAL_WORKFLOW_TERMINATE_DISABLED: "true"',
+      ]) {
+        expect(config).toContain(setting);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

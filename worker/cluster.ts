@@ -17,12 +17,15 @@ import {
   startTemporalServer,
   type TemporalServerHandle,
 } from './temporal-server';
+import { TEMPORAL_UI_VERSION, ensureTemporalUi, startClusterTemporalUi, temporalUiUrl } from './temporal-ui';
 
 /*
  * `npm run cluster`: Leadline as an agency runs it, on this machine. Temporal Server on PostgreSQL (built from its Go
  * module once per version), two worker processes (LEADLINE_ROLE=worker) and one API process (LEADLINE_ROLE=api), each
- * an OS process of its own, started and stopped by pid. Ctrl-C stops the API, then the workers (finishing their tasks),
- * then Temporal, then PostgreSQL. Data stays in LEADLINE_DATA_DIR/cluster, apart from `npm start`'s.
+ * an OS process of its own, started and stopped by pid, and Temporal's UI server (also built once per version), signing
+ * people in to the OpenID provider and decoding through the API's codec with their token. Ctrl-C stops the UI, the
+ * API, then the workers (finishing their tasks), then Temporal, then PostgreSQL. Data stays in
+ * LEADLINE_DATA_DIR/cluster, apart from `npm start`'s.
  */
 
 const START = fileURLToPath(new URL('./start.ts', import.meta.url));
@@ -33,7 +36,7 @@ const WORKERS = 2;
 interface LeadlineProcess {
   name: string;
   pid: number;
-  /** The lines the process printed while starting (where it listens). */
+  /** The messages the process printed while starting (where it listens). */
   banner: string[];
   exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -56,6 +59,9 @@ async function main() {
   const shards = Number(process.env.LEADLINE_CLUSTER_HISTORY_SHARDS ?? 4);
   if (!Number.isInteger(shards) || shards < 1)
     throw new Error('LEADLINE_CLUSTER_HISTORY_SHARDS must be a positive integer');
+  const codecPort = Number(process.env.LEADLINE_CLUSTER_CODEC_PORT ?? 3443);
+  if (!Number.isInteger(codecPort) || codecPort < 0 || codecPort > 65535)
+    throw new Error('LEADLINE_CLUSTER_CODEC_PORT must be a port number');
   say('Leadline cluster is starting...');
   const stops: (() => Promise<void>)[] = [];
   let stopping = false;
@@ -67,7 +73,7 @@ async function main() {
   };
   const onSignal = (signal: string) => {
     if (stopping) return;
-    say(`\n${signal}: stopping the API, the workers, Temporal and PostgreSQL...`);
+    say(`\n${signal}: stopping the Temporal UI, the API, the workers, Temporal and PostgreSQL...`);
     void stopAll().then(() => {
       say('Leadline cluster stopped.');
       process.exit(0);
@@ -75,6 +81,7 @@ async function main() {
   };
   try {
     const binaries = await ensureTemporalServer(say);
+    const uiBinary = await ensureTemporalUi(say);
 
     let adminUrl: string;
     let appUrl: string;
@@ -122,10 +129,6 @@ async function main() {
         `${temporal.databases.history} and ${temporal.databases.visibility}, SQL visibility; log ${temporalLog}), ` +
         `namespace ${cfg.TEMPORAL_NAMESPACE}`,
     );
-    say(
-      'Temporal UI     none: the UI in the `temporal` CLI serves only its own dev server; ' +
-        `\`.tools/temporal/bin/temporal workflow list --address ${temporal.address}\` lists leads`,
-    );
     watch('Temporal Server', temporal.exited, () => stopping);
 
     // One keyring for all three processes: workers seal what the API opens. The operator's, when configured.
@@ -159,9 +162,16 @@ async function main() {
     // An API process trusts the agency's OpenID provider; without one, the development provider `npm start` runs,
     // here in this process (users in config/dev-identities.json).
     let issuer = cfg.LEADLINE_OIDC_ISSUER;
+    // The Temporal UI's client at that provider: the development provider's `temporal-ui`, or the agency's.
+    let uiClient: { clientId: string; secret: string } | string;
     if (issuer === undefined) {
+      const identities = await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY));
+      const clientId = process.env.TEMPORAL_UI_OIDC_CLIENT_ID || 'temporal-ui';
+      uiClient =
+        identities.webClients.find((c) => c.clientId === clientId) ??
+        `config/dev-identities.json has no web client ${clientId}`;
       const idp = await startDevIdentityProvider({
-        identities: await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY)),
+        identities,
         audience: cfg.LEADLINE_OIDC_AUDIENCE,
         port: cfg.LEADLINE_OIDC_DEV_PORT,
       });
@@ -173,17 +183,56 @@ async function main() {
       );
     } else {
       say(`Sign-in         ${issuer} (LEADLINE_OIDC_ISSUER), audience ${cfg.LEADLINE_OIDC_AUDIENCE}`);
+      const [clientId, secret] = [process.env.TEMPORAL_UI_OIDC_CLIENT_ID, process.env.TEMPORAL_UI_OIDC_CLIENT_SECRET];
+      uiClient =
+        clientId && secret
+          ? { clientId, secret }
+          : 'set TEMPORAL_UI_OIDC_CLIENT_ID and TEMPORAL_UI_OIDC_CLIENT_SECRET (its confidential client at LEADLINE_OIDC_ISSUER)';
     }
+    const uiUrl = temporalUiUrl(cfg.TEMPORAL_UI_PORT);
     const api = await startLeadlineProcess('api', dir, {
       ...common,
       LEADLINE_OIDC_ISSUER: issuer,
       LEADLINE_ROLE: 'api',
       LEADLINE_DATA_DIR: join(dir, 'api'),
+      // The UI's page calls the codec server from its origin (CORS).
+      ...(typeof uiClient === 'string' ? {} : { LEADLINE_TEMPORAL_UI_URL: uiUrl }),
     });
     stops.push(() => api.stop());
     watch('the API', api.exited, () => stopping);
     for (const line of api.banner.filter((l) => /^(HTTP API|Console) /.test(l))) {
       say(line.startsWith('HTTP API') ? `${line}, pid ${api.pid} (LEADLINE_ROLE=api)` : line);
+    }
+    const apiUrl = /^HTTP API\s+(\S+)/m.exec(api.banner.join('\n'))?.[1];
+    if (typeof uiClient === 'string' || apiUrl === undefined) {
+      say(
+        `Temporal UI     none: ${typeof uiClient === 'string' ? uiClient : 'the API named no address'}; ` +
+          `\`.tools/temporal/bin/temporal workflow list --address ${temporal.address}\` lists leads`,
+      );
+    } else {
+      const ui = await startClusterTemporalUi({
+        binary: uiBinary,
+        temporalAddress: temporal.address,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        uiPort: cfg.TEMPORAL_UI_PORT,
+        codecPort,
+        apiUrl,
+        issuer,
+        audience: cfg.LEADLINE_OIDC_AUDIENCE,
+        client: uiClient,
+        dir,
+      });
+      stops.push(() => ui.stop());
+      watch('the Temporal UI', ui.ui.exited, () => stopping);
+      say(
+        `Temporal UI     ${ui.ui.url} (UI server ${TEMPORAL_UI_VERSION}, pid ${ui.ui.pid}; signs in at ${issuer} as ` +
+          `${uiClient.clientId}; cancel and terminate disabled; log ${join(dir, 'temporal-ui.log')})`,
+      );
+      say(
+        `Codec for UI    ${ui.codec.endpoint} -> ${apiUrl}/codec with the signed-in user's token (HQ and admins ` +
+          `only, each decode audited); its certificate is self-signed (${ui.codec.certFile}): open ${ui.codec.origin}/ ` +
+          'once in your browser and accept it, or the UI shows ciphertext',
+      );
     }
     say(`Leadline cluster is ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Press Ctrl-C to stop.`);
   } catch (error) {
@@ -222,7 +271,7 @@ async function startLeadlineProcess(name: string, dir: string, env: NodeJS.Proce
       if (!seen.includes('Leadline is ready')) return;
       child.stdout.off('data', onData);
       clearTimeout(timer);
-      banner.push(...seen.split('\n'));
+      banner.push(...seen.split('\n').map(messageOf));
       resolve();
     };
     child.stdout.on('data', onData);
@@ -245,6 +294,20 @@ async function startLeadlineProcess(name: string, dir: string, env: NodeJS.Proce
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * A line a process printed, as words: its stdout is a pipe here, so Leadline's logger writes pino JSON lines (the
+ * message is `msg`); a plain line (LEADLINE_LOG_PRETTY=1) is kept as it is.
+ */
+function messageOf(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const { msg } = JSON.parse(line) as { msg?: unknown };
+    return typeof msg === 'string' ? msg : line;
+  } catch {
+    return line;
+  }
 }
 
 function redact(url: string): string {

@@ -49,6 +49,20 @@ const identitiesSchema = z.object({
       partner: z.string().min(1).optional(),
     }),
   ),
+  /**
+   * Confidential web applications that sign people in with the authorization-code flow (the Temporal UI that
+   * `npm run cluster` runs): a secret, and redirect URIs on loopback, where any port is accepted as for the console.
+   */
+  webClients: z
+    .array(
+      z.object({
+        clientId: z.string().min(1),
+        secret: z.string().min(16),
+        name: z.string(),
+        redirectUris: z.array(z.url()).min(1),
+      }),
+    )
+    .default([]),
 });
 
 export const DEFAULT_IDENTITIES_PATH = packagePath('config/dev-identities.json');
@@ -63,10 +77,17 @@ export interface DevPerson {
 export interface DevService extends DevPerson {
   secret: string;
 }
+export interface DevWebClient {
+  clientId: string;
+  secret: string;
+  name: string;
+  redirectUris: string[];
+}
 export interface DevIdentities {
   password: string;
   people: DevPerson[];
   services: DevService[];
+  webClients: DevWebClient[];
 }
 
 /** The configured sign-ins, with a supervisor, an agent and a SAC for every office of the directory. */
@@ -79,7 +100,16 @@ export async function loadDevIdentities(
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ');
     throw new Error(`development identities ${String(path)} are not valid: ${issues}`);
   }
-  const { password, users, perOffice, services } = parsed.data;
+  const { password, users, perOffice, services, webClients } = parsed.data;
+  for (const client of webClients) {
+    for (const uri of client.redirectUris) {
+      if (loopbackOrigin(uri) === null) {
+        throw new Error(
+          `development identities ${String(path)}: ${client.clientId}'s redirect ${uri} is not on loopback`,
+        );
+      }
+    }
+  }
   const people: DevPerson[] = [...users];
   for (const office of directory.offices) {
     for (const template of perOffice) {
@@ -95,6 +125,7 @@ export async function loadDevIdentities(
     password,
     people,
     services: services.map(({ clientId, ...rest }) => ({ login: clientId, ...rest })),
+    webClients,
   };
 }
 
@@ -148,6 +179,7 @@ export async function startDevIdentityProvider(options: {
   const ttl = options.tokenTtl ?? 3600;
   const people = new Map(identities.people.map((p) => [p.login, p]));
   const services = new Map(identities.services.map((s) => [s.login, s]));
+  const webClients = new Map(identities.webClients.map((c) => [c.clientId, c]));
 
   // The issuer URL needs the port, so the server listens first and is handed its requests once the provider exists
   // (nobody knows the port before that).
@@ -185,7 +217,7 @@ export async function startDevIdentityProvider(options: {
       },
       {
         // The console: a browser page on the API's origin, so a public client too. Its redirect is the console's
-        // page on loopback, at whatever port the API listens (see `loopbackConsole` below).
+        // page on loopback, at whatever port the API listens (see `loopbackOrigin` below).
         client_id: DEFAULT_CONSOLE_CLIENT_ID,
         application_type: 'web',
         token_endpoint_auth_method: 'none',
@@ -193,6 +225,15 @@ export async function startDevIdentityProvider(options: {
         response_types: ['code'],
         redirect_uris: CONSOLE_REDIRECTS,
       },
+      ...identities.webClients.map((c) => ({
+        // A server-side application with a secret (client_secret_basic): the code it receives is useless without it.
+        client_id: c.clientId,
+        client_secret: c.secret,
+        application_type: 'web' as const,
+        grant_types: ['authorization_code'],
+        response_types: ['code' as const],
+        redirect_uris: c.redirectUris,
+      })),
       ...identities.services.map((s) => ({
         client_id: s.login,
         client_secret: s.secret,
@@ -206,7 +247,9 @@ export async function startDevIdentityProvider(options: {
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: ['openid'],
     claims: { openid: ['sub'], profile: ['name'] },
-    pkce: { required: () => true },
+    // PKCE for every client but the confidential web clients, which authenticate with their secret instead (the
+    // Temporal UI server sends no code challenge).
+    pkce: { required: (_ctx, client) => !webClients.has(client.clientId) },
     ttl: { AccessToken: ttl, ClientCredentials: ttl, IdToken: ttl, Interaction: 600, Session: 3600, Grant: 3600 },
     features: {
       devInteractions: { enabled: false },
@@ -236,7 +279,7 @@ export async function startDevIdentityProvider(options: {
     },
     // The console's page calls the token endpoint from the API's origin, which is on loopback at any port.
     clientBasedCORS: (_ctx, origin, client) =>
-      client.clientId === DEFAULT_CONSOLE_CLIENT_ID ? loopbackConsole(origin) !== null : false,
+      client.clientId === DEFAULT_CONSOLE_CLIENT_ID ? loopbackOrigin(origin) !== null : false,
     renderError: (ctx, out) => {
       ctx.type = 'application/json';
       ctx.body = out;
@@ -253,8 +296,13 @@ export async function startDevIdentityProvider(options: {
   ) => boolean;
   provider.Client.prototype.redirectUriAllowed = function (this: InstanceType<typeof provider.Client>, uri: string) {
     if (this.clientId === DEFAULT_CONSOLE_CLIENT_ID) {
-      const origin = loopbackConsole(uri);
+      const origin = loopbackOrigin(uri);
       return origin !== null && uri === `${origin}/console/`;
+    }
+    const web = webClients.get(this.clientId);
+    if (web !== undefined) {
+      // The same URI as registered but for the port (the Temporal UI's port is TEMPORAL_UI_PORT's, or free in tests).
+      return loopbackOrigin(uri) !== null && web.redirectUris.some((registered) => samePortless(registered, uri));
     }
     return exactRedirect.call(this, uri);
   };
@@ -326,11 +374,20 @@ export async function startDevIdentityProvider(options: {
 
 const CONSOLE_REDIRECTS = ['http://127.0.0.1/console/', 'http://localhost/console/'];
 
-/** The origin of a console page on loopback (any port), or null for any other URL. */
-function loopbackConsole(url: string): string | null {
+/** The origin of a URL on loopback (any port), or null for any other URL. */
+function loopbackOrigin(url: string): string | null {
   const parsed = URL.parse(url);
   if (parsed === null || parsed.protocol !== 'http:') return null;
   return ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname) ? parsed.origin : null;
+}
+
+/** Two URLs equal but for their ports (a redirect's query and fragment included). */
+function samePortless(a: string, b: string): boolean {
+  const [x, y] = [URL.parse(a), URL.parse(b)];
+  if (x === null || y === null) return false;
+  x.port = '';
+  y.port = '';
+  return x.href === y.href;
 }
 
 async function body(req: IncomingMessage): Promise<string> {

@@ -12,13 +12,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
 import pg from 'pg';
 import { withDatabase } from '../activities/db';
 import { leadSearchAttributes } from '../workflows/messages';
+import { goInstall, leadlineCacheDir, runLogged } from './go-install';
 
 /*
  * Temporal Server on PostgreSQL, as agencies run it: the server binary built from Temporal's Go module (pinned below),
@@ -43,8 +43,7 @@ export interface TemporalServerBinaries {
  * version change builds anew. LEADLINE_CACHE_DIR moves it.
  */
 export function temporalServerCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.LEADLINE_CACHE_DIR || join(homedir(), '.cache', 'leadline');
-  return join(base, 'temporal-server', `v${TEMPORAL_SERVER_VERSION}`);
+  return join(leadlineCacheDir(env), 'temporal-server', `v${TEMPORAL_SERVER_VERSION}`);
 }
 
 /**
@@ -71,42 +70,29 @@ export async function ensureTemporalServer(
   const stamp = join(dir, 'complete.json');
   if (existsSync(stamp) && existsSync(binaries.server) && existsSync(binaries.sqlTool)) return binaries;
 
-  const go = join(dir, 'go');
   const logFile = join(dir, 'build.log');
-  mkdirSync(go, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   say(
     `Temporal Server ${TEMPORAL_SERVER_VERSION} is not built yet: building it with ${TEMPORAL_SERVER_GO_TOOLCHAIN} from ` +
       `the Go module proxy into ${dir} (about 11 min on 2 cores, once per version; log ${logFile})`,
   );
   const started = Date.now();
   const module = 'go.temporal.io/server';
-  await run(
-    'go',
-    [
-      'install',
+  const built = await goInstall({
+    dir,
+    packages: [
       `${module}/cmd/server@v${TEMPORAL_SERVER_VERSION}`,
       `${module}/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`,
     ],
-    {
-      cwd: dir,
-      env: {
-        ...env,
-        GOTOOLCHAIN: TEMPORAL_SERVER_GO_TOOLCHAIN,
-        GOPATH: join(go, 'path'),
-        GOMODCACHE: join(go, 'mod'),
-        GOCACHE: join(go, 'build'),
-        GOBIN: join(go, 'bin'),
-        // Lets `rm -rf` clear the cache: Go makes its module cache read-only by default.
-        GOFLAGS: '-modcacherw',
-      },
-      logFile,
-      what: 'go install of Temporal Server',
-    },
-  );
+    toolchain: TEMPORAL_SERVER_GO_TOOLCHAIN,
+    logFile,
+    what: 'go install of Temporal Server',
+    env,
+  });
   mkdirSync(join(dir, 'bin'), { recursive: true });
-  renameSync(join(go, 'bin', 'server'), binaries.server);
-  renameSync(join(go, 'bin', 'sql'), binaries.sqlTool);
-  const moduleSchema = join(go, 'mod', `${module}@v${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
+  renameSync(join(built, 'server'), binaries.server);
+  renameSync(join(built, 'sql'), binaries.sqlTool);
+  const moduleSchema = join(dir, 'go', 'mod', `${module}@v${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
   rmSync(binaries.schemaDir, { recursive: true, force: true });
   cpSync(moduleSchema, binaries.schemaDir, { recursive: true });
   writeFileSync(
@@ -248,9 +234,9 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
     const tool = { env, logFile: options.logFile, what: `temporal-sql-tool on ${database}` };
     // `setup-schema -v 0.0` creates only the version tables; `update-schema` applies each versioned step still missing.
     if (!(await hasSchemaVersionTable(options.adminUrl, database))) {
-      await run(options.binaries.sqlTool, ['setup-schema', '-v', '0.0'], tool);
+      await runLogged(options.binaries.sqlTool, ['setup-schema', '-v', '0.0'], tool);
     }
-    await run(
+    await runLogged(
       options.binaries.sqlTool,
       ['update-schema', '-d', join(options.binaries.schemaDir, dir, 'versioned')],
       tool,
@@ -491,25 +477,4 @@ export async function ensureLeadNamespace(connection: Connection, namespace: str
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env: NodeJS.ProcessEnv; logFile: string; what: string },
-): Promise<void> {
-  const log = openSync(options.logFile, 'a');
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, {
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-      env: options.env,
-      stdio: ['ignore', log, log],
-    });
-    closeSync(log);
-    child.once('error', (error) => reject(new Error(`${options.what}: ${error.message}`)));
-    child.once('exit', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${options.what} failed (exit ${code}); see ${options.logFile}`));
-    });
-  });
 }

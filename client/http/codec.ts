@@ -68,12 +68,13 @@ function registerOn(app: FastifyInstance, options: CodecRoutesOptions): void {
     }
   };
   for (const operation of ['encode', 'decode'] as const) {
-    // The preflight carries no credentials by design; it learns only which headers the real request may send.
+    // The preflight carries no credentials by design; it learns only which headers the real request may send. The
+    // Temporal UI sends the signed-in user's ID token too (Authorization-Extras), which the codec does not read.
     app.options(`/codec/${operation}`, { schema: { hide: true } }, (request, reply) => {
       allowOrigin(request, reply);
       return reply
         .header('access-control-allow-methods', 'POST')
-        .header('access-control-allow-headers', 'authorization, content-type, x-namespace')
+        .header('access-control-allow-headers', 'authorization, authorization-extras, content-type, x-namespace')
         .header('access-control-max-age', '600')
         .code(204)
         .send();
