@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureSequentialCommands } from './phases/commands';
+import { measureHttpCommands, measureHttpFloor, measureSequentialCommands } from './phases/commands';
 import { measureEscalation, type EscalationResult } from './phases/escalation';
 import { measureIntake, type IntakeResult } from './phases/intake';
 import { measureList, type ListResult } from './phases/list';
@@ -99,6 +99,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   leadlineCrashed = stack.crashed;
 
   let light: LatencySummary | undefined;
+  let httpLight: LatencySummary | undefined;
+  let httpFloor: { healthz: LatencySummary; me: LatencySummary } | undefined;
   let baselineLight: LatencySummary | undefined;
   let leadlineTp: ThroughputResult | undefined;
   let storage: ReturnType<typeof bytesPerLead> | undefined;
@@ -148,6 +150,16 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       const meter = cpuMeter(stack.leadlinePid);
       const result = await measureSequentialCommands(leadline, targets.leadline, options.commands);
       say(`   Leadline AddNote: ${lat(result)}`);
+      httpLight = await measureHttpCommands(stack.apiUrl, stack.hqAuthorization, targets.leadline, options.commands);
+      say(
+        `   Leadline AddNote over HTTP (bearer token, access check, audit): ${lat(httpLight)}; ` +
+          `p50 ${round(httpLight.p50 - result.p50, 2)} ms above the LeadClient's`,
+      );
+      httpFloor = await measureHttpFloor(stack.apiUrl, stack.hqAuthorization, options.commands);
+      say(
+        `   HTTP alone: GET /healthz ${lat(httpFloor.healthz)}; GET /me (token verified) ${lat(httpFloor.me)}: ` +
+          `authentication p50 ${round(httpFloor.me.p50 - httpFloor.healthz.p50, 2)} ms`,
+      );
       baselineLight = await measureSequentialCommands(baseline, targets.baseline, options.commands);
       say(`   baseline note update: ${lat(baselineLight)}`);
       lightCpu = meter();
@@ -332,6 +344,9 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     },
     command_latency_ms: light ?? nanLatency(),
     command_latency_cpu_pct: lightCpu,
+    command_latency_http_ms: httpLight ?? nanLatency(),
+    http_healthz_ms: httpFloor?.healthz ?? nanLatency(),
+    http_me_ms: httpFloor?.me ?? nanLatency(),
     command_latency_under_load_ms: leadlineTp?.commandUnderLoadMs ?? nanLatency(),
     baseline_command_latency_ms: baselineLight ?? nanLatency(),
     baseline_command_latency_under_load_ms: baselineTp?.commandUnderLoadMs ?? nanLatency(),
@@ -370,6 +385,14 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       [
         'commands',
         row('Command latency p99, light load', results.command_latency_ms.p99, 'ms', { op: '<=', value: 50 }),
+      ],
+      [
+        'commands',
+        row('Command latency p50 over HTTP (token, access check, audit)', results.command_latency_http_ms.p50, 'ms'),
+      ],
+      [
+        'commands',
+        row('Command latency p99 over HTTP (token, access check, audit)', results.command_latency_http_ms.p99, 'ms'),
       ],
       [
         'throughput',
