@@ -140,6 +140,8 @@ async function main() {
     // One keyring for all three processes: workers seal what the API opens. The operator's, when configured.
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.LEADLINE_METRICS_ADDRESS; // one port, several processes
+    // npm start's choice of UI: a worker or API process refuses LEADLINE_TEMPORAL_UI=server; the cluster runs its own.
+    delete env.LEADLINE_TEMPORAL_UI;
     if (env.LEADLINE_KEYRING === undefined && env.LEADLINE_PAYLOAD_KEY === undefined) {
       const file = join(dir, 'keyring.json');
       if (!existsSync(file)) writeKeyringFile(file, Keyring.single(randomBytes(32)), { exclusive: true });
