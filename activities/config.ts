@@ -48,6 +48,25 @@ export const LeadlineEnv = z.object({
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /**
+   * Which Temporal UI `npm start` serves on TEMPORAL_UI_PORT: `embedded`, the dev server's own (no sign-in, so it
+   * shows payloads encrypted), or `server`, Temporal's standalone UI server (worker/temporal-ui.ts, as `npm run
+   * cluster` runs it: built once with Go, signed in through the OpenID provider, decoding through the API's codec for
+   * HQ HSTU and admins). `server` needs the dev server and the API in this process.
+   */
+  LEADLINE_TEMPORAL_UI: z
+    .enum(['embedded', 'server'], {
+      error: "must be embedded (the dev server's UI, payloads encrypted) or server (Temporal's UI server, signed in)",
+    })
+    .default('embedded'),
+  /** The port of the https front before the API's codec, for the UI server of LEADLINE_TEMPORAL_UI=server; 0: any. */
+  LEADLINE_TEMPORAL_UI_CODEC_PORT: z.coerce.number().int().min(0).max(65535).default(3443),
+  /**
+   * The Temporal UI server's confidential client at LEADLINE_OIDC_ISSUER (`npm run cluster`, LEADLINE_TEMPORAL_UI=server).
+   * Without an issuer, the development provider's web client of that id (default `temporal-ui`) and its secret.
+   */
+  TEMPORAL_UI_OIDC_CLIENT_ID: z.string().optional(),
+  TEMPORAL_UI_OIDC_CLIENT_SECRET: z.string().optional(),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
   /** Submissions the API records at once; past it POST /leads answers 429 with Retry-After at once. */
   LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT: z.coerce.number().int().min(1).default(DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT),
@@ -192,6 +211,24 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
     ],
   ];
   const problems = needed.filter(([, missing]) => missing).map(([name, , when]) => `  ${name}: needed when ${when}`);
+  // The UI server sits beside the dev server and the API that `npm start` runs in this one process.
+  if (cfg.LEADLINE_TEMPORAL_UI === 'server') {
+    if (cfg.TEMPORAL_ADDRESS !== undefined) {
+      problems.push(
+        '  LEADLINE_TEMPORAL_UI: server runs against the dev server npm start runs: unset TEMPORAL_ADDRESS',
+      );
+    }
+    if (cfg.LEADLINE_ROLE !== 'all') {
+      problems.push(
+        `  LEADLINE_TEMPORAL_UI: server needs the API in this process, not LEADLINE_ROLE=${cfg.LEADLINE_ROLE}`,
+      );
+    }
+    for (const name of ['TEMPORAL_UI_OIDC_CLIENT_ID', 'TEMPORAL_UI_OIDC_CLIENT_SECRET'] as const) {
+      if (cfg.LEADLINE_OIDC_ISSUER !== undefined && cfg[name] === undefined) {
+        problems.push(`  ${name}: needed when LEADLINE_TEMPORAL_UI is server and LEADLINE_OIDC_ISSUER is set`);
+      }
+    }
+  }
   if (problems.length > 0) throw new Error(`Leadline's configuration is not valid:\n${problems.join('\n')}`);
   return cfg;
 }

@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, localEmbeddedAppUrl } from '../activities/db';
 import { signIn } from '../client/cli-sign-in';
 import { DEFAULT_AUDIENCE } from '../client/sign-in';
+import { TEMPORAL_UI_VERSION, ensureTemporalUi, temporalUiCacheDir } from '../worker/temporal-ui';
 import { startTestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 
@@ -20,7 +24,15 @@ beforeAll(async () => {
   await chmod(dataDir, 0o755);
   // Everything `npm start` would use, on free ports and a throw-away data folder; no DATABASE_URL or
   // TEMPORAL_ADDRESS, so the embedded PostgreSQL and the Temporal dev server start as for a user.
-  const { DATABASE_URL: _d, DATABASE_ADMIN_URL: _a, TEMPORAL_ADDRESS: _t, ...inherited } = process.env;
+  // Nor the shell's choice of Temporal UI: the embedded one unless a test asks for the UI server.
+  const {
+    DATABASE_URL: _d,
+    DATABASE_ADMIN_URL: _a,
+    TEMPORAL_ADDRESS: _t,
+    LEADLINE_TEMPORAL_UI: _u,
+    LEADLINE_TEMPORAL_UI_CODEC_PORT: _c,
+    ...inherited
+  } = process.env;
   env = {
     ...inherited,
     LEADLINE_DATA_DIR: dataDir,
@@ -83,10 +95,14 @@ async function stop(started: Started, steps: readonly string[] = EVERY_STEP) {
   expect(lines.filter((line) => line.level >= 50)).toEqual([]);
   expect(output).not.toContain('57P01');
   // In order: the API, the worker (drained), then the servers it used, and the last word.
-  const said = lines.map((line) => line.msg).filter((msg) => EVERY_STEP.includes(msg) || msg === 'Leadline stopped.');
+  const said = lines
+    .map((line) => line.msg)
+    .filter((msg) => msg === UI_STEP || EVERY_STEP.includes(msg) || msg === 'Leadline stopped.');
   expect(said).toEqual([...steps, 'Leadline stopped.']);
 }
 
+/** The first step under LEADLINE_TEMPORAL_UI=server. */
+const UI_STEP = 'Temporal UI and its codec front stopped';
 const EVERY_STEP = [
   'HTTP API stopped',
   'Worker drained and stopped',
@@ -208,8 +224,103 @@ describe('npm start', () => {
       await access.stop();
     }
   });
+
+  // Temporal's UI server is built with Go the first time: from the cache (or TEMPORAL_UI_SERVER_PATH) it takes seconds;
+  // without either, minutes with `go` on PATH, and without `go` it cannot run (vitest reports it skipped).
+  const uiBuilt = !!process.env.TEMPORAL_UI_SERVER_PATH || existsSync(join(temporalUiCacheDir(), 'complete.json'));
+  const goOnPath = uiBuilt || spawnSync('go', ['version']).status === 0;
+  it.skipIf(!goOnPath)(
+    "LEADLINE_TEMPORAL_UI=server: serves Temporal's UI server signed in through the development provider, decoding through the https codec front",
+    async () => {
+      // Here rather than inside npm start's 90 s wait: the child finds it in the cache.
+      await ensureTemporalUi(() => undefined);
+      const codecPort = await freePort();
+      const ui = `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`;
+      const api = `http://127.0.0.1:${env.PORT}`;
+      const codec = `https://127.0.0.1:${codecPort}/codec`;
+      const issuer = `http://127.0.0.1:${env.LEADLINE_OIDC_DEV_PORT}`;
+      const started = await start({
+        ...env,
+        LEADLINE_TEMPORAL_UI: 'server',
+        LEADLINE_TEMPORAL_UI_CODEC_PORT: String(codecPort),
+      });
+      // As a browser that accepted it (once): npm start made it in its data folder.
+      const cert = readFileSync(join(dataDir, 'codec-tls', 'cert.pem'));
+      try {
+        expect(started.output()).toContain('(dev server without its UI,');
+        expect(started.output()).toContain(`Temporal UI     ${ui} (UI server ${TEMPORAL_UI_VERSION}, pid `);
+        expect(started.output()).toContain(`Codec for UI    ${codec} -> ${api}/codec`);
+        expect(started.output()).toContain(`open https://127.0.0.1:${codecPort}/ once in your browser and accept it`);
+
+        // The UI on TEMPORAL_UI_PORT is the UI server's (the embedded one has no sign-in and an http codec).
+        expect((await fetch(`${ui}/healthz`)).status).toBe(200);
+        const settings = (await (await fetch(`${ui}/api/v1/settings`)).json()) as Record<string, unknown>;
+        expect(settings).toMatchObject({
+          Version: TEMPORAL_UI_VERSION,
+          Auth: { Enabled: true },
+          Codec: { Endpoint: codec, PassAccessToken: true },
+          WorkflowTerminateDisabled: true,
+        });
+
+        // Its sign-in goes to the development provider, as temporal-ui, for the API's audience; the provider takes it.
+        const sso = await fetch(`${ui}/auth/sso`, { redirect: 'manual' });
+        expect(sso.status).toBe(302);
+        const authorize = new URL(sso.headers.get('location') ?? '');
+        expect(`${authorize.origin}${authorize.pathname}`).toBe(`${issuer}/auth`);
+        expect(Object.fromEntries(authorize.searchParams)).toMatchObject({
+          client_id: 'temporal-ui',
+          redirect_uri: `${ui}/auth/sso/callback`,
+          resource: DEFAULT_AUDIENCE,
+        });
+        const form = await fetch(authorize, { redirect: 'manual' });
+        expect(form.headers.get('location') ?? `${form.status} ${await form.text()}`).toContain('/interaction/');
+
+        // The https front forwards the codec to the API, which authenticates, decides and answers the UI's origin.
+        const post = (path: string, body: unknown, token?: string) =>
+          postOverTls(`${codec}/${path}`, cert, JSON.stringify(body), {
+            'content-type': 'application/json',
+            origin: ui,
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          });
+        const clear = {
+          metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+          data: Buffer.from('"read in the UI"').toString('base64'),
+        };
+        expect((await post('decode', { payloads: [clear] })).status).toBe(401);
+        const hq = (await signedIn(issuer, 'hq')).accessToken;
+        const encoded = await post('encode', { payloads: [clear] }, hq);
+        expect(encoded.status).toBe(200);
+        const sealed = JSON.parse(encoded.body) as { payloads: { metadata: Record<string, string>; data: string }[] };
+        expect(Buffer.from(sealed.payloads[0]?.metadata.encoding ?? '', 'base64').toString()).toBe('binary/encrypted');
+        const decoded = await post('decode', sealed, hq);
+        expect(decoded.status).toBe(200);
+        expect(decoded.headers['access-control-allow-origin']).toBe(ui);
+        expect(JSON.parse(decoded.body)).toEqual({ payloads: [clear] });
+      } finally {
+        await stop(started, [UI_STEP, ...EVERY_STEP]);
+      }
+      // Stopped with the rest: neither the UI nor the front answers.
+      await expect(fetch(`${ui}/healthz`)).rejects.toThrow();
+      await expect(postOverTls(`${codec}/decode`, cert, '{}', {})).rejects.toThrow(/ECONNREFUSED/);
+    },
+    uiBuilt ? 120_000 : 20 * 60_000,
+  );
 });
 
 function signedIn(issuer: string, login: string) {
   return signIn({ issuer, audience: DEFAULT_AUDIENCE, as: login });
+}
+
+/** A POST over https trusting `ca` (the codec front's self-signed certificate), as a browser that accepted it. */
+function postOverTls(url: string, ca: Buffer, body: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = httpsRequest(url, { method: 'POST', headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

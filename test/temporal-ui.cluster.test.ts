@@ -18,7 +18,12 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../activities/db';
 import { buildApi } from '../client/http';
-import { ensureTemporalUi, startClusterTemporalUi, temporalUiUrl, type ClusterTemporalUi } from '../worker/temporal-ui';
+import {
+  ensureTemporalUi,
+  startSignedInTemporalUi,
+  temporalUiUrl,
+  type SignedInTemporalUi,
+} from '../worker/temporal-ui';
 import { leadWorkflowId } from '../workflows/messages';
 import { startTestAccess, TEST_AUDIENCE, type TestAccess } from './support/access';
 import { launchBrowser } from './support/browser';
@@ -30,7 +35,7 @@ let env: TestWorkflowEnvironment;
 let stack: TestStack;
 let access: TestAccess;
 let api: FastifyInstance;
-let cluster: ClusterTemporalUi;
+let cluster: SignedInTemporalUi;
 let browser: Browser;
 let leadId: string;
 let namespace: string;
@@ -55,7 +60,7 @@ beforeAll(async () => {
   const client = access.idp.identities.webClients.find((c) => c.clientId === 'temporal-ui');
   if (client === undefined) throw new Error('config/dev-identities.json registers no temporal-ui client');
   [cluster, browser] = await Promise.all([
-    startClusterTemporalUi({
+    startSignedInTemporalUi({
       binary,
       temporalAddress: env.address,
       namespace,

@@ -17,7 +17,13 @@ import {
   startTemporalServer,
   type TemporalServerHandle,
 } from './temporal-server';
-import { TEMPORAL_UI_VERSION, ensureTemporalUi, startClusterTemporalUi, temporalUiUrl } from './temporal-ui';
+import {
+  ensureTemporalUi,
+  startSignedInTemporalUi,
+  temporalUiClient,
+  temporalUiStartLines,
+  temporalUiUrl,
+} from './temporal-ui';
 
 /*
  * `npm run cluster`: Leadline as an agency runs it, on this machine. Temporal Server on PostgreSQL (built from its Go
@@ -134,6 +140,8 @@ async function main() {
     // One keyring for all three processes: workers seal what the API opens. The operator's, when configured.
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.LEADLINE_METRICS_ADDRESS; // one port, several processes
+    // npm start's choice of UI: a worker or API process refuses LEADLINE_TEMPORAL_UI=server; the cluster runs its own.
+    delete env.LEADLINE_TEMPORAL_UI;
     if (env.LEADLINE_KEYRING === undefined && env.LEADLINE_PAYLOAD_KEY === undefined) {
       const file = join(dir, 'keyring.json');
       if (!existsSync(file)) writeKeyringFile(file, Keyring.single(randomBytes(32)), { exclusive: true });
@@ -166,10 +174,7 @@ async function main() {
     let uiClient: { clientId: string; secret: string } | string;
     if (issuer === undefined) {
       const identities = await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY));
-      const clientId = process.env.TEMPORAL_UI_OIDC_CLIENT_ID || 'temporal-ui';
-      uiClient =
-        identities.webClients.find((c) => c.clientId === clientId) ??
-        `config/dev-identities.json has no web client ${clientId}`;
+      uiClient = temporalUiClient(cfg, identities);
       const idp = await startDevIdentityProvider({
         identities,
         audience: cfg.LEADLINE_OIDC_AUDIENCE,
@@ -183,11 +188,7 @@ async function main() {
       );
     } else {
       say(`Sign-in         ${issuer} (LEADLINE_OIDC_ISSUER), audience ${cfg.LEADLINE_OIDC_AUDIENCE}`);
-      const [clientId, secret] = [process.env.TEMPORAL_UI_OIDC_CLIENT_ID, process.env.TEMPORAL_UI_OIDC_CLIENT_SECRET];
-      uiClient =
-        clientId && secret
-          ? { clientId, secret }
-          : 'set TEMPORAL_UI_OIDC_CLIENT_ID and TEMPORAL_UI_OIDC_CLIENT_SECRET (its confidential client at LEADLINE_OIDC_ISSUER)';
+      uiClient = temporalUiClient(cfg, null);
     }
     const uiUrl = temporalUiUrl(cfg.TEMPORAL_UI_PORT);
     const api = await startLeadlineProcess('api', dir, {
@@ -210,7 +211,7 @@ async function main() {
           `\`.tools/temporal/bin/temporal workflow list --address ${temporal.address}\` lists leads`,
       );
     } else {
-      const ui = await startClusterTemporalUi({
+      const ui = await startSignedInTemporalUi({
         binary: uiBinary,
         temporalAddress: temporal.address,
         namespace: cfg.TEMPORAL_NAMESPACE,
@@ -224,15 +225,9 @@ async function main() {
       });
       stops.push(() => ui.stop());
       watch('the Temporal UI', ui.ui.exited, () => stopping);
-      say(
-        `Temporal UI     ${ui.ui.url} (UI server ${TEMPORAL_UI_VERSION}, pid ${ui.ui.pid}; signs in at ${issuer} as ` +
-          `${uiClient.clientId}; cancel and terminate disabled; log ${join(dir, 'temporal-ui.log')})`,
-      );
-      say(
-        `Codec for UI    ${ui.codec.endpoint} -> ${apiUrl}/codec with the signed-in user's token (HQ and admins ` +
-          `only, each decode audited); its certificate is self-signed (${ui.codec.certFile}): open ${ui.codec.origin}/ ` +
-          'once in your browser and accept it, or the UI shows ciphertext',
-      );
+      for (const line of temporalUiStartLines({ started: ui, issuer, clientId: uiClient.clientId, apiUrl, dir })) {
+        say(line);
+      }
     }
     say(`Leadline cluster is ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Press Ctrl-C to stop.`);
   } catch (error) {

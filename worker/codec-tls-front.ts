@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 /*
- * The API's codec server over TLS, on loopback, for the Temporal UI of `npm run cluster`: the UI (2.54.1) passes the
- * signed-in user's access token only to an https codec endpoint (with http it sends none and shows ciphertext). It
- * forwards /codec/encode and /codec/decode to the API as they come (the API authenticates, decides, audits and answers
- * CORS for the UI's origin); anything else is 404. The certificate is self-signed for 127.0.0.1 and localhost, made
- * once with openssl into the cluster's data folder: a browser accepts it once (or trusts cert.pem).
+ * The API's codec server over TLS, on loopback, for the Temporal UI server of `npm run cluster` and
+ * `LEADLINE_TEMPORAL_UI=server npm start`: the UI (2.54.1) passes the signed-in user's access token only to an https
+ * codec endpoint (with http it sends none and shows ciphertext). It forwards /codec/encode and /codec/decode to the API
+ * as they come (the API authenticates, decides, audits and answers CORS for the UI's origin); anything else is 404.
+ * The certificate is self-signed for 127.0.0.1 and localhost, made once with openssl into the data folder (the
+ * cluster's, or npm start's): a browser accepts it once (or trusts cert.pem).
  */
 
 export interface CodecTlsFront {

@@ -50,8 +50,9 @@ const identitiesSchema = z.object({
     }),
   ),
   /**
-   * Confidential web applications that sign people in with the authorization-code flow (the Temporal UI that
-   * `npm run cluster` runs): a secret, and redirect URIs on loopback, where any port is accepted as for the console.
+   * Confidential web applications that sign people in with the authorization-code flow (the Temporal UI server of
+   * `npm run cluster` and `LEADLINE_TEMPORAL_UI=server npm start`): a secret, and redirect URIs on loopback, where any
+   * port is accepted as for the console.
    */
   webClients: z
     .array(

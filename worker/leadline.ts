@@ -23,6 +23,13 @@ import type { ApiThreadMessage } from './api-thread-main';
 import { Worker } from 'node:worker_threads';
 import { loadDirectory } from '../activities/directory';
 import { loadDevIdentities, startDevIdentityProvider } from './identity-provider';
+import {
+  ensureTemporalUi,
+  startSignedInTemporalUi,
+  temporalUiClient,
+  temporalUiStartLines,
+  temporalUiUrl as temporalUiServerUrl,
+} from './temporal-ui';
 
 export interface RunningLeadline {
   /** Null when LEADLINE_ROLE is worker. */
@@ -72,6 +79,9 @@ export async function startLeadline(
   try {
     const policy = loadSlaPolicy(cfg);
     mkdirSync(cfg.LEADLINE_DATA_DIR, { recursive: true });
+    // Temporal's UI server instead of the dev server's embedded UI (readEnv allows it only with the dev server and the
+    // API here): built before anything starts, the first time (minutes, said as it begins), else taken from the cache.
+    const uiServer = cfg.LEADLINE_TEMPORAL_UI === 'server' ? await ensureTemporalUi(say) : null;
 
     const runsWorker = cfg.LEADLINE_ROLE !== 'api';
     const runsApi = cfg.LEADLINE_ROLE !== 'worker';
@@ -118,17 +128,21 @@ export async function startLeadline(
       const server = await startTemporalDevServer({
         dbFile,
         port: cfg.TEMPORAL_DEV_PORT,
-        uiPort: cfg.TEMPORAL_UI_PORT,
-        // The UI decodes through the API's codec server, as the operator signed in to it (see docs/security.md).
-        ...(runsApi ? { uiCodecEndpoint: `http://${cfg.HOST}:${cfg.PORT}/codec` } : {}),
+        // Headless when the UI server takes the UI's port, once the API it decodes through is up (below).
+        uiPort: uiServer === null ? cfg.TEMPORAL_UI_PORT : null,
+        // The embedded UI asks the API's codec server, but sends no token, so it shows ciphertext (docs/security.md).
+        ...(runsApi && uiServer === null ? { uiCodecEndpoint: `http://${cfg.HOST}:${cfg.PORT}/codec` } : {}),
         namespace: cfg.TEMPORAL_NAMESPACE,
         logFile: createWriteStream(join(cfg.LEADLINE_DATA_DIR, 'temporal.log'), { flags: 'a' }),
       });
       stops.push(said('Temporal dev server stopped', () => server.stop()));
       temporalAddress = server.address;
-      temporalUiUrl = server.uiUrl;
-      say(`Temporal        ${temporalAddress} (dev server, SQLite ${dbFile}), namespace ${cfg.TEMPORAL_NAMESPACE}`);
-      say(`Temporal UI     ${temporalUiUrl}`);
+      temporalUiUrl = server.uiUrl ?? temporalUiServerUrl(cfg.TEMPORAL_UI_PORT);
+      say(
+        `Temporal        ${temporalAddress} (dev server${server.uiUrl === null ? ' without its UI' : ''}, SQLite ` +
+          `${dbFile}), namespace ${cfg.TEMPORAL_NAMESPACE}`,
+      );
+      if (server.uiUrl !== null) say(`Temporal UI     ${server.uiUrl}`);
     }
 
     const payloadCodec = new LeadPayloadCodec(keyring);
@@ -214,9 +228,13 @@ export async function startLeadline(
           ? {}
           : { LEADLINE_TEMPORAL_UI_URL: temporalUiUrl }),
       };
+      // The UI server's confidential client at the provider, as the cluster's (worker/temporal-ui.ts).
+      let uiClient: ReturnType<typeof temporalUiClient> = 'no UI server';
       if (cfg.LEADLINE_OIDC_ISSUER === undefined) {
+        const identities = await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY));
+        if (uiServer !== null) uiClient = temporalUiClient(cfg, identities);
         const idp = await startDevIdentityProvider({
-          identities: await loadDevIdentities(await loadDirectory(cfg.LEADLINE_DIRECTORY)),
+          identities,
           audience: cfg.LEADLINE_OIDC_AUDIENCE,
           port: cfg.LEADLINE_OIDC_DEV_PORT,
         });
@@ -227,9 +245,13 @@ export async function startLeadline(
             '`npx leadline login --as hq`)',
         );
       } else {
+        if (uiServer !== null) uiClient = temporalUiClient(cfg, null);
         say(
           `Sign-in         ${cfg.LEADLINE_OIDC_ISSUER} (LEADLINE_OIDC_ISSUER), audience ${cfg.LEADLINE_OIDC_AUDIENCE}`,
         );
+      }
+      if (uiServer !== null && typeof uiClient === 'string') {
+        throw new Error(`LEADLINE_TEMPORAL_UI is server, but the UI server has no client to sign in as: ${uiClient}`);
       }
       oidcIssuer = apiCfg.LEADLINE_OIDC_ISSUER ?? null;
       const sideOptions: ApiSideOptions = {
@@ -251,6 +273,34 @@ export async function startLeadline(
         `Console         ${apiUrl}/console/` +
           (cfg.LEADLINE_OIDC_ISSUER === undefined ? ' (sign in as a user of config/dev-identities.json, e.g. hq)' : ''),
       );
+      if (uiServer !== null && typeof uiClient !== 'string' && oidcIssuer !== null) {
+        // As `npm run cluster` runs it: the API's codec behind an https front, the UI signing people in at the provider.
+        const ui = await startSignedInTemporalUi({
+          binary: uiServer,
+          temporalAddress,
+          namespace: cfg.TEMPORAL_NAMESPACE,
+          uiPort: cfg.TEMPORAL_UI_PORT,
+          codecPort: cfg.LEADLINE_TEMPORAL_UI_CODEC_PORT,
+          apiUrl,
+          issuer: oidcIssuer,
+          audience: cfg.LEADLINE_OIDC_AUDIENCE,
+          client: uiClient,
+          dir: cfg.LEADLINE_DATA_DIR,
+        });
+        stops.push(said('Temporal UI and its codec front stopped', () => ui.stop()));
+        void ui.ui.exited.then((code) => {
+          if (!stopping) log.warn(`the Temporal UI server exited (code ${code}); the rest of Leadline carries on`);
+        });
+        for (const line of temporalUiStartLines({
+          started: ui,
+          issuer: oidcIssuer,
+          clientId: uiClient.clientId,
+          apiUrl,
+          dir: cfg.LEADLINE_DATA_DIR,
+        })) {
+          say(line);
+        }
+      }
     } else {
       say(`HTTP API        none here (LEADLINE_ROLE=worker)`);
     }

@@ -2,9 +2,10 @@ import { readEnv } from '../activities/config';
 import { createLogger } from '../activities/logger';
 import { startLeadline } from './leadline';
 
-// `npm start`: the whole system on embedded defaults. Ctrl-C stops it in order: the API, the worker (finishing its
-// tasks), the Temporal dev server, PostgreSQL. The servers run in process groups of their own
-// (worker/temporal-dev-server.ts, activities/db.ts), so a terminal's Ctrl-C reaches this process alone.
+// `npm start`: the whole system on embedded defaults. Ctrl-C stops it in order: the Temporal UI server and its codec
+// front (LEADLINE_TEMPORAL_UI=server), the API, the worker (finishing its tasks), the Temporal dev server, PostgreSQL.
+// The servers run in process groups of their own (worker/temporal-dev-server.ts, worker/temporal-ui.ts,
+// activities/db.ts), so a terminal's Ctrl-C reaches this process alone.
 const cfg = (() => {
   try {
     return readEnv();
@@ -28,7 +29,8 @@ const stop = (signal: string) => {
     log.info(`${signal}: stopping once the start has finished...`);
     return;
   }
-  log.info(`${signal}: stopping the API, the worker, Temporal and PostgreSQL...`);
+  const ui = cfg.LEADLINE_TEMPORAL_UI === 'server' ? 'the Temporal UI, ' : '';
+  log.info(`${signal}: stopping ${ui}the API, the worker, Temporal and PostgreSQL...`);
   stopLeadline().then(
     () => {
       log.info('Leadline stopped.');

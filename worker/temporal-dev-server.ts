@@ -6,9 +6,13 @@ import { temporalCliPath } from './temporal-binaries';
 export interface DevServerOptions {
   dbFile: string;
   port: number;
-  uiPort: number;
+  /**
+   * The embedded UI's port; null: no embedded UI (`--headless`), as when Temporal's UI server serves the UI instead
+   * (LEADLINE_TEMPORAL_UI=server).
+   */
+  uiPort: number | null;
   namespace: string;
-  /** The codec server the UI asks to decode payloads (the API's /codec); none: the UI shows ciphertext. */
+  /** The codec server the embedded UI asks to decode payloads (the API's /codec); none: the UI shows ciphertext. */
   uiCodecEndpoint?: string;
   /** Where the server's own output goes; it is Temporal's, and holds no lead data. */
   logFile?: NodeJS.WritableStream;
@@ -16,7 +20,8 @@ export interface DevServerOptions {
 
 export interface DevServerHandle {
   address: string;
-  uiUrl: string;
+  /** The embedded UI; null when headless. */
+  uiUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -36,9 +41,13 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     '127.0.0.1',
     '--port',
     String(options.port),
-    '--ui-port',
-    String(options.uiPort),
-    ...(options.uiCodecEndpoint === undefined ? [] : ['--ui-codec-endpoint', options.uiCodecEndpoint]),
+    ...(options.uiPort === null
+      ? ['--headless']
+      : [
+          '--ui-port',
+          String(options.uiPort),
+          ...(options.uiCodecEndpoint === undefined ? [] : ['--ui-codec-endpoint', options.uiCodecEndpoint]),
+        ]),
     '--namespace',
     options.namespace,
     '--log-level',
@@ -100,7 +109,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   }
   return {
     address,
-    uiUrl: `http://127.0.0.1:${options.uiPort}`,
+    uiUrl: options.uiPort === null ? null : `http://127.0.0.1:${options.uiPort}`,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

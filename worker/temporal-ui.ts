@@ -3,12 +3,15 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, write
 import { join } from 'node:path';
 import { startCodecTlsFront, type CodecTlsFront } from './codec-tls-front';
 import { goInstall, leadlineCacheDir } from './go-install';
+import type { LeadlineEnv } from '../activities/config';
+import type { DevIdentities } from './identity-provider';
 
 /*
  * Temporal's standalone UI server (github.com/temporalio/ui-server, the same UI the `temporal` CLI embeds in its dev
- * server, with its built assets in the module), for `npm run cluster`: built from its Go module once per version, run
- * against the cluster's frontend, signing its users in to Leadline's OpenID provider and decoding payloads through
- * the API's codec server with the signed-in user's access token.
+ * server, with its built assets in the module), for `npm run cluster` and `LEADLINE_TEMPORAL_UI=server npm start`:
+ * built from its Go module once per version, run against the cluster's frontend or the dev server, signing its users
+ * in to Leadline's OpenID provider and decoding payloads through the API's codec server with the signed-in user's
+ * access token.
  */
 
 export const TEMPORAL_UI_VERSION = '2.54.1';
@@ -186,12 +189,12 @@ export async function startTemporalUi(o: TemporalUiOptions): Promise<TemporalUiH
   return { url, pid: child.pid ?? -1, stop, exited };
 }
 
-/** Where the UI of `startClusterTemporalUi` is: its CORS origin at the API, set before the API starts. */
+/** Where the UI of `startSignedInTemporalUi` is: its CORS origin at the API, set before the API starts. */
 export function temporalUiUrl(port: number): string {
   return `http://127.0.0.1:${port}`;
 }
 
-export interface ClusterTemporalUi {
+export interface SignedInTemporalUi {
   ui: TemporalUiHandle;
   codec: CodecTlsFront;
   /** The UI first, then the codec's TLS front. */
@@ -199,10 +202,11 @@ export interface ClusterTemporalUi {
 }
 
 /**
- * The Temporal UI as `npm run cluster` runs it: the API's codec behind a TLS front on loopback (the UI sends tokens to
- * https only), then the UI server signing people in as `client` at `issuer`, decoding there with their token.
+ * The Temporal UI as `npm run cluster` and `LEADLINE_TEMPORAL_UI=server npm start` run it: the API's codec behind a TLS
+ * front on loopback (the UI sends tokens to https only), then the UI server signing people in as `client` at `issuer`,
+ * decoding there with their token.
  */
-export async function startClusterTemporalUi(o: {
+export async function startSignedInTemporalUi(o: {
   binary: string;
   temporalAddress: string;
   namespace: string;
@@ -216,7 +220,7 @@ export async function startClusterTemporalUi(o: {
   client: { clientId: string; secret: string };
   /** The UI's config (with the client secret), the front's certificate and the UI's log go here. */
   dir: string;
-}): Promise<ClusterTemporalUi> {
+}): Promise<SignedInTemporalUi> {
   const codec = await startCodecTlsFront({
     apiUrl: o.apiUrl,
     port: o.codecPort,
@@ -232,7 +236,7 @@ export async function startClusterTemporalUi(o: {
       auth: { issuer: o.issuer, clientId: o.client.clientId, clientSecret: o.client.secret, audience: o.audience },
       codecEndpoint: codec.endpoint,
       dataDir: join(o.dir, 'temporal-ui'),
-      logFile: join(o.dir, 'temporal-ui.log'),
+      logFile: temporalUiLogFile(o.dir),
     });
     return {
       ui,
@@ -246,4 +250,49 @@ export async function startClusterTemporalUi(o: {
     await codec.stop();
     throw error;
   }
+}
+
+/** The UI server's log, in the folder given to `startSignedInTemporalUi`. */
+export function temporalUiLogFile(dir: string): string {
+  return join(dir, 'temporal-ui.log');
+}
+
+/**
+ * The UI server's confidential client at the OpenID provider: with the development provider (`identities`), its web
+ * client TEMPORAL_UI_OIDC_CLIENT_ID (default `temporal-ui`) of config/dev-identities.json; with the agency's
+ * (`identities` null), TEMPORAL_UI_OIDC_CLIENT_ID and TEMPORAL_UI_OIDC_CLIENT_SECRET. A string says why there is none.
+ */
+export function temporalUiClient(
+  cfg: Pick<LeadlineEnv, 'TEMPORAL_UI_OIDC_CLIENT_ID' | 'TEMPORAL_UI_OIDC_CLIENT_SECRET'>,
+  identities: DevIdentities | null,
+): { clientId: string; secret: string } | string {
+  if (identities !== null) {
+    const clientId = cfg.TEMPORAL_UI_OIDC_CLIENT_ID ?? 'temporal-ui';
+    return (
+      identities.webClients.find((c) => c.clientId === clientId) ??
+      `config/dev-identities.json has no web client ${clientId}`
+    );
+  }
+  const [clientId, secret] = [cfg.TEMPORAL_UI_OIDC_CLIENT_ID, cfg.TEMPORAL_UI_OIDC_CLIENT_SECRET];
+  return clientId && secret
+    ? { clientId, secret }
+    : 'set TEMPORAL_UI_OIDC_CLIENT_ID and TEMPORAL_UI_OIDC_CLIENT_SECRET (its confidential client at LEADLINE_OIDC_ISSUER)';
+}
+
+/** The start-up lines that say where the UI is, how it signs in, and the one step a browser needs for decoding. */
+export function temporalUiStartLines(o: {
+  started: SignedInTemporalUi;
+  issuer: string;
+  clientId: string;
+  apiUrl: string;
+  dir: string;
+}): string[] {
+  const { ui, codec } = o.started;
+  return [
+    `Temporal UI     ${ui.url} (UI server ${TEMPORAL_UI_VERSION}, pid ${ui.pid}; signs in at ${o.issuer} as ` +
+      `${o.clientId}; cancel and terminate disabled; log ${temporalUiLogFile(o.dir)})`,
+    `Codec for UI    ${codec.endpoint} -> ${o.apiUrl}/codec with the signed-in user's token (HQ and admins ` +
+      `only, each decode audited); its certificate is self-signed (${codec.certFile}): open ${codec.origin}/ ` +
+      'once in your browser and accept it, or the UI shows ciphertext',
+  ];
 }

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { readEnv } from '../activities/config';
+
+describe('LEADLINE_TEMPORAL_UI', () => {
+  it('is the dev server’s embedded UI unless told otherwise', () => {
+    expect(readEnv({}).LEADLINE_TEMPORAL_UI).toBe('embedded');
+    expect(readEnv({ LEADLINE_TEMPORAL_UI: '' }).LEADLINE_TEMPORAL_UI).toBe('embedded');
+    expect(readEnv({ LEADLINE_TEMPORAL_UI: 'server' })).toMatchObject({
+      LEADLINE_TEMPORAL_UI: 'server',
+      LEADLINE_TEMPORAL_UI_CODEC_PORT: 3443,
+    });
+  });
+
+  it('names the variable and the values it takes when the value is another', () => {
+    expect(() => readEnv({ LEADLINE_TEMPORAL_UI: 'standalone' })).toThrow(
+      /LEADLINE_TEMPORAL_UI: must be embedded .* or server/,
+    );
+  });
+
+  it('refuses server where npm start runs no dev server or no API', () => {
+    expect(() => readEnv({ LEADLINE_TEMPORAL_UI: 'server', TEMPORAL_ADDRESS: 'temporal:7233' })).toThrow(
+      /LEADLINE_TEMPORAL_UI: server runs against the dev server npm start runs: unset TEMPORAL_ADDRESS/,
+    );
+    expect(() => readEnv({ LEADLINE_TEMPORAL_UI: 'server', LEADLINE_ROLE: 'worker' })).toThrow(
+      /LEADLINE_TEMPORAL_UI: server needs the API in this process, not LEADLINE_ROLE=worker/,
+    );
+  });
+
+  it('wants the UI’s own client at an agency’s provider', () => {
+    const agency = { LEADLINE_TEMPORAL_UI: 'server', LEADLINE_OIDC_ISSUER: 'https://idp.example.gov' };
+    expect(() => readEnv(agency)).toThrow(/TEMPORAL_UI_OIDC_CLIENT_ID: needed when LEADLINE_TEMPORAL_UI is server/);
+    expect(() => readEnv(agency)).toThrow(/TEMPORAL_UI_OIDC_CLIENT_SECRET: needed/);
+    expect(
+      readEnv({ ...agency, TEMPORAL_UI_OIDC_CLIENT_ID: 'ui', TEMPORAL_UI_OIDC_CLIENT_SECRET: 's' })
+        .LEADLINE_TEMPORAL_UI,
+    ).toBe('server');
+  });
+});
