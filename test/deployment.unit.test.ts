@@ -56,6 +56,7 @@ describe('the deployment (docker-compose.yml, .env.example)', () => {
         'TEMPORAL_CODEC_ENDPOINT: http://localhost:3000/codec',
         'TEMPORAL_WORKFLOW_CANCEL_DISABLED: "true"',
         'TEMPORAL_WORKFLOW_TERMINATE_DISABLED: "true"',
+        'TEMPORAL_DISABLE_WRITE_ACTIONS: "true"',
       ]) {
         expect(config).toContain(setting);
       }

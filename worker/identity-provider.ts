@@ -61,6 +61,8 @@ const identitiesSchema = z.object({
         secret: z.string().min(16),
         name: z.string(),
         redirectUris: z.array(z.url()).min(1),
+        /** Who may sign in to it: people holding one of these roles (unset: anyone the provider knows). */
+        roles: z.array(Role).min(1).optional(),
       }),
     )
     .default([]),
@@ -83,6 +85,8 @@ export interface DevWebClient {
   secret: string;
   name: string;
   redirectUris: string[];
+  /** Only people with one of these roles may sign in to it. */
+  roles?: Role[];
 }
 export interface DevIdentities {
   password: string;
@@ -102,7 +106,15 @@ export async function loadDevIdentities(
     throw new Error(`development identities ${String(path)} are not valid: ${issues}`);
   }
   const { password, users, perOffice, services, webClients } = parsed.data;
+  // A web client is excused from PKCE by its id: it must not take the console's id, or a service's.
+  const taken = new Set([DEFAULT_CONSOLE_CLIENT_ID, ...services.map((s) => s.clientId)]);
   for (const client of webClients) {
+    if (taken.has(client.clientId)) {
+      throw new Error(
+        `development identities ${String(path)}: web client ${client.clientId} takes another client's id`,
+      );
+    }
+    taken.add(client.clientId);
     for (const uri of client.redirectUris) {
       if (loopbackOrigin(uri) === null) {
         throw new Error(
@@ -357,6 +369,14 @@ export async function startDevIdentityProvider(options: {
     if (!accepted) {
       res.writeHead(401, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(signInPage(uid, 'Unknown user or wrong password.'));
+      return;
+    }
+    // An application for some roles only (the Temporal UI: HQ HSTU and admins) signs no one else in.
+    const clientId = details.params.client_id;
+    const only = typeof clientId === 'string' ? webClients.get(clientId)?.roles : undefined;
+    if (only !== undefined && !people.get(login)?.roles.some((role) => only.includes(role))) {
+      res.writeHead(403, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(signInPage(uid, `This application is for ${only.join(', ')} only.`));
       return;
     }
     await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });

@@ -120,6 +120,10 @@ export function temporalUiConfig(o: TemporalUiOptions): Record<string, unknown> 
     // terminated one from its log. The UI offers neither (a setting of the UI only: Temporal's API still takes them).
     workflowCancelDisabled: true,
     workflowTerminateDisabled: true,
+    // Read-only: the UI server itself refuses every call but reads and queries. A lead's commands go through the API,
+    // which checks the caller's role and office and audits them; an Update, signal, reset or start sent from the UI
+    // would go round both (Temporal's frontend here has no authorizer).
+    disableWriteActions: true,
     auth: {
       enabled: true,
       // Straight to the provider's sign-in page: the UI's own page would only show a button leading there.
