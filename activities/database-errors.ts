@@ -58,3 +58,16 @@ export function formatDatabaseError(error: unknown): string | undefined {
     ? `SQLSTATE ${description.sqlstate}`
     : `SQLSTATE ${description.sqlstate} (${where.join(', ')})`;
 }
+
+/**
+ * PostgreSQL could not be reached or would not serve (a socket or pool error, SQLSTATE class 08 "connection
+ * exception", 53 "insufficient resources", 57P "operator intervention"), as opposed to an answer about the query or
+ * a bug of ours (which says nothing about availability and must not be taken for it).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const sqlstate = describeDatabaseError(error)?.sqlstate;
+  if (sqlstate !== undefined)
+    return sqlstate.startsWith('08') || sqlstate.startsWith('53') || sqlstate.startsWith('57P');
+  const bug = [TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => error instanceof kind);
+  return error instanceof Error && !bug;
+}

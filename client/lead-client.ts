@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { type z } from 'zod';
-import { formatDatabaseError, isDataError } from '../activities/database-errors';
+import { formatDatabaseError, isDatabaseUnavailable, isDataError } from '../activities/database-errors';
 import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../activities/config';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
@@ -52,7 +52,7 @@ import {
   OverloadedError,
   UnavailableError,
 } from './errors';
-import { SentToTemporal } from './sent-to-temporal';
+import { SentToTemporal, grpcCodeOf } from './sent-to-temporal';
 
 /** Read side for what the workflow no longer holds (closed leads) and for lists across leads. */
 export interface LeadReadModel {
@@ -124,6 +124,11 @@ export interface LeadClientOptions {
    * without it, anyone who can guess a reference could compute its lead's id and workflow id.
    */
   leadIdKey: string;
+  /**
+   * Where to look for a lead Leadline 1.0.0 named by the unkeyed hash of its key (activities/legacy-lead-ids.ts), so a
+   * submission retried across the upgrade finds it; unset (a store that never ran 1.0.0): not looked for.
+   */
+  legacyLeadIds?: { holds(leadId: string): Promise<boolean> };
 }
 
 /** A lead durably accepted (queued, or started by Temporal) whose intake may not be recorded yet, or the receipt of one already known. */
@@ -332,18 +337,31 @@ export class LeadClient {
     return this.startOf(leadId, intake, { actor: submit.actor, commandId: key ?? leadId }, digestOf(intake));
   }
 
-  /** The keyed id, unless Leadline 1.0.0 already holds (or queues) the lead under the id it gave the key. */
+  /** The keyed id, unless Leadline 1.0.0 started (or queued) the lead under the id it gave the key. */
   private async leadIdFor(key: string): Promise<string> {
+    const keyed = leadIdForKey(key, this.options.leadIdKey);
+    const lookup = this.options.legacyLeadIds;
+    if (lookup === undefined) return keyed;
     const legacy = legacyLeadIdForKey(key);
     try {
-      const known =
-        (await this.options.readModel.getLead(legacy)) !== undefined ||
-        (await this.options.intakeQueue?.waiting(legacy)) !== undefined;
-      if (known) return legacy;
-    } catch {
-      // PostgreSQL away: the keyed id. Only a 1.0.0 lead retried during this outage could then be started twice.
+      if (await lookup.holds(legacy)) return legacy;
+    } catch (error) {
+      // PostgreSQL away: Temporal, asked next, knows every lead 1.0.0 started. Anything else is not guessed past.
+      if (!isDatabaseUnavailable(error)) throw databaseFailure(error, 'the lead store cannot be read');
     }
-    return leadIdForKey(key, this.options.leadIdKey);
+    // Started but not in PostgreSQL (yet): a 1.0.0 submission whose answer was lost, or one taken while PostgreSQL was
+    // away. A closed lead past Temporal's retention is in the read model, asked above.
+    try {
+      await this.withDeadline(() => this.options.temporal.workflow.getHandle(leadWorkflowId(legacy)).describe());
+      return legacy;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return keyed;
+      // Temporal away: the lead is still taken (queued) under the new id, as any lead is while Temporal is away. Only a
+      // 1.0.0 lead started in Temporal, in no table yet, and sent again during this outage could then become two.
+      const code = grpcCodeOf(error);
+      if (code === 14 || code === 4) return keyed; // UNAVAILABLE, DEADLINE_EXCEEDED
+      throw this.translate(error, legacy);
+    }
   }
 
   private startOf(

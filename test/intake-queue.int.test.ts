@@ -4,6 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
+import { createLegacyLeadIdLookup, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
 import { createLeadReadModel } from '../activities/read-model';
 import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
 import { buildApi } from '../client/http';
@@ -47,8 +48,9 @@ function uniqueIntake(name: string): LeadIntakeInput {
 }
 
 /** A LeadClient that queues; `reachable: false` gives it a Temporal that cannot be reached. */
-function queuingClient(reachable: boolean): LeadClient {
+function queuingClient(reachable: boolean, legacy = false): LeadClient {
   return new LeadClient({
+    ...(legacy ? { legacyLeadIds: createLegacyLeadIdLookup(stack.db.pool) } : {}),
     leadIdKey: 'test-fingerprint-key',
     temporal: reachable ? stack.temporal : new Client({ connection: unreachable }),
     taskQueue: stack.taskQueue,
@@ -268,7 +270,8 @@ describe('the intake queue', () => {
     const older = uniqueIntake('hhs-tipline-minor');
     const olderKey = `${older.source}:${older.externalReference}`;
     const legacyId = legacyLeadIdForKey(olderKey);
-    const offline = queuingClient(false);
+    expect(await legacyLeadIdsInUse(stack.db.pool)).toBe(false);
+    const offline = queuingClient(false, true);
     const keyed = await offline.acceptLead(older, { actor: 'svc:tipline' });
     // Moved to the id 1.0.0 gave it, as the upgrade would find it: same intake, same digest, sealed under that id.
     const { rows } = await stack.db.pool.query<{ intake_digest: string }>(
@@ -286,17 +289,37 @@ describe('the intake queue', () => {
         submittedBy: { actor: 'svc:tipline', commandId: olderKey },
       }),
     ).resolves.toBe('queued');
+    // The API looks for 1.0.0 ids once the store holds one.
+    expect(await legacyLeadIdsInUse(stack.db.pool)).toBe(true);
     expect(await offline.acceptLead(older, { actor: 'svc:tipline' })).toEqual({
       accepted: true,
       leadId: legacyId,
       workflowId: leadWorkflowId(legacyId),
     });
-    forwarder(online);
+    const upgraded = queuingClient(true, true);
+    forwarder(upgraded);
     await waitFor(async () => (await queueRow(legacyId))?.forwarded === true, 'the 1.0.0 lead forwarded');
     // Started now, and read from the read model: a synchronous retry gets that lead's receipt.
     await waitFor(async () => (await eventTypes(legacyId)).includes('LeadReceived'), 'the 1.0.0 lead received');
-    expect((await online.submitLead(older, { actor: 'svc:tipline' })).leadId).toBe(legacyId);
+    expect((await upgraded.submitLead(older, { actor: 'svc:tipline' })).leadId).toBe(legacyId);
     expect(await eventTypes(keyed.leadId)).toEqual([]);
+
+    // Started by 1.0.0 in Temporal and in no table yet (its answer lost, its first task not run): Temporal says so.
+    const lost = uniqueIntake('hhs-tipline-minor');
+    const lostId = legacyLeadIdForKey(`${lost.source}:${lost.externalReference}`);
+    const started = await stack.temporal.workflow.start('leadWorkflow', {
+      taskQueue: `no-worker-${randomUUID()}`,
+      workflowId: leadWorkflowId(lostId),
+    });
+    try {
+      const again = await upgraded.acceptLead(lost, { actor: 'svc:tipline' });
+      expect(again.leadId).toBe(lostId);
+    } finally {
+      await started.terminate('test: a stand-in for a 1.0.0 lead');
+      await withAdmin(stack.db.adminUrl, (admin) =>
+        admin.query('DELETE FROM lead_intake_queue WHERE lead_id = $1', [lostId]),
+      );
+    }
   });
 
   it('refuses a synchronous submission of another intake under the key of a lead still queued', async () => {

@@ -1,3 +1,4 @@
+import { createLegacyLeadIdLookup, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
 import { Client, Connection } from '@temporalio/client';
 import { createPool } from '../activities/db';
 import { createLogger } from '../activities/logger';
@@ -57,9 +58,12 @@ export function leadClientFor(deps: {
   policy: SlaPolicy;
   intakeQueue?: LeadIntakeQueue;
   offices?: readonly string[];
+  /** Look for leads Leadline 1.0.0 named by their key's unkeyed hash (activities/legacy-lead-ids.ts). */
+  legacyLeadIds?: boolean;
 }): LeadClient {
   const { temporal, pool, cfg, policy, intakeQueue, offices } = deps;
   return new LeadClient({
+    ...(deps.legacyLeadIds === true ? { legacyLeadIds: createLegacyLeadIdLookup(pool) } : {}),
     leadIdKey: cfg.LEADLINE_FINGERPRINT_KEY,
     temporal,
     taskQueue: cfg.LEADLINE_TASK_QUEUE,
@@ -105,7 +109,18 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     // The worker routes and notifies from the same file: an office the API takes is one the worker knows.
     const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
     const offices = directory.offices.map((office) => office.id);
-    const leads = leadClientFor({ temporal, pool, cfg, policy: options.policy, intakeQueue, offices });
+    // A store that ran 1.0.0 may be sent its keys again; one that never did is not searched for its ids. Unknown
+    // (PostgreSQL away at start): searched, which costs a lookup per keyed submission and never a second lead.
+    const legacyLeadIds = await legacyLeadIdsInUse(pool).catch(() => true);
+    const leads = leadClientFor({
+      temporal,
+      pool,
+      cfg,
+      policy: options.policy,
+      intakeQueue,
+      offices,
+      legacyLeadIds,
+    });
     const log = createLogger({ name: 'intake-forwarder', level: cfg.LOG_LEVEL });
     const forwarder = startIntakeForwarder({
       queue: intakeQueue,

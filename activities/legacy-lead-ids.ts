@@ -1,0 +1,30 @@
+import type pg from 'pg';
+
+/*
+ * Leadline 1.0.0 named a lead submitted with a key (an Idempotency-Key, or a source and external reference) by an
+ * unkeyed, version-5-style hash of the key; later releases by an HMAC (client/lead-client.ts). So that a submission
+ * retried across the upgrade finds the lead 1.0.0 started instead of starting a second, the API looks for the old id
+ * while the store holds any lead named that way. Remove this in 2.0.
+ */
+
+/** Whether PostgreSQL holds any lead, or any queued intake, under a 1.0.0 keyed id (a uuid of version 5). */
+export async function legacyLeadIdsInUse(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ found: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM leads WHERE substr(lead_id::text, 15, 1) = '5')
+         OR EXISTS (SELECT 1 FROM lead_intake_queue WHERE substr(lead_id::text, 15, 1) = '5') AS found`,
+  );
+  return rows[0]?.found === true;
+}
+
+/** Finds a lead by a 1.0.0 id in the read model or in the intake queue, whatever its state there. */
+export function createLegacyLeadIdLookup(pool: pg.Pool): { holds(leadId: string): Promise<boolean> } {
+  return {
+    async holds(leadId) {
+      const { rows } = await pool.query(
+        `SELECT 1 FROM leads WHERE lead_id = $1 UNION ALL SELECT 1 FROM lead_intake_queue WHERE lead_id = $1 LIMIT 1`,
+        [leadId],
+      );
+      return rows.length > 0;
+    },
+  };
+}
