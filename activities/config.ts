@@ -269,16 +269,14 @@ export function temporalConnectionOptions(
     | 'TEMPORAL_API_KEY'
   >,
   address: string,
-): { address: string; tls?: TLSConfig | true; apiKey?: string } {
+): { address: string; tls?: TLSConfig | boolean; apiKey?: string } {
   const apiKey = cfg.TEMPORAL_API_KEY;
   const transport = tlsOptions(cfg, address);
   if (apiKey === undefined) return transport;
-  // A key travels in a header: over TLS by default (Temporal Cloud requires it), in clear only when asked for.
-  return {
-    ...transport,
-    ...(transport.tls === undefined && cfg.TEMPORAL_TLS !== 'false' ? { tls: true } : {}),
-    apiKey,
-  };
+  // A key travels in a header: over TLS by default (Temporal Cloud requires it), in clear only when asked for. The SDK
+  // turns TLS on by itself for an API key unless told `false`, so `false` is said, not left out.
+  const tls = transport.tls ?? cfg.TEMPORAL_TLS !== 'false';
+  return { ...transport, tls, apiKey };
 }
 
 function tlsOptions(

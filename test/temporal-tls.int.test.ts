@@ -10,8 +10,12 @@ import { createServer, type Server } from 'node:tls';
 import {
   connect as http2Connect,
   createSecureServer,
+  createServer as createHttp2Server,
   type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +37,9 @@ let address: string;
 /** An HTTP/2 TLS endpoint in front of the dev server that serves only calls carrying the API key, as Temporal Cloud does. */
 let keyed: Http2SecureServer;
 let keyedAddress: string;
+/** The same without TLS, for TEMPORAL_TLS=false. */
+let plainKeyed: Http2Server;
+let plainKeyedAddress: string;
 const API_KEY = 'leadline-test-api-key';
 const authorizationsSeen: (string | undefined)[] = [];
 const keyedSessions = new Set<ServerHttp2Session>();
@@ -92,7 +99,8 @@ beforeAll(async () => {
     key: readFileSync(join(dir, 'server.key')),
     cert: readFileSync(join(dir, 'server.pem')),
   });
-  keyed.on('stream', (stream, headers) => {
+  plainKeyed = createHttp2Server();
+  const serve = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const authorization = headers.authorization;
     authorizationsSeen.push(authorization);
     if (authorization !== `Bearer ${API_KEY}`) {
@@ -114,11 +122,16 @@ beforeAll(async () => {
     call.pipe(stream);
     call.on('error', () => stream.destroy());
     stream.on('error', () => call.destroy());
-  });
-  keyed.on('session', (session) => keyedSessions.add(session));
+  };
+  for (const server of [keyed, plainKeyed]) {
+    server.on('stream', serve);
+    server.on('session', (session) => keyedSessions.add(session));
+  }
   closeUpstream = () => upstream.destroy();
   await new Promise<void>((resolve) => keyed.listen(0, '127.0.0.1', resolve));
   keyedAddress = `127.0.0.1:${(keyed.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => plainKeyed.listen(0, '127.0.0.1', resolve));
+  plainKeyedAddress = `127.0.0.1:${(plainKeyed.address() as AddressInfo).port}`;
 }, 120_000);
 
 afterAll(async () => {
@@ -127,6 +140,7 @@ afterAll(async () => {
   for (const session of keyedSessions) session.destroy();
   closeUpstream();
   await new Promise<void>((resolve) => (keyed ? keyed.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => (plainKeyed ? plainKeyed.close(() => resolve()) : resolve()));
   await env?.teardown();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
@@ -241,15 +255,30 @@ describe('an API key for Temporal (TEMPORAL_API_KEY)', () => {
     expect(authorizationsSeen).not.toContain(`Bearer ${API_KEY}`);
   });
 
-  it('turns TLS on unless TEMPORAL_TLS is false', () => {
+  it('turns TLS on unless TEMPORAL_TLS is false, and then really connects in clear', async () => {
     expect(temporalConnectionOptions(readEnv({ TEMPORAL_API_KEY: 'k' }), 'cloud:7233')).toEqual({
       address: 'cloud:7233',
       tls: true,
       apiKey: 'k',
     });
-    expect(temporalConnectionOptions(readEnv({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }), 'plain:7233')).toEqual({
-      address: 'plain:7233',
-      apiKey: 'k',
-    });
+    authorizationsSeen.length = 0;
+    const options = temporalConnectionOptions(
+      readEnv({ TEMPORAL_ADDRESS: plainKeyedAddress, TEMPORAL_API_KEY: API_KEY, TEMPORAL_TLS: 'false' }),
+      plainKeyedAddress,
+    );
+    expect(options).toEqual({ address: plainKeyedAddress, tls: false, apiKey: API_KEY });
+    const client = await Connection.connect({ ...options, connectTimeout: '5 seconds' });
+    try {
+      expect((await client.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+    } finally {
+      await client.close();
+    }
+    const native = await NativeConnection.connect(options);
+    try {
+      expect((await native.workflowService.getSystemInfo({})).capabilities).toBeDefined();
+    } finally {
+      await native.close();
+    }
+    expect(new Set(authorizationsSeen)).toEqual(new Set([`Bearer ${API_KEY}`]));
   });
 });
