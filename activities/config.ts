@@ -14,6 +14,9 @@ export const DEFAULT_AUDIENCE = 'urn:leadline:api';
 const optionalUrl = z.url().optional();
 
 /** Everything `npm start` and the worker read from the environment, validated once at start-up. */
+/** LEADLINE_FINGERPRINT_KEY of development (`npm start`, tests): public, so refused where LEADLINE_ROLE is api or worker. */
+export const DEVELOPMENT_FINGERPRINT_KEY = 'leadline-development-fingerprint-key';
+
 export const LeadlineEnv = z.object({
   /**
    * What this process runs: `all` (the worker and the API, as `npm start`), `worker`, or `api`. An API process
@@ -118,7 +121,7 @@ export const LeadlineEnv = z.object({
   /** The partner directory (zod-validated); unset: config/partners.json when it exists, else none. */
   LEADLINE_PARTNERS: z.string().optional(),
   /** Keys the duplicate-check fingerprint; set a secret of your own outside development. */
-  LEADLINE_FINGERPRINT_KEY: z.string().min(8).default('leadline-development-fingerprint-key'),
+  LEADLINE_FINGERPRINT_KEY: z.string().min(8).default(DEVELOPMENT_FINGERPRINT_KEY),
   /** Channels that really send; contacts on any other channel are logged instead. */
   LEADLINE_NOTIFY_CHANNELS: z
     .string()
@@ -211,6 +214,13 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): LeadlineEnv {
     ],
   ];
   const problems = needed.filter(([, missing]) => missing).map(([name, , when]) => `  ${name}: needed when ${when}`);
+  // The key of lead ids and digests: the development default is public, so whoever guessed a partner's reference could
+  // compute its lead's id. A process of a split deployment (an agency's) must have its own.
+  if (cfg.LEADLINE_ROLE !== 'all' && cfg.LEADLINE_FINGERPRINT_KEY === DEVELOPMENT_FINGERPRINT_KEY) {
+    problems.push(
+      `  LEADLINE_FINGERPRINT_KEY: set a secret of your own when LEADLINE_ROLE is ${cfg.LEADLINE_ROLE} (the development default is public)`,
+    );
+  }
   // The UI server sits beside the dev server and the API that `npm start` runs in this one process.
   if (cfg.LEADLINE_TEMPORAL_UI === 'server') {
     if (cfg.TEMPORAL_ADDRESS !== undefined) {

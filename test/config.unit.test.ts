@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readEnv } from '../activities/config';
+import { DEVELOPMENT_FINGERPRINT_KEY, readEnv } from '../activities/config';
 
 describe('LEADLINE_TEMPORAL_UI', () => {
   it('is the dev server’s embedded UI unless told otherwise', () => {
@@ -34,5 +34,21 @@ describe('LEADLINE_TEMPORAL_UI', () => {
       readEnv({ ...agency, TEMPORAL_UI_OIDC_CLIENT_ID: 'ui', TEMPORAL_UI_OIDC_CLIENT_SECRET: 's' })
         .LEADLINE_TEMPORAL_UI,
     ).toBe('server');
+  });
+});
+
+describe('LEADLINE_FINGERPRINT_KEY', () => {
+  it('keeps the public development key to npm start’s single process, and refuses it to a worker or an API of its own', () => {
+    expect(readEnv({}).LEADLINE_FINGERPRINT_KEY).toBe(DEVELOPMENT_FINGERPRINT_KEY);
+    for (const role of ['worker', 'api']) {
+      const split = { LEADLINE_ROLE: role, DATABASE_URL: 'postgres://x', TEMPORAL_ADDRESS: 't:7233' };
+      const withIssuer = role === 'api' ? { ...split, LEADLINE_OIDC_ISSUER: 'https://idp.example.gov' } : split;
+      expect(() => readEnv(withIssuer)).toThrow(
+        new RegExp(`LEADLINE_FINGERPRINT_KEY: set a secret of your own when LEADLINE_ROLE is ${role}`),
+      );
+      expect(readEnv({ ...withIssuer, LEADLINE_FINGERPRINT_KEY: 'an-agency-secret' }).LEADLINE_FINGERPRINT_KEY).toBe(
+        'an-agency-secret',
+      );
+    }
   });
 });

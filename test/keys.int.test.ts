@@ -164,6 +164,7 @@ describe('key rotation', () => {
       env: {
         ...withoutKeys,
         LEADLINE_ROLE: 'worker',
+        LEADLINE_FINGERPRINT_KEY: 'a-test-fingerprint-key-of-its-own',
         DATABASE_ADMIN_URL: stack.db.adminUrl,
         LEADLINE_DATA_DIR: mkdtempSync(join(tmpdir(), 'leadline-start-')),
         LEADLINE_RECONCILE_INTERVAL: 'off',

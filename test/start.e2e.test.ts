@@ -172,6 +172,7 @@ describe('npm start', () => {
     const workerEnv = {
       ...env,
       LEADLINE_ROLE: 'worker',
+      LEADLINE_FINGERPRINT_KEY: 'a-test-fingerprint-key-of-its-own',
       PORT: String(await freePort()),
       TEMPORAL_DEV_PORT: String(await freePort()),
       EMBEDDED_POSTGRES_PORT: String(await freePort()),
@@ -185,6 +186,7 @@ describe('npm start', () => {
       ...withoutMetrics,
       LEADLINE_OIDC_ISSUER: access.idp.issuer,
       LEADLINE_ROLE: 'api',
+      LEADLINE_FINGERPRINT_KEY: 'a-test-fingerprint-key-of-its-own',
       PORT: String(apiPort),
       DATABASE_URL: localEmbeddedAppUrl(Number(workerEnv.EMBEDDED_POSTGRES_PORT)),
       TEMPORAL_ADDRESS: `127.0.0.1:${workerEnv.TEMPORAL_DEV_PORT}`,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../activities/db';
@@ -142,6 +142,16 @@ async function main() {
     delete env.LEADLINE_METRICS_ADDRESS; // one port, several processes
     // npm start's choice of UI: a worker or API process refuses LEADLINE_TEMPORAL_UI=server; the cluster runs its own.
     delete env.LEADLINE_TEMPORAL_UI;
+    // The cluster's Temporal Server is plain gRPC on loopback: an operator's TLS or API key is for another cluster.
+    for (const name of Object.keys(env))
+      if (name.startsWith('TEMPORAL_TLS') || name === 'TEMPORAL_API_KEY') delete env[name];
+    // Worker and API processes refuse the public development key of lead ids and digests: one of the cluster's own,
+    // kept with its data so a lead's id stays the same across restarts.
+    if (env.LEADLINE_FINGERPRINT_KEY === undefined) {
+      const file = join(dir, 'fingerprint.key');
+      if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+      env.LEADLINE_FINGERPRINT_KEY = readFileSync(file, 'utf8').trim();
+    }
     if (env.LEADLINE_KEYRING === undefined && env.LEADLINE_PAYLOAD_KEY === undefined) {
       const file = join(dir, 'keyring.json');
       if (!existsSync(file)) writeKeyringFile(file, Keyring.single(randomBytes(32)), { exclusive: true });

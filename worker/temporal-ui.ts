@@ -294,7 +294,7 @@ export function temporalUiStartLines(o: {
   const { ui, codec } = o.started;
   return [
     `Temporal UI     ${ui.url} (UI server ${TEMPORAL_UI_VERSION}, pid ${ui.pid}; signs in at ${o.issuer} as ` +
-      `${o.clientId}; cancel and terminate disabled; log ${temporalUiLogFile(o.dir)})`,
+      `${o.clientId}; read-only, HQ HSTU and admins only; log ${temporalUiLogFile(o.dir)})`,
     `Codec for UI    ${codec.endpoint} -> ${o.apiUrl}/codec with the signed-in user's token (HQ and admins ` +
       `only, each decode audited); its certificate is self-signed (${codec.certFile}): open ${codec.origin}/ ` +
       'once in your browser and accept it, or the UI shows ciphertext',
