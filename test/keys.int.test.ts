@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,6 +159,7 @@ describe('key rotation', () => {
     expect(listed.code).toBe(1);
     const needed = [first.currentId, second.currentId].sort().join(', ');
     expect(listed.out).toContain(`stored leads need keys the keyring lacks: ${needed}`);
+    const startDir = mkdtempSync(join(tmpdir(), 'leadline-start-'));
     const start = await run(process.execPath, ['--import', './worker/tsx-main-thread.mjs', 'worker/start.ts'], {
       cwd: root,
       env: {
@@ -166,7 +167,7 @@ describe('key rotation', () => {
         LEADLINE_ROLE: 'worker',
         LEADLINE_FINGERPRINT_KEY: 'a-test-fingerprint-key-of-its-own',
         DATABASE_ADMIN_URL: stack.db.adminUrl,
-        LEADLINE_DATA_DIR: mkdtempSync(join(tmpdir(), 'leadline-start-')),
+        LEADLINE_DATA_DIR: startDir,
         LEADLINE_RECONCILE_INTERVAL: 'off',
         LOG_LEVEL: 'error',
       },
@@ -179,6 +180,7 @@ describe('key rotation', () => {
         output: `${error.stdout ?? ''}${error.stderr ?? ''}`,
       }),
     );
+    rmSync(startDir, { recursive: true, force: true });
     expect(start.code).toBe(1);
     expect(start.output).toContain(
       `Leadline did not start: PostgreSQL's stored leads are encrypted with key ${needed}, which the keyring does not hold`,
