@@ -181,11 +181,7 @@ const LEADLINE_NAMESPACE_UUID = '1b0d6a5e-4f3c-5a7e-9c2d-6e8f0a1b2c3d';
  * whoever lacks the secret. A uuid of version 8 (RFC 9562's custom layout) from HMAC-SHA-256.
  */
 export function leadIdForKey(key: string, secret: string): string {
-  const hash = createHmac('sha256', secret).update('leadline lead id\0').update(key).digest();
-  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x80;
-  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return uuidOf(createHmac('sha256', secret).update('leadline lead id\0').update(key).digest(), 8);
 }
 
 /**
@@ -194,8 +190,12 @@ export function leadIdForKey(key: string, secret: string): string {
  */
 export function legacyLeadIdForKey(key: string): string {
   const ns = Buffer.from(LEADLINE_NAMESPACE_UUID.replace(/-/g, ''), 'hex');
-  const hash = createHash('sha1').update(ns).update(key).digest();
-  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
+  return uuidOf(createHash('sha1').update(ns).update(key).digest(), 5);
+}
+
+/** A hash's first 16 bytes as a uuid of `version`, with RFC 9562's variant bits. */
+function uuidOf(hash: Buffer, version: number): string {
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | (version << 4);
   hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

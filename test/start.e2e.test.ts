@@ -1,8 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import type { IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +11,7 @@ import { DEFAULT_AUDIENCE } from '../client/sign-in';
 import { TEMPORAL_UI_VERSION, ensureTemporalUi, temporalUiCacheDir } from '../worker/temporal-ui';
 import { startTestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
+import { postOverTls } from './support/https';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let dataDir: string;
@@ -311,18 +310,4 @@ describe('npm start', () => {
 
 function signedIn(issuer: string, login: string) {
   return signIn({ issuer, audience: DEFAULT_AUDIENCE, as: login });
-}
-
-/** A POST over https trusting `ca` (the codec front's self-signed certificate), as a browser that accepted it. */
-function postOverTls(url: string, ca: Buffer, body: string, headers: Record<string, string>) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = httpsRequest(url, { method: 'POST', headers, ca }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }

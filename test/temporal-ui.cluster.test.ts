@@ -7,8 +7,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -30,6 +28,7 @@ import { launchBrowser } from './support/browser';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
+import { postOverTls } from './support/https';
 
 let env: TestWorkflowEnvironment;
 let stack: TestStack;
@@ -91,20 +90,6 @@ afterAll(async () => {
   await env?.teardown();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A POST to the codec's TLS front, trusting its certificate (and nothing else) as a browser that accepted it. */
-function postOverTls(url: string, body: string, headers: Record<string, string>) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = httpsRequest(url, { method: 'POST', headers, ca: readFileSync(cluster.codec.certFile) }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const decodes = async (actor: string, outcome: string) =>
   (
@@ -219,7 +204,7 @@ describe('the Temporal UI of npm run cluster', () => {
       ],
     };
     const decode = (token: string) =>
-      postOverTls(`${cluster.codec.endpoint}/decode`, JSON.stringify(body), {
+      postOverTls(`${cluster.codec.endpoint}/decode`, readFileSync(cluster.codec.certFile), JSON.stringify(body), {
         authorization: `Bearer ${token}`,
         'content-type': 'application/json',
         'x-namespace': namespace,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../activities/db';
@@ -149,7 +149,19 @@ async function main() {
     // kept with its data so a lead's id stays the same across restarts.
     if (env.LEADLINE_FINGERPRINT_KEY === undefined) {
       const file = join(dir, 'fingerprint.key');
-      if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+      if (!existsSync(file)) {
+        // Whole or not at all: written aside, then linked in (which fails if another start linked one first), so a
+        // kill -9 mid-write leaves no half key that would rename every keyed lead on the next start.
+        const aside = `${file}.${process.pid}.tmp`;
+        writeFileSync(aside, randomBytes(32).toString('base64url'), { mode: 0o600 });
+        try {
+          linkSync(aside, file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        } finally {
+          unlinkSync(aside);
+        }
+      }
       env.LEADLINE_FINGERPRINT_KEY = readFileSync(file, 'utf8').trim();
     }
     if (env.LEADLINE_KEYRING === undefined && env.LEADLINE_PAYLOAD_KEY === undefined) {

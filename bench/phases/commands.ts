@@ -1,9 +1,9 @@
 import type { Lifecycle } from '../workload';
 import { summarize, type LatencySummary } from '../stats';
 
-/** One command at a time on an otherwise idle system, round-robin over a few open targets. */
-export async function measureSequentialCommands(
-  lifecycle: Lifecycle,
+/** Times `send`, one call at a time, round-robin over `targets`, the first `warmup` calls left out. */
+async function timeSequentially(
+  send: (target: string) => Promise<void>,
   targets: string[],
   count: number,
   warmup = Math.min(20, count),
@@ -12,10 +12,26 @@ export async function measureSequentialCommands(
   for (let i = 0; i < warmup + count; i++) {
     const target = targets[i % targets.length] as string;
     const start = performance.now();
-    await lifecycle.note(target);
+    await send(target);
     if (i >= warmup) latencies.push(performance.now() - start);
   }
   return summarize(latencies);
+}
+
+/** A GET or POST that must answer 200; its body is read, as a client reads it. */
+async function call(url: string, init: RequestInit): Promise<void> {
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname} answered ${res.status}`);
+}
+
+/** One command at a time on an otherwise idle system, round-robin over a few open targets. */
+export function measureSequentialCommands(
+  lifecycle: Lifecycle,
+  targets: string[],
+  count: number,
+): Promise<LatencySummary> {
+  return timeSequentially((target) => lifecycle.note(target), targets, count);
 }
 
 /**
@@ -23,27 +39,19 @@ export async function measureSequentialCommands(
  * keys, the access check (the lead's office), the command, and its audit row. Against `measureSequentialCommands`
  * on the same targets, the difference is what the HTTP edge and access control add to a command.
  */
-export async function measureHttpCommands(
+export function measureHttpCommands(
   apiUrl: string,
   authorization: string,
   targets: string[],
   count: number,
-  warmup = Math.min(20, count),
 ): Promise<LatencySummary> {
-  const latencies: number[] = [];
-  for (let i = 0; i < warmup + count; i++) {
-    const target = targets[i % targets.length] as string;
-    const start = performance.now();
-    const res = await fetch(`${apiUrl}/leads/${target}/commands/AddNote`, {
-      method: 'POST',
-      headers: { authorization, 'content-type': 'application/json' },
-      body: JSON.stringify({ data: { text: 'Benchmark note: partner called back.' } }),
-    });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`AddNote over HTTP answered ${res.status}`);
-    if (i >= warmup) latencies.push(performance.now() - start);
-  }
-  return summarize(latencies);
+  const body = JSON.stringify({ data: { text: 'Benchmark note: partner called back.' } });
+  const headers = { authorization, 'content-type': 'application/json' };
+  return timeSequentially(
+    (target) => call(`${apiUrl}/leads/${target}/commands/AddNote`, { method: 'POST', headers, body }),
+    targets,
+    count,
+  );
 }
 
 /**
@@ -55,16 +63,9 @@ export async function measureHttpFloor(
   authorization: string,
   count: number,
 ): Promise<{ healthz: LatencySummary; me: LatencySummary }> {
-  const time = async (path: string, headers: Record<string, string>) => {
-    const latencies: number[] = [];
-    for (let i = 0; i < 20 + count; i++) {
-      const start = performance.now();
-      const res = await fetch(`${apiUrl}${path}`, { headers });
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
-      if (i >= 20) latencies.push(performance.now() - start);
-    }
-    return summarize(latencies);
+  const once = ['-'];
+  return {
+    healthz: await timeSequentially(() => call(`${apiUrl}/healthz`, {}), once, count),
+    me: await timeSequentially(() => call(`${apiUrl}/me`, { headers: { authorization } }), once, count),
   };
-  return { healthz: await time('/healthz', {}), me: await time('/me', { authorization }) };
 }
