@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** Linux clock ticks per second (USER_HZ); 100 on every mainstream kernel build. */
 const TICKS_PER_SECOND = 100;
@@ -95,6 +96,28 @@ function machineBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND;
+}
+
+/**
+ * The whole machine's busy share over time, sampled every `everyMs`: `busyPct(from, to)` is the percent of all its
+ * cores that were busy between two instants (undefined before two samples cover them). Stop it with `stop()`.
+ */
+export function machineBusyRecorder(everyMs = 500) {
+  const cores = availableParallelism();
+  const samples: { ms: number; busy: number }[] = [{ ms: Date.now(), busy: machineBusySeconds() }];
+  const timer = setInterval(() => samples.push({ ms: Date.now(), busy: machineBusySeconds() }), everyMs);
+  timer.unref();
+  const nearest = (ms: number) =>
+    samples.reduce((best, s) => (Math.abs(s.ms - ms) < Math.abs(best.ms - ms) ? s : best), samples[0]!);
+  return {
+    busyPct: (fromMs: number, toMs: number): number | undefined => {
+      const a = nearest(fromMs);
+      const b = nearest(toMs);
+      if (b.ms - a.ms < everyMs) return undefined;
+      return Math.round(((b.busy - a.busy) / ((b.ms - a.ms) / 1000) / cores) * 100);
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 export type CpuPct = Record<Component | 'total' | 'other', number>;

@@ -10,6 +10,7 @@ import { formatDifference } from '../../admin/differences';
 import { verifyOpenLeads } from '../../admin/verify';
 import { dueOf } from '../phases/escalation';
 import { mapConcurrent, round, sleep, summarize } from '../stats';
+import { rungPath, type RungPath } from './rung-path';
 import type { FaultWindow, Operation, PoisonOperation } from './history';
 
 /*
@@ -39,6 +40,8 @@ export interface CheckContext {
   say: (line: string) => void;
   /** The keyed digest the log keeps beside each (sealed) command id: the only way to find a command by its id. */
   digest: (commandId: string) => string;
+  /** The percent of the machine's cores busy between two instants, when it was sampled. */
+  machineBusyPct?: (fromMs: number, toMs: number) => number | undefined;
 }
 
 /** Digests of these command ids, and the way back from a digest to the id. */
@@ -143,9 +146,11 @@ export async function runChecks(ctx: CheckContext, scope: CheckScope = {}): Prom
   const rungs = await readRungs(ctx);
   checks.push(...checkRungs(ctx, rungs, figures));
   checks.push(await checkNotified(ctx, rungs));
-  if (scope.outage !== undefined) checks.push(checkOnTime(ctx, rungs, scope.outage, scope.onTimeMs ?? 5000, figures));
+  if (scope.outage !== undefined) {
+    checks.push(await checkOnTime(ctx, rungs, scope.outage, scope.onTimeMs ?? 5000, figures));
+  }
   if (scope.takeover !== undefined) {
-    checks.push(checkTakeover(rungs, scope.takeover, scope.onTimeMs ?? 5000, figures));
+    checks.push(await checkTakeover(ctx, rungs, scope.takeover, scope.onTimeMs ?? 5000, figures));
   }
   if (scope.poison !== undefined) checks.push(...(await checkPoison(ctx, scope.poison)));
   await honesty(ctx, figures);
@@ -391,13 +396,13 @@ async function checkNotified(ctx: CheckContext, data: RungData): Promise<Check> 
 }
 
 /** Rungs due while the worker was down fire within `limitMs` of its return; later ones within `limitMs` of due. */
-function checkOnTime(
+async function checkOnTime(
   ctx: CheckContext,
   data: RungData,
   outage: FaultWindow,
   limitMs: number,
   figures: Record<string, number>,
-): Check {
+): Promise<Check> {
   const down = outage.workerDownAt ?? outage.startedAt;
   const back = outage.workerBackAt ?? outage.recoveredAt;
   const during = data.rungs.filter((r) => r.dueMs >= down && r.dueMs <= back);
@@ -410,10 +415,11 @@ function checkOnTime(
   figures.late_after_return_p50_ms = summary.p50;
   figures.late_after_return_max_ms = summary.max;
   const worst = lateness.length === 0 ? 0 : summary.max;
+  const why = await explainLatest(ctx, during, back, figures);
   return {
     name: 'rungs-on-time-after-outage',
     pass: worst <= limitMs && missed.length === 0,
-    detail: `${during.length + missed.length} rungs due during ${round((back - down) / 1000)} s down: latest ${round(worst / 1000)} s after the worker returned (limit ${limitMs / 1000} s), ${missed.length} never fired`,
+    detail: `${during.length + missed.length} rungs due during ${round((back - down) / 1000)} s down: latest ${round(worst / 1000)} s after the worker returned (limit ${limitMs / 1000} s), ${missed.length} never fired${why}`,
   };
 }
 
@@ -422,7 +428,13 @@ function checkOnTime(
  * its leads. The rest within `limitMs` + 5 s: a rung whose workflow task was running on the dead worker waits for that
  * task's timeout (Temporal's 10 s) before another worker may run it.
  */
-function checkTakeover(data: RungData, window: FaultWindow, limitMs: number, figures: Record<string, number>): Check {
+async function checkTakeover(
+  ctx: CheckContext,
+  data: RungData,
+  window: FaultWindow,
+  limitMs: number,
+  figures: Record<string, number>,
+): Promise<Check> {
   const down = window.takeoverDownAt ?? window.startedAt;
   const back = window.takeoverBackAt ?? window.recoveredAt;
   const during = data.rungs.filter((r) => r.dueMs >= down && r.dueMs <= back);
@@ -436,14 +448,58 @@ function checkTakeover(data: RungData, window: FaultWindow, limitMs: number, fig
   figures.takeover_late_p99_ms = summary.p99;
   figures.takeover_late_max_ms = summary.max;
   figures.takeover_late_over_5s = lateness.filter((ms) => ms > 5000).length;
+  const why = await explainLatest(ctx, during, undefined, figures);
   return {
     name: 'rungs-on-time-during-takeover',
     pass: summary.p99 <= limitMs && worst <= limitMs + 5_000 && missed.length === 0 && during.length > 0,
     detail:
       `${during.length + missed.length} rungs due during ${round((back - down) / 1000)} s with one worker down: ` +
       `p50 ${round(summary.p50 / 1000)} s, p99 ${round(summary.p99 / 1000)} s, latest ${round(worst / 1000)} s after due ` +
-      `(limits: p99 ${limitMs / 1000} s, max ${limitMs / 1000 + 5} s), ${missed.length} never fired`,
+      `(limits: p99 ${limitMs / 1000} s, max ${limitMs / 1000 + 5} s), ${missed.length} never fired${why}`,
   };
+}
+
+/**
+ * Why the latest of these rungs came when it did, from its lead's history in Temporal (rung-path.ts): time spent on
+ * timeouts (a dead worker's sticky queue, a task it had started), queued, and in the task that recorded it; and how
+ * busy the machine was from the worker's return (or the rung's due time) until then. As figures, and as a clause of
+ * the check's detail.
+ */
+async function explainLatest(
+  ctx: CheckContext,
+  rungs: readonly Rung[],
+  back: number | undefined,
+  figures: Record<string, number>,
+): Promise<string> {
+  const latest = rungs.reduce<Rung | undefined>(
+    (a, r) => (a === undefined || r.recordedMs - (back ?? r.dueMs) > a.recordedMs - (back ?? a.dueMs) ? r : a),
+    undefined,
+  );
+  if (latest === undefined) return '';
+  let path: RungPath | undefined;
+  try {
+    path = await rungPath(ctx.temporal, latest.leadId, latest.recordedMs);
+  } catch {
+    path = undefined; // the history is a diagnosis, not a check: without it the detail says less
+  }
+  const from = back ?? latest.dueMs;
+  const busy = ctx.machineBusyPct?.(from, latest.recordedMs);
+  const parts: string[] = [];
+  if (path !== undefined) {
+    figures.latest_rung_timed_out_ms = path.timedOutMs;
+    figures.latest_rung_queued_ms = path.queuedMs;
+    figures.latest_rung_task_ms = path.taskMs;
+    const waited =
+      path.timeouts.length === 0
+        ? ''
+        : `${round(path.timedOutMs / 1000)} s on timeouts (${path.timeouts.join(', ')}), `;
+    parts.push(`${waited}${round(path.queuedMs / 1000)} s queued, ${round(path.taskMs / 1000)} s in its task`);
+  }
+  if (busy !== undefined) {
+    figures.machine_busy_pct_until_latest = busy;
+    parts.push(`the machine ${busy} % busy meanwhile`);
+  }
+  return parts.length === 0 ? '' : `; the latest: ${parts.join('; ')}`;
 }
 
 async function checkPoison(

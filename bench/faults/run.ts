@@ -11,6 +11,7 @@ import { type z } from 'zod';
 import { createPool, freePort } from '../../activities/db';
 import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { LeadlineEnv, loadSlaPolicy } from '../../activities/config';
+import { machineBusyRecorder } from '../procfs';
 import { round, sleep } from '../stats';
 import { runChecks, type Check, type CheckReport, type CheckScope } from './checker';
 import { Cluster } from './cluster';
@@ -236,6 +237,7 @@ async function main(): Promise<number> {
   let connection: Connection | undefined;
   let pool: ReturnType<typeof createPool> | undefined;
   let load: Load | undefined;
+  let machine: ReturnType<typeof machineBusyRecorder> | undefined;
   try {
     await cluster.startAll();
     say(
@@ -261,11 +263,14 @@ async function main(): Promise<number> {
     });
     load = activeLoad;
     activeLoad.start();
+    const busy = machineBusyRecorder();
+    machine = busy;
     // Warm-up: the first leads' rungs fall due (warning at 75 % of the budget) and the ladder is climbing.
     await sleep(slaMs * 0.75 + 10_000);
 
     const checkContext = (operations: readonly Operation[]) => ({
       digest: (commandId: string) => keyring.digest(commandId),
+      machineBusyPct: busy.busyPct,
       pool: pool!,
       temporal,
       taskQueue: 'leads',
@@ -343,6 +348,7 @@ async function main(): Promise<number> {
     options.keepData = true;
   } finally {
     clearTimeout(overall);
+    machine?.stop();
     await load?.stop().catch(() => undefined);
     await pool?.end().catch(() => undefined);
     await connection?.close().catch(() => undefined);
