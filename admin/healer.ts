@@ -12,6 +12,7 @@ import { LeadId, type LeadState } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { isTerminal } from '../schemas/vocabulary';
 import {
+  LEAD_WORKFLOW_TASK_TIMEOUT,
   LEAD_WORKFLOW_TYPE,
   leadSearchAttributes,
   leadWorkflowId,
@@ -156,6 +157,7 @@ export function createHealer(deps: HealerDeps): Healer {
           // healer (a second reconciler, `leadline recover`) started it first, this start fails and changes nothing.
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           workflowIdConflictPolicy: 'FAIL',
+          workflowTaskTimeout: LEAD_WORKFLOW_TASK_TIMEOUT,
           typedSearchAttributes: new TypedSearchAttributes(searchAttributesOf(state)),
         }),
       );

@@ -30,6 +30,7 @@ import { commandDigest } from '../domain/command-digest';
 import { currentStageBudgetMs, nextRung, rungOf } from '../domain/sla';
 import type { TimelineEntry } from '../domain/timeline';
 import {
+  LEAD_WORKFLOW_TASK_TIMEOUT,
   LEAD_WORKFLOW_TYPE,
   leadCommandUpdates,
   leadReceivedUpdate,
@@ -384,6 +385,7 @@ export class LeadClient {
       args: [input] as [LeadWorkflowInput],
       // A finished lead keeps its id: a late duplicate must not start it again.
       workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+      workflowTaskTimeout: LEAD_WORKFLOW_TASK_TIMEOUT,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: leadSearchAttributes.status, value: 'received' },
         { key: leadSearchAttributes.source, value: intake.source },

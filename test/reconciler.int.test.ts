@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../activities/directory';
@@ -73,6 +75,10 @@ beforeAll(async () => {
     quietMs: 0,
   };
 });
+/** The workflow-task timeout a run was started with. */
+const taskTimeoutMs = (description: WorkflowExecutionDescription) =>
+  tsToMs(description.raw.executionConfig?.defaultWorkflowTaskTimeout);
+
 afterAll(async () => {
   await stack?.stop();
   await env?.teardown();
@@ -96,6 +102,8 @@ describe('the reconciler restarts open leads whose workflow is not running', () 
     const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const before = await handle.query(leadStateQuery);
     const oldRun = (await handle.describe()).runId;
+    // A task caught on a dead worker holds the lead 5 s, not Temporal's 10 (workflows/messages.ts says why).
+    expect(taskTimeoutMs(await handle.describe())).toBe(5_000);
 
     await handle.terminate('test: an operator pressed Terminate');
     const terminatedAt = Date.now();
@@ -103,6 +111,7 @@ describe('the reconciler restarts open leads whose workflow is not running', () 
     const took = Date.now() - terminatedAt;
     console.info(`reconciler: terminated lead running again after ${(took / 1000).toFixed(1)} s (passes every 1 s)`);
     expect((await handle.describe()).runId).not.toBe(oldRun);
+    expect(taskTimeoutMs(await handle.describe())).toBe(5_000);
 
     const log = fold(await logOf(leadId));
     const snapshot = await handle.query(leadStateQuery);
