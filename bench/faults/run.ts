@@ -43,7 +43,9 @@ const USAGE = `npm run faults [-- options]
   --out <file>             the figures as JSON (default bench/results/faults.json)
   --keep-data              keep the run's folder (data, process logs)
   --max-minutes <n>        stop the run, failed, after this long (default 30; --quick 12)
-  --down-seconds <n>       how long a killed process stays down before it is started again (default 3)`;
+  --down-seconds <n>       how long a killed process stays down before it is started again (default 3)
+  --env KEY=VALUE          a LEADLINE_* setting (or LOG_LEVEL) for Leadline's processes; repeatable, e.g.
+                           --env LEADLINE_STICKY_QUEUE_TIMEOUT=1`;
 
 interface Options {
   faults: FaultName[];
@@ -58,6 +60,8 @@ interface Options {
   reconcile?: string;
   temporal: 'dev' | 'cluster';
   workers: number;
+  /** Settings given to Leadline's processes (`--env KEY=VALUE`), after the run's own. */
+  env: Record<string, string>;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -76,6 +80,7 @@ function parseOptions(argv: string[]): Options {
       reconcile: { type: 'string' },
       temporal: { type: 'string', default: 'dev' },
       workers: { type: 'string' },
+      env: { type: 'string', multiple: true },
       help: { type: 'boolean', default: false },
     },
   });
@@ -120,6 +125,13 @@ function parseOptions(argv: string[]): Options {
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
     temporal,
     workers,
+    env: Object.fromEntries(
+      (values.env ?? []).map((pair) => {
+        const match = /^(LEADLINE_[A-Z0-9_]+|LOG_LEVEL)=(.*)$/.exec(pair);
+        if (match === null) throw new Error(`--env takes LEADLINE_<NAME>=<value> or LOG_LEVEL=<value>, not ${pair}`);
+        return [match[1]!, match[2]!];
+      }),
+    ),
   };
 }
 
@@ -196,7 +208,7 @@ async function main(): Promise<number> {
     payloadKey,
     policyFile,
     taskQueue: 'leads',
-    extraEnv: reconcile.env,
+    extraEnv: { ...reconcile.env, ...options.env },
     say,
     workers: options.workers,
     ...(options.temporal === 'cluster'
@@ -372,6 +384,7 @@ async function main(): Promise<number> {
       healingGraceSeconds: graceMs / 1000,
       temporal: options.temporal,
       workers: options.workers,
+      env: options.env,
     },
     completed,
     passed: completed && failed.length === 0,
