@@ -9,12 +9,13 @@ import type pg from 'pg';
 
 /** Whether PostgreSQL holds any lead, or any queued intake, under a 1.0.0 keyed id (a uuid of version 5). */
 export async function legacyLeadIdsInUse(pool: pg.Pool): Promise<boolean> {
-  const { rows } = await pool.query<{ found: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM leads WHERE substr(lead_id::text, 15, 1) = '5')
-         OR EXISTS (SELECT 1 FROM lead_intake_queue WHERE substr(lead_id::text, 15, 1) = '5') AS found`,
-  );
+  const { rows } = await pool.query<{ found: boolean }>(LEGACY_LEAD_IDS_IN_USE);
   return rows[0]?.found === true;
 }
+
+/** Its question, answered by the partial indexes of migration 0008 (which hold only such ids), never by a full read. */
+export const LEGACY_LEAD_IDS_IN_USE = `SELECT EXISTS (SELECT 1 FROM leads WHERE substr(lead_id::text, 15, 1) = '5')
+    OR EXISTS (SELECT 1 FROM lead_intake_queue WHERE substr(lead_id::text, 15, 1) = '5') AS found`;
 
 /** Finds a lead by a 1.0.0 id in the read model or in the intake queue, whatever its state there. */
 export function createLegacyLeadIdLookup(pool: pg.Pool): { holds(leadId: string): Promise<boolean> } {

@@ -4,7 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
-import { createLegacyLeadIdLookup, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
+import { createLegacyLeadIdLookup, LEGACY_LEAD_IDS_IN_USE, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
 import { createLeadReadModel } from '../activities/read-model';
 import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
 import { buildApi } from '../client/http';
@@ -254,6 +254,23 @@ describe('the intake queue', () => {
     await waitFor(async () => (await eventTypes(leadId)).includes('LeadAssigned'), 'the lead routed');
     expect(await eventTypes(leadId)).toEqual(['LeadReceived', 'LeadValidated', 'LeadAssigned']);
     await queue.settle(leadId, 'started');
+  });
+
+  it('asks whether the store holds 1.0.0 ids through indexes that hold only those, reading no table in full', async () => {
+    const client = await stack.db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Table scans made as dear as they can be: the plan still has one only if no index answers the predicate.
+      await client.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${LEGACY_LEAD_IDS_IN_USE}`);
+      const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+      expect(plan).not.toContain('Seq Scan');
+      expect(plan).toContain('leads_legacy_id_idx');
+      expect(plan).toContain('lead_intake_queue_legacy_id_idx');
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('names a keyed lead by an HMAC of its key, and finds a lead 1.0.0 named by the plain hash of it', async () => {
