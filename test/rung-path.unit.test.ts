@@ -64,6 +64,18 @@ describe('the path of the task that recorded a rung (npm run faults explains its
     });
   });
 
+  it('names an attempt the worker reported failed', () => {
+    const events = [
+      ...completedBefore,
+      event(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 1000),
+      event(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, 1005),
+      event(EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, 1100),
+      event(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 1300),
+      event(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, 1310),
+    ];
+    expect(taskPath(events, T0 + 1400)).toMatchObject({ timedOutMs: 300, timeouts: ['failed'], queuedMs: 10 });
+  });
+
   it('says nothing when no task started before the append', () => {
     expect(taskPath(completedBefore, T0 - 1)).toBeUndefined();
   });

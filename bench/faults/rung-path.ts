@@ -14,9 +14,12 @@ const TimeoutType = proto.temporal.api.enums.v1.TimeoutType;
 export interface RungPath {
   /** When the first attempt of the task was scheduled (the timer fired), ms since the epoch. */
   scheduledMs: number;
-  /** Spent on attempts that timed out: on the dead worker's sticky queue, or started by it and never finished. */
+  /** Spent on attempts that did not complete: on the dead worker's sticky queue, started by it and never finished, or failed. */
   timedOutMs: number;
-  /** `schedule-to-start` on the dead worker's sticky queue; `start-to-close` of a task it had started. */
+  /**
+   * Why each earlier attempt ended: `schedule-to-start` on the dead worker's sticky queue, `start-to-close` of a task it
+   * had started, `failed` (the worker reported the task failed).
+   */
   timeouts: string[];
   /** From the last attempt's scheduling until a worker took it. */
   queuedMs: number;
@@ -58,6 +61,7 @@ export function taskPath(events: readonly HistoryEvent[], recordedMs: number): R
       const type = event.workflowTaskTimedOutEventAttributes?.timeoutType;
       timeouts.unshift(type === TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START ? 'schedule-to-start' : 'start-to-close');
     }
+    if (event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) timeouts.unshift('failed');
   }
   if (firstScheduledMs === undefined || lastScheduledMs === undefined) return undefined;
   const started = tsToMs(events[startedAt]!.eventTime);
