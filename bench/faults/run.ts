@@ -125,14 +125,37 @@ function parseOptions(argv: string[]): Options {
     ...(values.reconcile === undefined ? {} : { reconcile: values.reconcile }),
     temporal,
     workers,
-    env: Object.fromEntries(
-      (values.env ?? []).map((pair) => {
-        const match = /^(LEADLINE_[A-Z0-9_]+|LOG_LEVEL)=(.*)$/.exec(pair);
-        if (match === null) throw new Error(`--env takes LEADLINE_<NAME>=<value> or LOG_LEVEL=<value>, not ${pair}`);
-        return [match[1]!, match[2]!];
-      }),
-    ),
+    env: Object.fromEntries((values.env ?? []).map(settingOf)),
   };
+}
+
+/**
+ * Settings the runner gives Leadline's processes itself (the checker judges by them), and names that may hold a
+ * secret (the results keep what `--env` was given): neither is taken from `--env`.
+ */
+const RUNNER_SETTINGS = new Set([
+  'LEADLINE_ROLE',
+  'LEADLINE_DATA_DIR',
+  'LEADLINE_TASK_QUEUE',
+  'LEADLINE_PAYLOAD_KEY',
+  'LEADLINE_FINGERPRINT_KEY',
+  'LEADLINE_SLA_POLICY',
+  'LEADLINE_OIDC_ISSUER',
+  'LEADLINE_RECONCILE_INTERVAL',
+]);
+
+function settingOf(pair: string): [string, string] {
+  const match = /^(LEADLINE_[A-Z0-9_]+|LOG_LEVEL)=(.*)$/.exec(pair);
+  if (match === null) throw new Error(`--env takes LEADLINE_<NAME>=<value> or LOG_LEVEL=<value>, not ${pair}`);
+  const name = match[1]!;
+  if (RUNNER_SETTINGS.has(name)) {
+    throw new Error(
+      `--env ${name}: the run sets it itself (${name === 'LEADLINE_RECONCILE_INTERVAL' ? 'use --reconcile' : 'the checks depend on it'})`,
+    );
+  }
+  if (/KEY|SECRET|PASSWORD|TOKEN/.test(name))
+    throw new Error(`--env ${name}: not for secrets (the results keep --env)`);
+  return [name, match[2]!];
 }
 
 /**
