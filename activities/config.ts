@@ -8,6 +8,14 @@ const projectRoot = packagePath('');
 
 /** Submissions a LeadClient records at once unless told otherwise (LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT). */
 export const DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT = 64;
+/**
+ * How long a lead's workflow task may run before Temporal gives it to another worker (its default is 10 s). A task
+ * running on a worker that dies holds the lead until then: a rung due meanwhile waited up to 10 s more
+ * (`npm run faults`, worker-kill-rungs: "10 s on earlier attempts (start-to-close)"). A task's own work is short (the
+ * slowest seen: 1.9 s, on a worker replaying hundreds of leads on 2 busy cores), and a local activity that outlasts
+ * 80 % of it keeps the task alive by heartbeat. Set at start (LEADLINE_WORKFLOW_TASK_TIMEOUT); continue-as-new keeps it.
+ */
+export const DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS = 5;
 /** The resource indicator (an absolute URI) Leadline's API tokens are for, unless LEADLINE_OIDC_AUDIENCE says another. */
 export const DEFAULT_AUDIENCE = 'urn:leadline:api';
 
@@ -84,6 +92,12 @@ export const LeadlineEnv = z.object({
    * down until 10 s after another returned; shorter sends a task waiting behind busy cores to a full replay sooner.
    */
   LEADLINE_STICKY_QUEUE_TIMEOUT: z.coerce.number().positive().default(3),
+  /**
+   * Seconds a lead's workflow task may run before Temporal gives it to another worker, set when the lead starts (or is
+   * healed): a task held by a worker that died holds the lead this long. A task whose replay takes longer times out
+   * on every attempt; raise it if lead histories show WorkflowTaskTimedOut (start-to-close) while their workers live.
+   */
+  LEADLINE_WORKFLOW_TASK_TIMEOUT: z.coerce.number().positive().max(120).default(DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS),
   /**
    * `off`: workflow code captures no stack traces (the SDK's per-promise capture is a third of the workflow
    * thread's time); a failed workflow task shows its error's type and message. `full`: the SDK's default, with

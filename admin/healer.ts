@@ -2,6 +2,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundErro
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type pg from 'pg';
+import { DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS } from '../activities/config';
 import { createEventStore, recordAudit, type EventEnvelope } from '../activities/event-store';
 import { projectLead } from '../activities/lead-activities';
 import { type HealingNotifier } from '../activities/notifications/healing';
@@ -12,7 +13,6 @@ import { LeadId, type LeadState } from '../schemas/lead';
 import type { SlaPolicy } from '../schemas/sla-policy';
 import { isTerminal } from '../schemas/vocabulary';
 import {
-  LEAD_WORKFLOW_TASK_TIMEOUT,
   LEAD_WORKFLOW_TYPE,
   leadSearchAttributes,
   leadWorkflowId,
@@ -65,6 +65,8 @@ export interface HealerDeps {
   client: Client;
   /** Where the restarted workflow runs. */
   taskQueue: string;
+  /** The restarted run's workflow-task timeout (LEADLINE_WORKFLOW_TASK_TIMEOUT). Default DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS. */
+  workflowTaskTimeoutSeconds?: number;
   /** The policy for a lead whose previous run's input cannot be read (Temporal lost it); otherwise the lead keeps its own. */
   policy: SlaPolicy;
   /** Tells HQ of each healing. */
@@ -157,7 +159,7 @@ export function createHealer(deps: HealerDeps): Healer {
           // healer (a second reconciler, `leadline recover`) started it first, this start fails and changes nothing.
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           workflowIdConflictPolicy: 'FAIL',
-          workflowTaskTimeout: LEAD_WORKFLOW_TASK_TIMEOUT,
+          workflowTaskTimeout: (deps.workflowTaskTimeoutSeconds ?? DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS) * 1000,
           typedSearchAttributes: new TypedSearchAttributes(searchAttributesOf(state)),
         }),
       );

@@ -34,6 +34,7 @@ export async function runRecover(
           pool: db.pool,
           client: temporal.client,
           taskQueue: cfg.LEADLINE_TASK_QUEUE,
+          workflowTaskTimeoutSeconds: cfg.LEADLINE_WORKFLOW_TASK_TIMEOUT,
           policy: loadSlaPolicy(cfg),
           notifier: createHealingNotifier({
             directory: await loadDirectory(cfg.LEADLINE_DIRECTORY),

@@ -10,7 +10,7 @@ import {
 import { ApplicationFailure, TypedSearchAttributes, type UpdateDefinition } from '@temporalio/common';
 import { type z } from 'zod';
 import { formatDatabaseError, isDatabaseUnavailable, isDataError } from '../activities/database-errors';
-import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT } from '../activities/config';
+import { DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT, DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS } from '../activities/config';
 import { commandData, type CommandRequest, type ExternalCommandType } from '../schemas/commands';
 import { LeadIntake, type LeadIntakeInput, type QueuedLead } from '../schemas/intake';
 import { LeadId, type LeadState } from '../schemas/lead';
@@ -30,7 +30,6 @@ import { commandDigest } from '../domain/command-digest';
 import { currentStageBudgetMs, nextRung, rungOf } from '../domain/sla';
 import type { TimelineEntry } from '../domain/timeline';
 import {
-  LEAD_WORKFLOW_TASK_TIMEOUT,
   LEAD_WORKFLOW_TYPE,
   leadCommandUpdates,
   leadReceivedUpdate,
@@ -120,6 +119,8 @@ export interface LeadClientOptions {
    * queueing until its deadline. Default DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT.
    */
   maxSubmissionsInFlight?: number;
+  /** A new lead's workflow-task timeout (LEADLINE_WORKFLOW_TASK_TIMEOUT). Default DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS. */
+  workflowTaskTimeoutSeconds?: number;
   /**
    * The secret that keys lead ids derived from an Idempotency-Key or a partner's reference (LEADLINE_FINGERPRINT_KEY):
    * without it, anyone who can guess a reference could compute its lead's id and workflow id.
@@ -385,7 +386,7 @@ export class LeadClient {
       args: [input] as [LeadWorkflowInput],
       // A finished lead keeps its id: a late duplicate must not start it again.
       workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
-      workflowTaskTimeout: LEAD_WORKFLOW_TASK_TIMEOUT,
+      workflowTaskTimeout: (this.options.workflowTaskTimeoutSeconds ?? DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS) * 1000,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: leadSearchAttributes.status, value: 'received' },
         { key: leadSearchAttributes.source, value: intake.source },

@@ -72,6 +72,7 @@ export function leadClientFor(deps: {
     ...(offices === undefined ? {} : { offices }),
     ...(intakeQueue === undefined ? {} : { intakeQueue }),
     maxSubmissionsInFlight: cfg.LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT,
+    workflowTaskTimeoutSeconds: cfg.LEADLINE_WORKFLOW_TASK_TIMEOUT,
     onCommandRefused: (entry) =>
       recordAudit(pool, {
         actor: entry.actor,

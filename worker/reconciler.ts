@@ -263,6 +263,7 @@ export async function startWorkerReconciler(deps: WorkerReconcilerDeps): Promise
     pool,
     client,
     taskQueue: cfg.LEADLINE_TASK_QUEUE,
+    workflowTaskTimeoutSeconds: cfg.LEADLINE_WORKFLOW_TASK_TIMEOUT,
     policy: deps.policy,
     notifier: createHealingNotifier({
       directory: await loadDirectory(cfg.LEADLINE_DIRECTORY),

@@ -9,14 +9,6 @@ import type { SlaAction, TimelineEntry } from '../domain';
 
 export const LEADS_TASK_QUEUE = 'leads';
 export const LEAD_WORKFLOW_TYPE = 'leadWorkflow';
-/**
- * How long a lead's workflow task may run before Temporal gives it to another worker (its default is 10 s). A task
- * running on a worker that dies holds the lead until then: a rung due meanwhile waited up to 10 s more
- * (`npm run faults`, worker-kill-rungs: "10 s on timeouts (start-to-close)"). A task's own work is short: the slowest
- * seen started-to-completed was 2 s, on a worker replaying hundreds of leads on 2 busy cores, and a local activity
- * that outlasts 80 % of this keeps the task alive by heartbeat. Set at start; continue-as-new keeps it.
- */
-export const LEAD_WORKFLOW_TASK_TIMEOUT = '5 seconds';
 
 /** Workflow ids carry only the lead's uuid: never anything about the victim. */
 export function leadWorkflowId(leadId: string): string {

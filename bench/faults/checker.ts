@@ -426,7 +426,7 @@ async function checkOnTime(
 /**
  * Rungs due while one worker of several was down fire within `limitMs` of due, 99 in 100 of them: the others took
  * its leads. The rest within `limitMs` + 5 s: a rung whose workflow task was running on the dead worker waits for that
- * task's timeout (a lead's 5 s, LEAD_WORKFLOW_TASK_TIMEOUT) before another worker may run it.
+ * task's timeout (a lead's 5 s, LEADLINE_WORKFLOW_TASK_TIMEOUT) before another worker may run it.
  */
 async function checkTakeover(
   ctx: CheckContext,
