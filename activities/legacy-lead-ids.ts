@@ -9,11 +9,28 @@ import type pg from 'pg';
 
 /** Whether PostgreSQL holds any lead, or any queued intake, under a 1.0.0 keyed id (a uuid of version 5). */
 export async function legacyLeadIdsInUse(pool: pg.Pool): Promise<boolean> {
-  const { rows } = await pool.query<{ found: boolean }>(LEGACY_LEAD_IDS_IN_USE);
-  return rows[0]?.found === true;
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query(LEGACY_LEAD_IDS_PLAN);
+    const { rows } = await client.query<{ found: boolean }>(LEGACY_LEAD_IDS_IN_USE);
+    await client.query('COMMIT');
+    return rows[0]?.found === true;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
-/** Its question, answered by the partial indexes of migration 0008 (which hold only such ids), never by a full read. */
+/**
+ * Its question, answered by the partial indexes of migration 0008, which hold only such ids. Left to itself the
+ * planner may read a table in full for an EXISTS whose rows it expects to find at once (it has no statistics for the
+ * expression), and on a store that never ran 1.0.0 there are none to find: so table scans are made as dear as they
+ * can be for this one transaction.
+ */
+export const LEGACY_LEAD_IDS_PLAN = 'SET LOCAL enable_seqscan = off';
 export const LEGACY_LEAD_IDS_IN_USE = `SELECT EXISTS (SELECT 1 FROM leads WHERE substr(lead_id::text, 15, 1) = '5')
     OR EXISTS (SELECT 1 FROM lead_intake_queue WHERE substr(lead_id::text, 15, 1) = '5') AS found`;
 

@@ -4,7 +4,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, freePort } from '../activities/db';
 import { createIntakeQueue, type IntakeQueue } from '../activities/intake-queue';
-import { createLegacyLeadIdLookup, LEGACY_LEAD_IDS_IN_USE, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
+import {
+  createLegacyLeadIdLookup,
+  LEGACY_LEAD_IDS_IN_USE,
+  LEGACY_LEAD_IDS_PLAN,
+  legacyLeadIdsInUse,
+} from '../activities/legacy-lead-ids';
 import { createLeadReadModel } from '../activities/read-model';
 import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
 import { buildApi } from '../client/http';
@@ -260,8 +265,8 @@ describe('the intake queue', () => {
     const client = await stack.db.pool.connect();
     try {
       await client.query('BEGIN');
-      // Table scans made as dear as they can be: the plan still has one only if no index answers the predicate.
-      await client.query('SET LOCAL enable_seqscan = off');
+      // As legacyLeadIdsInUse asks it: the plan still reads a table in full only if no index answers the predicate.
+      await client.query(LEGACY_LEAD_IDS_PLAN);
       const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${LEGACY_LEAD_IDS_IN_USE}`);
       const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
       expect(plan).not.toContain('Seq Scan');
