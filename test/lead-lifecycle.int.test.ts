@@ -233,6 +233,35 @@ describe('one lead, intake to opened case, on a real Temporal dev server and Pos
     await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
   });
 
+  it('continues as new once a run holds 1,000 events, so a worker that takes the lead replays little', async () => {
+    const { leadId } = await stack.client.submitLead(
+      { ...sampleIntakeInputs()['public-unknown-jurisdiction']!, externalReference: 'BOUNDED-HISTORY' },
+      { actor: 'svc:intake' },
+    );
+    await waitFor(async () => (await stack.client.getLead(leadId)).state.status === 'validated');
+    const handle = stack.temporal.workflow.getHandle(leadWorkflowId(leadId));
+    const firstRun = (await handle.describe()).runId;
+    // This server suggests continue-as-new only at about 4,000 events; a note adds 6 or so.
+    for (let i = 0; i < 200; i++) {
+      await stack.client.addNote(leadId, { text: `note ${i}` }, { actor: 'agent:x', commandId: `bounded-${i}` });
+    }
+    await waitFor(async () => (await handle.describe()).runId !== firstRun, 'a new run');
+    const first = await stack.temporal.workflow.getHandle(leadWorkflowId(leadId), firstRun).fetchHistory();
+    const events = first.events ?? [];
+    expect(events.length).toBeGreaterThanOrEqual(1000);
+    expect(events.length).toBeLessThan(1100);
+    expect(events.at(-1)?.eventType).toBe(
+      proto.temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    );
+    // Nothing lost on the way: every note is in the new run's state, and a note sent again before the new run (one of
+    // the last 64 commands a lead remembers) is still recognised.
+    const view = await stack.client.getLead(leadId);
+    expect(view.state.noteCount).toBe(200);
+    await stack.client.addNote(leadId, { text: 'note 150' }, { actor: 'agent:x', commandId: 'bounded-150' });
+    expect((await stack.client.getLead(leadId)).state.noteCount).toBe(200);
+    await stack.client.command(leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, { actor: 'supervisor:y' });
+  });
+
   it('runs workflow code without per-promise stack traces (LEADLINE_WORKFLOW_STACK_TRACES=off, the default)', async () => {
     const { leadId } = await stack.client.submitLead(
       { ...sampleIntakeInputs()['ngo-farmworkers']!, externalReference: 'TIPS-NO-STACKS' },
