@@ -65,8 +65,8 @@ const leads = new LeadClient({
 const samples = sampleIntakeInputs();
 const actor = { actor: 'agent:recorder' };
 
-async function save(name: string, leadId: string) {
-  const history = await env.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
+async function save(name: string, leadId: string, runId?: string) {
+  const history = await env.client.workflow.getHandle(leadWorkflowId(leadId), runId).fetchHistory();
   // Stored as protobufjs' object form (enums by name, bytes as base64); the replay test reads it with fromObject.
   const { History } = proto.temporal.api.history.v1;
   const message = History.decode(History.encode(history).finish());
@@ -163,6 +163,20 @@ await worker.runUntil(async () => {
   await leads.command(cared.leadId, 'OpenCase', { caseNumber: 'HSI-HOU-2026-0007' }, actor);
   await env.client.workflow.getHandle(leadWorkflowId(cared.leadId)).result();
   await save('safety-and-stabilisation', cared.leadId);
+
+  // A long-lived lead: 200 notes make its first run long enough that 1.1 continues it as new at 1,000 events (before
+  // 1.1 a run waited for the server's suggestion, at about 4,000). Its first run is what a replay must get right.
+  const long = await leads.submitLead(
+    { ...samples['ngo-farmworkers']!, externalReference: 'LONG-LEAD' },
+    { actor: 'svc:recorder' },
+  );
+  await until(long.leadId, 'assigned');
+  const longHandle = env.client.workflow.getHandle(leadWorkflowId(long.leadId));
+  const firstRun = (await longHandle.describe()).runId;
+  for (let i = 0; i < 200; i++) await leads.command(long.leadId, 'AddNote', { text: `note ${i}` }, actor);
+  await leads.command(long.leadId, 'CloseLead', { reason: 'referred_to_other_agency' }, actor);
+  await longHandle.result();
+  await save('long-lead-first-run', long.leadId, firstRun);
 });
 
 await env.teardown();

@@ -36,11 +36,12 @@ async function replayAll(code: string): Promise<{ workflowId: string; error: str
 // Histories recorded by scripts/record-histories.ts. A change to workflows/ that these no longer replay
 // against would break every lead already running: version it instead (patched(), see workflows/lead.ts).
 describe('recorded lead histories replay against the current workflow code', () => {
-  it('has the 1.0 set: every scenario the recording script runs', () => {
-    expect(releases).toContain('1.0');
-    expect(recorded.filter((f) => f.startsWith('1.0/'))).toEqual(
-      ['closed-early', 'escalated', 'happy-path', 'safety-and-stabilisation'].map((s) => `1.0/${s}.json`),
-    );
+  it('has the 1.0 and 1.1 sets: every scenario the recording script runs', () => {
+    const scenarios = ['closed-early', 'escalated', 'happy-path', 'long-lead-first-run', 'safety-and-stabilisation'];
+    for (const release of ['1.0', '1.1']) {
+      expect(releases).toContain(release);
+      expect(recorded.filter((f) => f.startsWith(`${release}/`))).toEqual(scenarios.map((s) => `${release}/${s}.json`));
+    }
   });
 
   it('replays every recorded history without a determinism error', async () => {
@@ -85,6 +86,15 @@ const unversionedChanges: { change: string; alter: (code: string) => string; bre
     change: 'the assignment notice sent as a local activity instead of an activity',
     alter: (code) => replaceOnce(code, /\bnotifier\.notifyAssignment\(/, 'localNotifier.notifyAssignment('),
     breaks: recorded,
+  },
+  {
+    // A lead begun before 1.1 ran on until the server suggested continue-as-new (about 4,000 events); its replay on
+    // 1.1 code must not continue it as new at 1,000 events, which only the patched() guard prevents (the short 1.0
+    // histories never reach 1,000 events, so they replay either way)...
+    change: 'the bounded history taken without its patched() guard',
+    alter: (code) => replaceOnce(code, /\(0,\s*[\w$]+\.patched\)\(['"]1\.1-bounded-history['"]\)/, 'true'),
+    // ...and every 1.1 history holds the guard's marker, which the code no longer asks for.
+    breaks: ['1.0/long-lead-first-run.json', ...recorded.filter((f) => f.startsWith('1.1/'))],
   },
   {
     change: 'the partner notices no longer sent',

@@ -133,6 +133,9 @@ const audit = proxyActivities<Pick<LeadActivities, 'recordCancellationRefused'>>
  * from its log.)
  */
 export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapshot> {
+  // Runs begun before 1.1 keep the old ways: continue as new only when the server suggests it, after waiting for
+  // whatever runs; and a refusal still being audited when the run continues as new is left behind.
+  const bounded = patched('1.1-bounded-history');
   const refusals = new Set<Promise<void>>();
   CancellationScope.current().cancelRequested.catch(() => {
     log.warn('cancellation request refused: a lead ends only by its own commands', { leadId: input.leadId });
@@ -145,9 +148,17 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
     ).finally(() => refusals.delete(recorded));
     refusals.add(recorded);
   });
-  const result = await CancellationScope.nonCancellable(() => runLead(input));
-  await Promise.allSettled([...refusals]);
-  return result;
+  if (!bounded) {
+    const result = await CancellationScope.nonCancellable(() => runLead(input, false));
+    await Promise.allSettled([...refusals]);
+    return result;
+  }
+  try {
+    return await CancellationScope.nonCancellable(() => runLead(input, true));
+  } finally {
+    // Continuing as new too: every refused cancellation is audited by the run that refused it.
+    await Promise.allSettled([...refusals]);
+  }
 }
 
 /**
@@ -158,11 +169,16 @@ export async function leadWorkflow(input: LeadWorkflowInput): Promise<LeadSnapsh
  */
 const HISTORY_EVENTS_PER_RUN = 1000;
 
-async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
-  // Runs begun before 1.1 keep continuing as new only when the server suggests it.
-  const boundedHistory = patched('1.1-bounded-history');
+async function runLead(input: LeadWorkflowInput, boundedHistory: boolean): Promise<LeadSnapshot> {
   const continueDue = () =>
     workflowInfo().continueAsNewSuggested || (boundedHistory && workflowInfo().historyLength >= HISTORY_EVENTS_PER_RUN);
+  /**
+   * Due, and nothing left running that the next run could not carry on: the intake's checks (the next run has no
+   * intake), a command's handler, a notice. Until then the lead keeps its clock and its commands; it does not stop to
+   * wait (a check retried through a database outage, a notice retried for hours).
+   */
+  const continueReady = () =>
+    continueDue() && !intakeRunning && !busy && deliveries.size === 0 && allHandlersFinished();
   const { policy } = input;
   let state: LeadState | undefined = input.carried?.state;
   const timeline: TimelineEntry[] = input.carried?.timeline ?? [];
@@ -580,7 +596,8 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     const seen = lead.version;
     // The next rung of the ladder or, while a stabilisation pause runs, its next reminder.
     const wakeAt = nextWakeAt(lead, policy);
-    const changed = () => state?.version !== seen || continueDue() || intakeFailure !== undefined;
+    const changed = () =>
+      state?.version !== seen || (boundedHistory ? continueReady() : continueDue()) || intakeFailure !== undefined;
     const timer = armSlaTimer(wakeAt);
     await condition(() => changed() || timer?.fired === true);
     const due = !changed();
@@ -604,7 +621,13 @@ async function runLead(input: LeadWorkflowInput): Promise<LeadSnapshot> {
     // A failed intake step (a stale writer, say) fails the lead loudly rather than leaving it half-done.
     if (intakeFailure !== undefined) throw intakeFailure;
     const latest = current();
-    if (continueDue() && latest !== undefined && !isTerminal(latest.status)) {
+    if (boundedHistory && continueReady() && latest !== undefined && !isTerminal(latest.status)) {
+      // Nothing runs, and nothing can start before this task ends: the next run takes the lead as it stands.
+      const intakeDigest = input.intakeDigest ?? input.carried?.intakeDigest;
+      const carried = { state: latest, timeline, ...(intakeDigest === undefined ? {} : { intakeDigest }) };
+      return continueAsNew<typeof leadWorkflow>({ leadId: input.leadId, policy, carried });
+    }
+    if (!boundedHistory && continueDue() && latest !== undefined && !isTerminal(latest.status)) {
       // The next run has no intake: validation and routing must have finished in this one.
       await condition(() => !intakeRunning);
       await condition(allHandlersFinished);
