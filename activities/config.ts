@@ -97,7 +97,12 @@ export const LeadlineEnv = z.object({
    * healed): a task held by a worker that died holds the lead this long. A task whose replay takes longer times out
    * on every attempt; raise it if lead histories show WorkflowTaskTimedOut (start-to-close) while their workers live.
    */
-  LEADLINE_WORKFLOW_TASK_TIMEOUT: z.coerce.number().positive().max(120).default(DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS),
+  LEADLINE_WORKFLOW_TASK_TIMEOUT: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(120)
+    .default(DEFAULT_WORKFLOW_TASK_TIMEOUT_SECONDS),
   /**
    * `off`: workflow code captures no stack traces (the SDK's per-promise capture is a third of the workflow
    * thread's time); a failed workflow task shows its error's type and message. `full`: the SDK's default, with

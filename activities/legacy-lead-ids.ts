@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inReadOnlySnapshot } from './db';
 
 /*
  * Leadline 1.0.0 named a lead submitted with a key (an Idempotency-Key, or a source and external reference) by an
@@ -9,19 +10,11 @@ import type pg from 'pg';
 
 /** Whether PostgreSQL holds any lead, or any queued intake, under a 1.0.0 keyed id (a uuid of version 5). */
 export async function legacyLeadIdsInUse(pool: pg.Pool): Promise<boolean> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN READ ONLY');
+  return inReadOnlySnapshot(pool, async (client) => {
     await client.query(LEGACY_LEAD_IDS_PLAN);
     const { rows } = await client.query<{ found: boolean }>(LEGACY_LEAD_IDS_IN_USE);
-    await client.query('COMMIT');
     return rows[0]?.found === true;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**

@@ -54,10 +54,12 @@ describe('LEADLINE_FINGERPRINT_KEY', () => {
 });
 
 describe('LEADLINE_WORKFLOW_TASK_TIMEOUT', () => {
-  it('is 5 s unless told otherwise, and no more than the 120 s Temporal allows', () => {
+  it('is 5 s unless told otherwise, whole seconds from 2 to the 120 Temporal allows', () => {
     expect(readEnv({}).LEADLINE_WORKFLOW_TASK_TIMEOUT).toBe(5);
     expect(readEnv({ LEADLINE_WORKFLOW_TASK_TIMEOUT: '10' }).LEADLINE_WORKFLOW_TASK_TIMEOUT).toBe(10);
     expect(() => readEnv({ LEADLINE_WORKFLOW_TASK_TIMEOUT: '121' })).toThrow(/LEADLINE_WORKFLOW_TASK_TIMEOUT/);
     expect(() => readEnv({ LEADLINE_WORKFLOW_TASK_TIMEOUT: '0' })).toThrow(/LEADLINE_WORKFLOW_TASK_TIMEOUT/);
+    expect(() => readEnv({ LEADLINE_WORKFLOW_TASK_TIMEOUT: '0.01' })).toThrow(/LEADLINE_WORKFLOW_TASK_TIMEOUT/);
+    expect(() => readEnv({ LEADLINE_WORKFLOW_TASK_TIMEOUT: '1' })).toThrow(/LEADLINE_WORKFLOW_TASK_TIMEOUT/);
   });
 });
