@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Bearer tokens from a real OpenID provider (the development one npm start runs), verified as the API verifies
  * them. The forged tokens are made by hand on purpose: they are the attacks.
@@ -172,6 +173,12 @@ async function webClientSignIn(options: {
   redirectUri: string;
   secret?: string;
   clientId?: string;
+  /** Who signs in at the form (hq unless told). */
+  login?: string;
+  /** The browser's cookies at the provider: a session left by an earlier sign-in there is used again. */
+  cookies?: Map<string, string>;
+  /** For a public client, which must use PKCE. */
+  codeChallenge?: string;
 }): Promise<{ status: number; body: Record<string, unknown> } | { refused: string }> {
   const client = idp.identities.webClients[0]!;
   const clientId = options.clientId ?? client.clientId;
@@ -188,8 +195,11 @@ async function webClientSignIn(options: {
     state: 'state-1',
     nonce: 'nonce-1',
     resource: AUDIENCE,
+    ...(options.codeChallenge === undefined
+      ? {}
+      : { code_challenge: options.codeChallenge, code_challenge_method: 'S256' }),
   }).toString();
-  const cookies = new Map<string, string>();
+  const cookies = options.cookies ?? new Map<string, string>();
   const step = async (url: string, init: RequestInit = {}) => {
     const response = await fetch(url, {
       ...init,
@@ -216,7 +226,7 @@ async function webClientSignIn(options: {
       response = await step(new URL(action, idp.issuer).toString(), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ login: 'hq', password: idp.identities.password }),
+        body: new URLSearchParams({ login: options.login ?? 'hq', password: idp.identities.password }),
       });
       continue;
     }
@@ -272,6 +282,39 @@ describe("the Temporal UI's confidential client (config/dev-identities.json webC
     expect(await webClientSignIn({ redirectUri: 'http://attacker.example/auth/sso/callback' })).toMatchObject({
       refused: expect.stringContaining('redirect_uri') as unknown,
     });
+  });
+
+  it('lets no one in without its roles, even someone already signed in to another application there', async () => {
+    // An agent signed in to the CLI (a session at the provider, as the console would leave one)...
+    const browser = new Map<string, string>();
+    const verifier = 'v'.repeat(64);
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const first = await webClientSignIn({
+      clientId: CLI_CLIENT_ID,
+      redirectUri: CLI_REDIRECT_URI,
+      secret: '',
+      login: 'hsi-newark.agent',
+      cookies: browser,
+      codeChallenge: challenge,
+    });
+    expect(first).not.toHaveProperty('refused');
+    // ...opens the Temporal UI: no sign-in form this time, and still no way in.
+    expect(
+      await webClientSignIn({ redirectUri: 'http://127.0.0.1:28233/auth/sso/callback', cookies: browser }),
+    ).toEqual({ refused: expect.stringMatching(/^HTTP 403: .*This application is for hq, admin only/s) as unknown });
+    // HQ's session is let through the same way.
+    const hq = new Map<string, string>();
+    await webClientSignIn({
+      clientId: CLI_CLIENT_ID,
+      redirectUri: CLI_REDIRECT_URI,
+      secret: '',
+      login: 'hq',
+      cookies: hq,
+      codeChallenge: challenge,
+    });
+    expect(
+      await webClientSignIn({ redirectUri: 'http://127.0.0.1:28233/auth/sso/callback', cookies: hq }),
+    ).toMatchObject({ status: 200 });
   });
 
   it('is the only client that may skip PKCE', async () => {

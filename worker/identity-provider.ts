@@ -333,6 +333,20 @@ export async function startDevIdentityProvider(options: {
     });
   });
 
+  /**
+   * An application for some roles only (the Temporal UI: HQ HSTU and admins) lets no one else in, whether they sign in
+   * now or already hold a session from another application (the console): the roles it is for, when `login` has none.
+   */
+  function refusedTo(clientId: unknown, login: string): string[] | undefined {
+    const only = typeof clientId === 'string' ? webClients.get(clientId)?.roles : undefined;
+    if (only === undefined || people.get(login)?.roles.some((role) => only.includes(role))) return undefined;
+    return only;
+  }
+  function refuse(res: ServerResponse, uid: string, only: string[]) {
+    res.writeHead(403, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(signInPage(uid, `This application is for ${only.join(', ')} only.`));
+  }
+
   /** The sign-in page: a plain form, and its POST, which checks the development password. */
   async function interaction(req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean) {
     const details = await provider.interactionDetails(req, res);
@@ -342,6 +356,11 @@ export async function startDevIdentityProvider(options: {
       const accountId = details.session?.accountId;
       const clientId = details.params.client_id;
       if (accountId === undefined || typeof clientId !== 'string') throw new Error('consent without a sign-in');
+      const only = refusedTo(clientId, accountId);
+      if (only !== undefined) {
+        refuse(res, uid, only);
+        return;
+      }
       const grant = new provider.Grant({ accountId, clientId });
       const missing = details.prompt.details as {
         missingOIDCScope?: string[];
@@ -371,12 +390,9 @@ export async function startDevIdentityProvider(options: {
       res.end(signInPage(uid, 'Unknown user or wrong password.'));
       return;
     }
-    // An application for some roles only (the Temporal UI: HQ HSTU and admins) signs no one else in.
-    const clientId = details.params.client_id;
-    const only = typeof clientId === 'string' ? webClients.get(clientId)?.roles : undefined;
-    if (only !== undefined && !people.get(login)?.roles.some((role) => only.includes(role))) {
-      res.writeHead(403, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(signInPage(uid, `This application is for ${only.join(', ')} only.`));
+    const only = refusedTo(details.params.client_id, login);
+    if (only !== undefined) {
+      refuse(res, uid, only);
       return;
     }
     await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
