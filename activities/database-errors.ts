@@ -61,13 +61,14 @@ export function formatDatabaseError(error: unknown): string | undefined {
 
 /**
  * PostgreSQL could not be reached or would not serve (a socket or pool error, SQLSTATE class 08 "connection
- * exception", 53 "insufficient resources", 57P "operator intervention"), as opposed to an answer about the query or
- * a bug of ours (which says nothing about availability and must not be taken for it).
+ * exception", 53 "insufficient resources", 57 "operator intervention": shutting down, a statement cancelled), as
+ * opposed to an answer about the query or a bug of ours (which says nothing about availability and must not be taken
+ * for it). The intake queue and the 1.0.0 id lookup both ask it.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const sqlstate = describeDatabaseError(error)?.sqlstate;
   if (sqlstate !== undefined)
-    return sqlstate.startsWith('08') || sqlstate.startsWith('53') || sqlstate.startsWith('57P');
+    return sqlstate.startsWith('08') || sqlstate.startsWith('53') || sqlstate.startsWith('57');
   const bug = [TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => error instanceof kind);
   return error instanceof Error && !bug;
 }

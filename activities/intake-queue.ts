@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { QueuedLead } from '../schemas/intake';
-import { describeDatabaseError } from './database-errors';
+import { isDatabaseUnavailable } from './database-errors';
 import { fieldCryptoFor, isSealed, type FieldCrypto } from './field-crypto';
 
 /** What became of a lead offered to the queue. */
@@ -191,17 +191,7 @@ async function unlessUnavailable<T, F>(work: () => Promise<T>, fallback: F): Pro
   try {
     return await work();
   } catch (error) {
-    if (isUnavailable(error)) return fallback;
+    if (isDatabaseUnavailable(error)) return fallback;
     throw error;
   }
-}
-
-/**
- * A failure to reach PostgreSQL rather than a mistake in the statement: no SQLSTATE (a socket error), or a
- * connection exception (08), insufficient resources (53) or operator intervention (57, e.g. shutting down).
- */
-function isUnavailable(error: unknown): boolean {
-  const code = describeDatabaseError(error)?.sqlstate;
-  if (code === undefined) return true;
-  return code.startsWith('08') || code.startsWith('53') || code.startsWith('57');
 }

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { FastifyRequest } from 'fastify';
-import { describeDatabaseError, formatDatabaseError, isDataError } from '../activities/database-errors';
+import {
+  describeDatabaseError,
+  formatDatabaseError,
+  isDatabaseUnavailable,
+  isDataError,
+} from '../activities/database-errors';
 import { loggableError, problemFor } from '../client/http/problems';
 
 // Shaped like pg's DatabaseError: its message, detail and where quote the row that failed.
@@ -50,6 +55,14 @@ describe('database errors', () => {
     expect(isDataError(pgError('57P01'))).toBe(false);
     expect(isDataError(pgError('08006'))).toBe(false);
     expect(isDataError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(false);
+  });
+
+  it('calls PostgreSQL away when it cannot be reached or will not serve, and not for a bad statement or a bug', () => {
+    for (const away of ['08006', '53300', '57P01', '57014']) expect(isDatabaseUnavailable(pgError(away))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    for (const answer of ['22P05', '23505', '42P01', '40001'])
+      expect(isDatabaseUnavailable(pgError(answer))).toBe(false);
+    expect(isDatabaseUnavailable(new TypeError('a bug of ours'))).toBe(false);
   });
 });
 

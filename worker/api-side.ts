@@ -1,6 +1,7 @@
 import { createLegacyLeadIdLookup, legacyLeadIdsInUse } from '../activities/legacy-lead-ids';
 import { Client, Connection } from '@temporalio/client';
 import { createPool } from '../activities/db';
+import { isDatabaseUnavailable } from '../activities/database-errors';
 import { createLogger } from '../activities/logger';
 import { loadDirectory } from '../activities/directory';
 import { recordAudit } from '../activities/event-store';
@@ -111,8 +112,12 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
     const directory = await loadDirectory(cfg.LEADLINE_DIRECTORY);
     const offices = directory.offices.map((office) => office.id);
     // A store that ran 1.0.0 may be sent its keys again; one that never did is not searched for its ids. Unknown
-    // (PostgreSQL away at start): searched, which costs a lookup per keyed submission and never a second lead.
-    const legacyLeadIds = await legacyLeadIdsInUse(pool).catch(() => true);
+    // (PostgreSQL away at start): searched, which costs a lookup per keyed submission and never a second lead. Any
+    // other failure is a fault to see, not a reason to search for ever.
+    const legacyLeadIds = await legacyLeadIdsInUse(pool).catch((error: unknown) => {
+      if (isDatabaseUnavailable(error)) return true;
+      throw error;
+    });
     const leads = leadClientFor({
       temporal,
       pool,
