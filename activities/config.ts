@@ -21,10 +21,10 @@ export const DEFAULT_AUDIENCE = 'urn:leadline:api';
 
 const optionalUrl = z.url().optional();
 
-/** Everything `npm start` and the worker read from the environment, validated once at start-up. */
 /** LEADLINE_FINGERPRINT_KEY of development (`npm start`, tests): public, so refused where LEADLINE_ROLE is api or worker. */
 export const DEVELOPMENT_FINGERPRINT_KEY = 'leadline-development-fingerprint-key';
 
+/** Everything `npm start` and the worker read from the environment, validated once at start-up. */
 export const LeadlineEnv = z.object({
   /**
    * What this process runs: `all` (the worker and the API, as `npm start`), `worker`, or `api`. An API process
