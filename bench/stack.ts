@@ -11,7 +11,7 @@ import { createLeadReadModel } from '../activities/read-model';
 import { LeadClient } from '../client/lead-client';
 import { LeadPayloadCodec } from '../activities/payload-codec';
 import type { SlaPolicy } from '../schemas/sla-policy';
-import { loadSlaPolicy } from '../activities/config';
+import { DEVELOPMENT_FINGERPRINT_KEY, loadSlaPolicy } from '../activities/config';
 import { temporalCliPath } from '../worker/temporal-binaries';
 import { signIn } from '../client/cli-sign-in';
 import { DEFAULT_AUDIENCE } from '../client/sign-in';
@@ -200,8 +200,15 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     pool,
     taskQueue: ready.taskQueue,
     policy,
+    // Keyed as the Leadline process it drives keys them (npm start's development key): one lead per key either way.
     leadClient: (p = policy) =>
-      new LeadClient({ temporal, taskQueue: ready.taskQueue, policy: p, readModel, leadIdKey: 'bench-lead-id-key' }),
+      new LeadClient({
+        temporal,
+        taskQueue: ready.taskQueue,
+        policy: p,
+        readModel,
+        leadIdKey: DEVELOPMENT_FINGERPRINT_KEY,
+      }),
     leadlinePid: child.pid ?? -1,
     temporalPid,
     temporalAddress: ready.temporalAddress,
