@@ -13,7 +13,7 @@ import { leadIdForKey } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { withAdmin } from './support/postgres';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -137,7 +137,7 @@ describe('nothing about a victim readable at rest in PostgreSQL', () => {
     await waitFor(async () => (await stack.client.getLead(second.leadId)).state.status === 'assigned');
 
     // A lead accepted early and still waiting in the intake queue (no forwarder runs here).
-    const queuedId = leadIdForKey(`${MARKERS.idempotencyKey}-queued`, 'test-fingerprint-key');
+    const queuedId = leadIdForKey(`${MARKERS.idempotencyKey}-queued`, TEST_FINGERPRINT_KEY);
     await expect(
       createIntakeQueue(stack.db.pool).enqueue({
         leadId: queuedId,

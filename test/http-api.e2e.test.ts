@@ -18,7 +18,7 @@ import type { LeadIntakeInput } from '../schemas/intake';
 import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { waitFor } from './support/wait';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -461,7 +461,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
 
   it('refuses submissions past its in-flight limit at once with 429 and Retry-After, starting nothing for them', async () => {
     const leads = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -657,7 +657,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
     closers.push(() => unreachableTemporal.close());
 
     const leads = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: env.client,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -703,7 +703,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
 
     // A submission Temporal cannot take is never answered 202 (or 201): the caller must send it again.
     const offline = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: new Client({ connection: unreachableTemporal }),
       taskQueue: stack.taskQueue,
       policy: stack.policy,

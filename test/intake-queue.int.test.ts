@@ -20,7 +20,7 @@ import { leadWorkflowId } from '../workflows/messages';
 import { startIntakeForwarder, type IntakeForwarder } from '../worker/intake-forwarder';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { withAdmin } from './support/postgres';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -56,7 +56,7 @@ function uniqueIntake(name: string): LeadIntakeInput {
 function queuingClient(reachable: boolean, legacy = false): LeadClient {
   return new LeadClient({
     ...(legacy ? { legacyLeadIds: createLegacyLeadIdLookup(stack.db.pool) } : {}),
-    leadIdKey: 'test-fingerprint-key',
+    leadIdKey: TEST_FINGERPRINT_KEY,
     temporal: reachable ? stack.temporal : new Client({ connection: unreachable }),
     taskQueue: stack.taskQueue,
     policy: stack.policy,
@@ -211,7 +211,7 @@ describe('the intake queue', () => {
       }),
     ).resolves.toBe('unavailable');
     const leads = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,
@@ -283,7 +283,7 @@ describe('the intake queue', () => {
     const key = `${intake.source}:${intake.externalReference}`;
     const online = queuingClient(true);
     const receipt = await online.submitLead(intake, { actor: 'svc:gateway' });
-    expect(receipt.leadId).toBe(leadIdForKey(key, 'test-fingerprint-key'));
+    expect(receipt.leadId).toBe(leadIdForKey(key, TEST_FINGERPRINT_KEY));
     expect(receipt.leadId).not.toBe(leadIdForKey(key, 'another-secret'));
     expect(receipt.leadId).not.toBe(legacyLeadIdForKey(key));
     expect(receipt.leadId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -362,11 +362,11 @@ describe('the intake queue', () => {
 
   it('takes the key for a synchronous submission before its start, so a racing asynchronous one is never answered 202', async () => {
     const intake = uniqueIntake('ngo-farmworkers');
-    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`, 'test-fingerprint-key');
+    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`, TEST_FINGERPRINT_KEY);
     // No worker polls this task queue: the synchronous submission starts the workflow and waits for the intake to
     // be recorded, as one still starting does, until its deadline; the read model knows nothing of the lead meanwhile.
     const starting = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: stack.temporal,
       taskQueue: `unworked-${randomUUID()}`,
       policy: stack.policy,

@@ -22,7 +22,7 @@ import { LeadPayloadCodec } from '../activities/payload-codec';
 import { createLeadWorker } from '../worker/worker';
 import { loadKeyring } from '../activities/keys';
 import { sampleIntakeInputs } from './support/lead-fixtures';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer, workflowBundle } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -105,7 +105,7 @@ describe('key rotation', () => {
         directory: await loadDirectory(),
         delivery: createNotificationDelivery({ pool: stack.db.pool, adapters: [adapter] }),
         channels: [adapter.channel],
-        fingerprintKey: 'test-fingerprint-key',
+        fingerprintKey: TEST_FINGERPRINT_KEY,
       }),
     });
     const running = worker.run();
@@ -114,7 +114,7 @@ describe('key rotation', () => {
       await running;
     });
     const client = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: new Client({
         connection: env.connection,
         namespace: env.namespace ?? 'default',

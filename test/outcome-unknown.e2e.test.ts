@@ -9,7 +9,7 @@ import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   access = await startTestAccess();
   hqToken = await access.token('hq');
   const leads = new LeadClient({
-    leadIdKey: 'test-fingerprint-key',
+    leadIdKey: TEST_FINGERPRINT_KEY,
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     policy: stack.policy,

@@ -13,7 +13,7 @@ import { buildApi } from '../client/http';
 import { GuardedPartnerLeads } from '../client/guarded-partner-leads';
 import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -45,7 +45,7 @@ beforeAll(async () => {
     leads: access.guard(stack.client, stack.db.pool),
     // The stack's activities fingerprint with this key; the API finds a reference through the same fingerprints.
     partnerLeads: new GuardedPartnerLeads(
-      createPartnerLeadStore(stack.db.pool, 'test-fingerprint-key'),
+      createPartnerLeadStore(stack.db.pool, TEST_FINGERPRINT_KEY),
       createAccessStore(stack.db.pool),
     ),
     authenticate: access.authenticate,

@@ -18,7 +18,7 @@ import { UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
 import { leadWorkflowId } from '../workflows/messages';
 import { sampleIntakeInputs } from './support/lead-fixtures';
 import { startTestAccess, type TestAccess } from './support/access';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer, workflowBundle } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
   access = await startTestAccess();
   hqToken = await access.token('hq');
   const leads = new LeadClient({
-    leadIdKey: 'test-fingerprint-key',
+    leadIdKey: TEST_FINGERPRINT_KEY,
     temporal: stack.temporal,
     taskQueue: stack.taskQueue,
     policy: stack.policy,
@@ -208,7 +208,7 @@ describe('poison bytes are refused at the edge', () => {
           poisonField(intake);
           const key = `poison-${randomUUID()}`;
           // The API scopes a caller's key by its subject, so one caller's key cannot name another's lead.
-          leadIds.push(leadIdForKey(`hq:${key}`, 'test-fingerprint-key'));
+          leadIds.push(leadIdForKey(`hq:${key}`, TEST_FINGERPRINT_KEY));
           const res = await call('POST', '/leads', rawJson(intake, poison), {
             'x-actor': 'svc:fuzzer',
             'idempotency-key': key,
@@ -292,7 +292,7 @@ describe('poison bytes are refused at the edge', () => {
 
     // HTTP headers cannot carry a lone surrogate (they are bytes); a caller of the LeadClient can, and is refused.
     const client = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy: stack.policy,

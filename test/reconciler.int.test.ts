@@ -29,7 +29,7 @@ import {
 } from '../worker/reconciler';
 import { createHealer, type Healer, type HealerDeps } from '../admin/healer';
 import { sampleIntake, sampleIntakeInputs } from './support/lead-fixtures';
-import { startStack, type TestStack } from './support/stack';
+import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -260,7 +260,7 @@ describe('clocks after a restart', () => {
     // Hours become seconds: a standard unassigned lead warns 4.5 s after validation and escalates at 6, 9 and 12 s.
     const policy = { ...defaultSlaPolicy({ timeScale: 4 * 3_600 }), version: 'test-hours-as-quarter-seconds' };
     const client = new LeadClient({
-      leadIdKey: 'test-fingerprint-key',
+      leadIdKey: TEST_FINGERPRINT_KEY,
       temporal: stack.temporal,
       taskQueue: stack.taskQueue,
       policy,

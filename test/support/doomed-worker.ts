@@ -21,6 +21,7 @@ import { parsePartnerDirectory } from '../../activities/partners';
 import { LeadPayloadCodec } from '../../activities/payload-codec';
 import { bindKeyring } from '../../activities/field-crypto';
 import { createLeadWorker } from '../../worker/worker';
+import { TEST_FINGERPRINT_KEY } from './fingerprint';
 
 const need = (name: string): string => {
   const value = process.env[name];
@@ -46,7 +47,7 @@ const real = createActivities({
   directory: await loadDirectory(),
   delivery: createNotificationDelivery({ pool, adapters }),
   channels: adapters.map((adapter) => adapter.channel),
-  fingerprintKey: 'test-fingerprint-key',
+  fingerprintKey: TEST_FINGERPRINT_KEY,
   ...(partnersJson === undefined ? {} : { partners: parsePartnerDirectory(JSON.parse(partnersJson)) }),
 });
 let hung = false;

@@ -21,6 +21,9 @@ import { createLeadWorker } from '../../worker/worker';
 import { freshDatabase, type FreshDatabase } from './postgres';
 import { workflowBundle } from './temporal';
 
+import { TEST_FINGERPRINT_KEY } from './fingerprint';
+export { TEST_FINGERPRINT_KEY };
+
 export interface TestStack {
   db: FreshDatabase;
   worker: Worker;
@@ -69,7 +72,7 @@ export async function startStack(
     directory,
     delivery: createNotificationDelivery({ pool: db.pool, adapters }),
     channels: adapters.map((a) => a.channel),
-    fingerprintKey: 'test-fingerprint-key',
+    fingerprintKey: TEST_FINGERPRINT_KEY,
     partners: options.partners ?? (await loadPartnerDirectory()),
   });
   const activities = options.wrapActivities ? options.wrapActivities(real) : real;
@@ -88,7 +91,7 @@ export async function startStack(
     payloadCodec,
   });
   const client = new LeadClient({
-    leadIdKey: 'test-fingerprint-key',
+    leadIdKey: TEST_FINGERPRINT_KEY,
     temporal,
     taskQueue,
     policy,
