@@ -187,7 +187,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
             `${r.pollsPerLifecycle} status queries per lifecycle`,
         );
         say(`   ${cpu(r.cpuPct)}; errors ${r.errors} ${r.firstErrors.join(' | ')}`);
-        const cpuMs = (pct: number) => round(((pct / 100) * 1000) / r.perSecond, 0);
+        // No lifecycle finished: no cost per lifecycle (NaN), not Infinity.
+        const cpuMs = (pct: number) => (r.perSecond > 0 ? round(((pct / 100) * 1000) / r.perSecond, 0) : Number.NaN);
         say(
           `   per lifecycle: CPU ${cpuMs(r.cpuPct.leadline)} ms Leadline, ${cpuMs(r.cpuPct.temporal)} ms Temporal, ` +
             `${cpuMs(r.cpuPct.postgres)} ms PostgreSQL; database growth per lead ${grown.leadline_bytes_per_lead} bytes ` +
