@@ -79,6 +79,12 @@ export const LeadlineEnv = z.object({
   TEMPORAL_UI_OIDC_CLIENT_ID: z.string().optional(),
   TEMPORAL_UI_OIDC_CLIENT_SECRET: z.string().optional(),
   LEADLINE_TASK_QUEUE: z.string().default('leads'),
+  /**
+   * Seconds the services give PostgreSQL to finish a statement, or to hand them a connection, before they give up on it
+   * (activities/db.ts): a database that stops answering without closing anything then costs an append a retry and a
+   * request an answer, not a connection held for as long as it lasts. The operator's tools have none.
+   */
+  LEADLINE_DB_QUERY_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
   /** Submissions the API records at once; past it POST /leads answers 429 with Retry-After at once. */
   LEADLINE_MAX_SUBMISSIONS_IN_FLIGHT: z.coerce.number().int().min(1).default(DEFAULT_MAX_SUBMISSIONS_IN_FLIGHT),
   /**

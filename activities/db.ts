@@ -212,10 +212,37 @@ export interface PoolOptions {
   max?: number;
   /** Errors of idle connections (server restart, dropped database). Without a listener pg crashes the process. */
   onIdleError?: (error: Error) => void;
+  /**
+   * The services' deadline on the database, in ms (LEADLINE_DB_QUERY_TIMEOUT): for a statement to finish and for a
+   * connection to be had. Without one, a database that stops answering without closing anything (a stalled disk, a
+   * partition that drops packets) holds every request, append and connection for as long as that lasts. Unset: no
+   * deadline (the operator's tools, which may read every lead in one statement).
+   */
+  queryTimeoutMs?: number;
 }
 
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, application_name: 'leadline' });
+  const deadline = options.queryTimeoutMs;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: 'leadline',
+    // TCP keepalive finds a server gone without a word (a partition) in minutes, not the kernel's two hours.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(deadline === undefined
+      ? {}
+      : {
+          // PostgreSQL cancels a statement past the deadline itself (SQLSTATE 57014); the connection stays usable.
+          statement_timeout: deadline,
+          // A server that does not answer at all is given up a second later, and the pool drops that connection.
+          query_timeout: deadline + 1000,
+          // Waiting for a connection, new or from a full pool, is bounded the same.
+          connectionTimeoutMillis: deadline,
+          // A transaction whose client stopped mid-way gives its locks back.
+          idle_in_transaction_session_timeout: 2 * deadline,
+        }),
+  });
   pool.on(
     'error',
     options.onIdleError ??

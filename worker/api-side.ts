@@ -184,7 +184,10 @@ export async function startApiSide(options: ApiSideOptions, shared?: ApiSideConn
 }
 
 async function openConnections(options: ApiSideOptions, stops: (() => Promise<void>)[]): Promise<ApiSideConnections> {
-  const pool = createPool(options.databaseUrl, { max: 10 });
+  const pool = createPool(options.databaseUrl, {
+    max: 10,
+    queryTimeoutMs: options.cfg.LEADLINE_DB_QUERY_TIMEOUT * 1000,
+  });
   stops.push(() => pool.end());
   const { cfg } = options;
   const connection = await Connection.connect(

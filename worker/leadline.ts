@@ -107,6 +107,7 @@ export async function startLeadline(
     }
     const pool = createPool(databaseUrl, {
       max: 20,
+      queryTimeoutMs: cfg.LEADLINE_DB_QUERY_TIMEOUT * 1000,
       onIdleError: (error: Error & { code?: string }) => {
         if (stopping && error.code === '57P01') return;
         log.warn({ code: error.code ?? 'no code' }, 'idle PostgreSQL connection failed');
