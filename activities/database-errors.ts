@@ -72,3 +72,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const bug = [TypeError, RangeError, ReferenceError, SyntaxError].some((kind) => error instanceof kind);
   return error instanceof Error && !bug;
 }
+
+/** Socket errors of a connection to PostgreSQL that failed or could not be made. */
+const SOCKET_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** What node-postgres and its pool say when a deadline passed or the connection ended; they quote no data. */
+const DRIVER_FAILURES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Query read timeout',
+];
+
+/**
+ * The driver's own account of a connection to PostgreSQL that failed, ended or passed its deadline
+ * (LEADLINE_DB_QUERY_TIMEOUT), rather than an answer from the server: the phrase to give for it, or undefined.
+ */
+export function connectionFailureOf(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null; depth += 1) {
+    const code = field(current, 'code');
+    if (code !== undefined && SOCKET_FAILURES.has(code)) return code;
+    const message = field(current, 'message');
+    if (message !== undefined && DRIVER_FAILURES.includes(message)) return message;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FastifyRequest } from 'fastify';
 import {
+  connectionFailureOf,
   describeDatabaseError,
   formatDatabaseError,
   isDatabaseUnavailable,
@@ -66,6 +67,20 @@ describe('database errors', () => {
   });
 });
 
+describe('a connection to PostgreSQL that failed or passed its deadline', () => {
+  it('is told by the driver’s own words or the socket’s code, wrapped or not', () => {
+    expect(connectionFailureOf(new Error('timeout exceeded when trying to connect'))).toBe(
+      'timeout exceeded when trying to connect',
+    );
+    expect(connectionFailureOf(new Error('Query read timeout'))).toBe('Query read timeout');
+    expect(
+      connectionFailureOf(new Error('x', { cause: Object.assign(new Error('y'), { code: 'ECONNREFUSED' }) })),
+    ).toBe('ECONNREFUSED');
+    expect(connectionFailureOf(pgError('57014'))).toBeUndefined();
+    expect(connectionFailureOf(new Error('a timeout of our own'))).toBeUndefined();
+  });
+});
+
 describe('the API on a database error that reached it', () => {
   const request = { url: '/leads?office=x', id: 'req-1' } as FastifyRequest;
 
@@ -80,5 +95,12 @@ describe('the API on a database error that reached it', () => {
     const outage = problemFor(pgError('57P01'), request);
     expect(outage.status).toBe(503);
     expect(JSON.stringify([refused, outage])).not.toMatch(/Maria|Failing|portal/);
+  });
+
+  it('answers a connection that failed or passed its deadline as an outage, not an internal error', () => {
+    const timedOut = problemFor(new Error('timeout exceeded when trying to connect'), request);
+    expect(timedOut.status).toBe(503);
+    expect(timedOut.detail).toBe('PostgreSQL could not be reached in time (timeout exceeded when trying to connect)');
+    expect(problemFor(new Error('something else'), request).status).toBe(500);
   });
 });

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, ResponseSerializationError } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
-import { formatDatabaseError, isDataError } from '../../activities/database-errors';
+import { connectionFailureOf, formatDatabaseError, isDataError } from '../../activities/database-errors';
 import {
   CommandIdConflictError,
   CommandRejectedError,
@@ -166,6 +166,11 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
     return isDataError(error)
       ? problem('invalidInput', `PostgreSQL refused the request's data (${database})`, request)
       : problem('unavailable', `PostgreSQL did not complete the request (${database})`, request);
+  }
+  const connection = connectionFailureOf(error);
+  if (connection !== undefined) {
+    // The connection to the database failed or passed its deadline (LEADLINE_DB_QUERY_TIMEOUT): an outage, not a bug.
+    return problem('unavailable', `PostgreSQL could not be reached in time (${connection})`, request);
   }
   if (isFastifyError(error)) {
     switch (error.code) {
