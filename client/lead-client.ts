@@ -231,6 +231,8 @@ export class LeadClient {
   async submitLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadReceipt> {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
+    // One budget for the whole submission: time spent waiting on PostgreSQL is not given to Temporal again.
+    const deadline = this.deadlineFromNow();
     return this.admitted(async () => {
       const submission = await this.submission(intake, submit);
       // Accepted earlier with another intake and still queued: the key is taken, as it would be once started. Else
@@ -239,7 +241,7 @@ export class LeadClient {
       // asynchronous path cannot queue either, and Temporal arbitrates both.)
       const reserved = await this.options.intakeQueue?.reserve(submission);
       if (reserved === 'conflict') throw new IdempotencyConflictError(submission.leadId);
-      return this.recordSubmission(submission);
+      return this.recordSubmission(submission, deadline);
     });
   }
 
@@ -253,6 +255,7 @@ export class LeadClient {
   async acceptLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadAcceptance> {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
+    const deadline = this.deadlineFromNow();
     return this.admitted(async () => {
       const submission = await this.submission(intake, submit);
       const { leadId, workflowId } = submission;
@@ -272,21 +275,23 @@ export class LeadClient {
       if (queued === 'queued') return { accepted: true, leadId, workflowId };
       if (queued === 'conflict') throw new IdempotencyConflictError(leadId);
       // No queue here, or PostgreSQL away: Temporal holds the lead, and the workflow records it once PostgreSQL is back.
-      if (queued === 'unavailable' && (await this.startIfNew(submission)))
+      if (queued === 'unavailable' && (await this.startIfNew(submission, deadline)))
         return { accepted: true, leadId, workflowId };
-      return { accepted: false, ...(await this.recordSubmission(submission)) };
+      return { accepted: false, ...(await this.recordSubmission(submission, deadline)) };
     });
   }
 
   /** Starts the lead's workflow; false when it already exists (or existed: a finished lead keeps its id). */
-  private async startIfNew(submission: Submission): Promise<boolean> {
+  private async startIfNew(submission: Submission, deadline = this.deadlineFromNow()): Promise<boolean> {
     const mayHaveReached = this.sent.begin();
     try {
-      await this.withDeadline(() =>
-        this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
-          ...submission.start,
-          workflowIdConflictPolicy: 'FAIL',
-        }),
+      await this.withDeadline(
+        () =>
+          this.options.temporal.workflow.start(LEAD_WORKFLOW_TYPE, {
+            ...submission.start,
+            workflowIdConflictPolicy: 'FAIL',
+          }),
+        deadline,
       );
       return true;
     } catch (error) {
@@ -395,7 +400,7 @@ export class LeadClient {
     return { leadId, workflowId, intakeDigest, input, start };
   }
 
-  private async recordSubmission(submission: Submission): Promise<LeadReceipt> {
+  private async recordSubmission(submission: Submission, deadline = this.deadlineFromNow()): Promise<LeadReceipt> {
     const { leadId, workflowId, intakeDigest } = submission;
     const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
       ...submission.start,
@@ -403,11 +408,13 @@ export class LeadClient {
     });
     const mayHaveReached = this.sent.begin();
     try {
-      const receipt = await this.withDeadline(() =>
-        this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
-          updateId: `submit-${leadId}`,
-          startWorkflowOperation,
-        }),
+      const receipt = await this.withDeadline(
+        () =>
+          this.options.temporal.workflow.executeUpdateWithStart(leadReceivedUpdate, {
+            updateId: `submit-${leadId}`,
+            startWorkflowOperation,
+          }),
+        deadline,
       );
       if (receipt.intakeDigest !== undefined && receipt.intakeDigest !== intakeDigest) {
         throw new IdempotencyConflictError(leadId);
@@ -659,9 +666,13 @@ export class LeadClient {
   }
 
   /** Retrying after a deadline is safe: submissions and commands carry idempotency keys. */
-  private withDeadline<T>(call: () => Promise<T>): Promise<T> {
-    const ms = this.options.requestTimeoutMs ?? 15_000;
-    return this.options.temporal.withDeadline(Date.now() + ms, call);
+  private withDeadline<T>(call: () => Promise<T>, deadline = this.deadlineFromNow()): Promise<T> {
+    return this.options.temporal.withDeadline(deadline, call);
+  }
+
+  /** When a request begun now must have its answer (`requestTimeoutMs`, 15 s by default), in ms since the epoch. */
+  private deadlineFromNow(): number {
+    return Date.now() + (this.options.requestTimeoutMs ?? 15_000);
   }
 
   private checkLeadId(leadId: string) {
