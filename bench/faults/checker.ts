@@ -61,6 +61,8 @@ export interface CheckScope {
   targets?: readonly string[];
   /** Leads Temporal ended for good (terminated): each must be healed, and each healing told to HQ. */
   healed?: readonly string[];
+  /** PostgreSQL stopped answering meanwhile: every request sent then must still get an answer. */
+  frozen?: FaultWindow;
 }
 
 export interface CheckReport {
@@ -153,8 +155,30 @@ export async function runChecks(ctx: CheckContext, scope: CheckScope = {}): Prom
     checks.push(await checkTakeover(ctx, rungs, scope.takeover, scope.onTimeMs ?? 5000, figures));
   }
   if (scope.poison !== undefined) checks.push(...(await checkPoison(ctx, scope.poison)));
+  if (scope.frozen !== undefined) checks.push(checkAnsweredWhileFrozen(ctx, scope.frozen, figures));
   await honesty(ctx, figures);
   return { checks, figures };
+}
+
+/**
+ * A database that answers nothing must not leave callers waiting on it: each request sent while it was frozen is
+ * answered (an error, if need be) within the load's own timeout, by the services' deadlines on PostgreSQL and Temporal.
+ */
+function checkAnsweredWhileFrozen(ctx: CheckContext, window: FaultWindow, figures: Record<string, number>): Check {
+  const sent = ctx.operations.filter((o) => o.sentAt >= window.startedAt && o.sentAt < window.recoveredAt);
+  const unanswered = sent.filter((o) => o.status === null);
+  const waited = sent.filter((o) => o.doneAt !== undefined).map((o) => o.doneAt! - o.sentAt);
+  figures.frozen_requests = sent.length;
+  figures.frozen_unanswered = unanswered.length;
+  figures.frozen_answer_max_s = round(Math.max(0, ...waited) / 1000);
+  figures.frozen_answered_5xx = sent.filter((o) => (o.status ?? 0) >= 500).length;
+  return {
+    name: 'answered-while-frozen',
+    pass: unanswered.length === 0,
+    detail:
+      `${unanswered.length} of ${sent.length} requests sent while PostgreSQL was frozen got no answer ` +
+      `(the slowest answer took ${figures.frozen_answer_max_s} s; ${figures.frozen_answered_5xx} answered 5xx)`,
+  };
 }
 
 async function findLost(ctx: CheckContext, acknowledged: ReadonlySet<string>, targets: readonly string[]) {

@@ -69,6 +69,10 @@ export interface Service {
   kill9(): Promise<void>;
   /** Orderly stop (SIGTERM, SIGKILL after a while). */
   stop(): Promise<void>;
+  /** SIGSTOP to the process and everything it spawned: it holds its connections and answers nothing. */
+  freeze?(): Promise<void>;
+  /** SIGCONT to what `freeze` stopped. */
+  thaw?(): Promise<void>;
 }
 
 /** Kills a tree bottom-up with SIGKILL, children first listed last so none is re-parented and missed. */
@@ -169,6 +173,7 @@ export class Cluster {
 
   private postgresService(): Service {
     let host: ChildProcess | undefined;
+    let frozen: number[] = [];
     const dataDir = join(this.options.dir, 'postgres');
     const service: Service = {
       name: 'postgres',
@@ -219,6 +224,17 @@ export class Cluster {
         await exitOf(child);
         // The backends may outlive the postmaster by a moment; a new postmaster refuses shared memory still in use.
         for (let i = 0; i < 50 && tree.some(alive); i++) await sleep(100);
+      },
+      freeze: async () => {
+        const postmaster = await postmasterPid(dataDir);
+        if (postmaster === undefined) throw new Error('no PostgreSQL to freeze: postmaster.pid is missing');
+        frozen = processTree(postmaster).map((p) => p.pid);
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      },
+      thaw: async () => {
+        for (const pid of frozen) if (alive(pid)) process.kill(pid, 'SIGCONT');
+        frozen = [];
+        await Promise.resolve();
       },
       stop: async () => {
         const child = host;

@@ -20,6 +20,7 @@ export const FAULTS = [
   'api-kill',
   'temporal-kill',
   'postgres-kill',
+  'postgres-freeze',
   'worker-outage',
   'worker-takeover',
   'cancel',
@@ -93,6 +94,17 @@ export async function inject(name: FaultName, ctx: NemesisContext): Promise<Inje
       return { window: await killAndRestart(name, ctx.cluster.temporal, ctx.downSeconds, ctx) };
     case 'postgres-kill':
       return { window: await killAndRestart(name, ctx.cluster.postgres, ctx.downSeconds, ctx) };
+    case 'postgres-freeze': {
+      // A database that stops answering without closing anything: a stalled disk, a partition that drops packets.
+      const { postgres } = ctx.cluster;
+      if (postgres.freeze === undefined || postgres.thaw === undefined) throw new Error('postgres cannot be frozen');
+      ctx.say(`  SIGSTOP postgres (every process) for ${ctx.outageSeconds} s`);
+      await postgres.freeze();
+      await sleep(ctx.outageSeconds * 1000);
+      await postgres.thaw();
+      ctx.say(`  postgres thawed after ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+      return { window: { name, startedAt, recoveredAt: Date.now() } };
+    }
     case 'cancel':
     case 'terminate': {
       const targets = await openTargets(ctx, ctx.targets);

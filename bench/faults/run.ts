@@ -346,6 +346,7 @@ async function main(): Promise<number> {
       }
       if (fault === 'cancel' || fault === 'terminate') scope.targets = injected.window.targets ?? [];
       if (fault === 'terminate') scope.healed = injected.window.targets ?? [];
+      if (fault === 'postgres-freeze') scope.frozen = injected.window;
       if (injected.poison !== undefined) {
         scope.poison = { operations: injected.poison, logFiles: cluster.logFiles(), tag };
       }
