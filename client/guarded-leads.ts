@@ -109,15 +109,20 @@ export class GuardedLeads {
     data: CommandRequest<T>['data'],
     commandId: string | undefined,
   ) {
+    // One budget for the request: time the access check spends on PostgreSQL is not given to Temporal again.
+    const deadline = this.leads.requestDeadline();
     // Bad data (an office the directory does not hold, say) is the caller's mistake whoever the caller is: said first,
     // and it reveals nothing about the lead.
     this.leads.checkedCommand(type, data);
     const target = (data as { office?: unknown } | undefined)?.office;
     await this.inScope(caller, leadId, type, type, typeof target === 'string' ? { office: target } : undefined);
-    return this.leads.command(leadId, type, data, {
-      actor: caller.subject,
-      ...(commandId === undefined ? {} : { commandId }),
-    });
+    return this.leads.command(
+      leadId,
+      type,
+      data,
+      { actor: caller.subject, ...(commandId === undefined ? {} : { commandId }) },
+      deadline,
+    );
   }
 
   /** Victims' personal data: read only with a stated purpose, and audited in the same transaction as the read. */

@@ -178,6 +178,9 @@ interface Submission {
 
 const LEADLINE_NAMESPACE_UUID = '1b0d6a5e-4f3c-5a7e-9c2d-6e8f0a1b2c3d';
 
+/** Less than this left of a request's budget and it is not sent to Temporal (LeadClient#checkTimeLeft). */
+const MIN_TIME_FOR_TEMPORAL_MS = 250;
+
 /**
  * The lead a key names: the same key (and secret) always names the same lead, and the id says nothing of the key to
  * whoever lacks the secret. A uuid of version 8 (RFC 9562's custom layout) from HMAC-SHA-256.
@@ -232,9 +235,9 @@ export class LeadClient {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
     // One budget for the whole submission: time spent waiting on PostgreSQL is not given to Temporal again.
-    const deadline = this.deadlineFromNow();
+    const deadline = this.requestDeadline();
     return this.admitted(async () => {
-      const submission = await this.submission(intake, submit);
+      const submission = await this.submission(intake, submit, deadline);
       // Accepted earlier with another intake and still queued: the key is taken, as it would be once started. Else
       // the key is taken here, before the start: an asynchronous submission racing this one under another intake
       // must not be queued and answered 202, only to lose to this intake when forwarded. (Queue unreachable: the
@@ -255,9 +258,9 @@ export class LeadClient {
   async acceptLead(input: LeadIntakeInput, submit: SubmitOptions): Promise<LeadAcceptance> {
     checkStorable('the submission is not valid', { actor: submit.actor, idempotencyKey: submit.idempotencyKey });
     const intake = this.checkedIntake(input);
-    const deadline = this.deadlineFromNow();
+    const deadline = this.requestDeadline();
     return this.admitted(async () => {
-      const submission = await this.submission(intake, submit);
+      const submission = await this.submission(intake, submit, deadline);
       const { leadId, workflowId } = submission;
       const { input } = submission;
       let queued: Awaited<ReturnType<LeadIntakeQueue['enqueue']>>;
@@ -282,7 +285,8 @@ export class LeadClient {
   }
 
   /** Starts the lead's workflow; false when it already exists (or existed: a finished lead keeps its id). */
-  private async startIfNew(submission: Submission, deadline = this.deadlineFromNow()): Promise<boolean> {
+  private async startIfNew(submission: Submission, deadline = this.requestDeadline()): Promise<boolean> {
+    this.checkTimeLeft(deadline);
     const mayHaveReached = this.sent.begin();
     try {
       await this.withDeadline(
@@ -308,9 +312,11 @@ export class LeadClient {
    */
   async startQueuedLead(lead: QueuedLead): Promise<'started' | 'conflict'> {
     const submission = this.startOf(lead.leadId, lead.intake, lead.submittedBy, lead.intakeDigest);
-    if (await this.startIfNew(submission)) return 'started';
+    // One budget for both calls: the forwarder's lease on the lead must outlast the forward.
+    const deadline = this.requestDeadline();
+    if (await this.startIfNew(submission, deadline)) return 'started';
     try {
-      await this.recordSubmission(submission);
+      await this.recordSubmission(submission, deadline);
       return 'started';
     } catch (error) {
       if (error instanceof IdempotencyConflictError) return 'conflict';
@@ -337,15 +343,15 @@ export class LeadClient {
   }
 
   /** The lead's id (from the caller's key, if any) and the workflow start that carries its intake. */
-  private async submission(intake: LeadIntake, submit: SubmitOptions): Promise<Submission> {
+  private async submission(intake: LeadIntake, submit: SubmitOptions, deadline: number): Promise<Submission> {
     const key =
       submit.idempotencyKey ?? (intake.externalReference ? `${intake.source}:${intake.externalReference}` : undefined);
-    const leadId = key === undefined ? randomUUID() : await this.leadIdFor(key);
+    const leadId = key === undefined ? randomUUID() : await this.leadIdFor(key, deadline);
     return this.startOf(leadId, intake, { actor: submit.actor, commandId: key ?? leadId }, digestOf(intake));
   }
 
   /** The keyed id, unless Leadline 1.0.0 started (or queued) the lead under the id it gave the key. */
-  private async leadIdFor(key: string): Promise<string> {
+  private async leadIdFor(key: string, deadline: number): Promise<string> {
     const keyed = leadIdForKey(key, this.options.leadIdKey);
     const lookup = this.options.legacyLeadIds;
     if (lookup === undefined) return keyed;
@@ -358,8 +364,12 @@ export class LeadClient {
     }
     // Started but not in PostgreSQL (yet): a 1.0.0 submission whose answer was lost, or one taken while PostgreSQL was
     // away. A closed lead past Temporal's retention is in the read model, asked above.
+    this.checkTimeLeft(deadline);
     try {
-      await this.withDeadline(() => this.options.temporal.workflow.getHandle(leadWorkflowId(legacy)).describe());
+      await this.withDeadline(
+        () => this.options.temporal.workflow.getHandle(leadWorkflowId(legacy)).describe(),
+        deadline,
+      );
       return legacy;
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return keyed;
@@ -400,12 +410,13 @@ export class LeadClient {
     return { leadId, workflowId, intakeDigest, input, start };
   }
 
-  private async recordSubmission(submission: Submission, deadline = this.deadlineFromNow()): Promise<LeadReceipt> {
+  private async recordSubmission(submission: Submission, deadline = this.requestDeadline()): Promise<LeadReceipt> {
     const { leadId, workflowId, intakeDigest } = submission;
     const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
       ...submission.start,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    this.checkTimeLeft(deadline);
     const mayHaveReached = this.sent.begin();
     try {
       const receipt = await this.withDeadline(
@@ -439,6 +450,7 @@ export class LeadClient {
     type: T,
     data: CommandRequest<T>['data'],
     metadata: CommandBy,
+    deadline = this.requestDeadline(),
   ): Promise<LeadSnapshot> {
     this.checkLeadId(leadId);
     checkStorable(`${type} is not valid`, { actor: metadata.actor, commandId: metadata.commandId });
@@ -446,18 +458,21 @@ export class LeadClient {
     const commandId = metadata.commandId ?? randomUUID();
     const handle = this.options.temporal.workflow.getHandle(leadWorkflowId(leadId));
     const update = leadCommandUpdates[type] as unknown as UpdateDefinition<LeadSnapshot, [CommandRequest]>;
+    this.checkTimeLeft(deadline);
     const mayHaveReached = this.sent.begin();
     try {
-      return await this.withDeadline(() =>
-        handle.executeUpdate(update, {
-          args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
-          // Temporal answers an update id it has seen with that update's result, never asking the lead: the id
-          // carries the request's digest, so only a true retry is answered so, and a reuse reaches the lead's rule.
-          // Hashed: update ids are shown in clear in Temporal's history, and a caller's commandId may be a reference.
-          updateId: createHash('sha256')
-            .update(`${commandId}:${commandDigest({ type, data: parsed.data })}`)
-            .digest('hex'),
-        }),
+      return await this.withDeadline(
+        () =>
+          handle.executeUpdate(update, {
+            args: [{ data: parsed.data, metadata: { actor: metadata.actor, commandId } }],
+            // Temporal answers an update id it has seen with that update's result, never asking the lead: the id
+            // carries the request's digest, so only a true retry is answered so, and a reuse reaches the lead's rule.
+            // Hashed: update ids are shown in clear in Temporal's history, and a caller's commandId may be a reference.
+            updateId: createHash('sha256')
+              .update(`${commandId}:${commandDigest({ type, data: parsed.data })}`)
+              .digest('hex'),
+          }),
+        deadline,
       );
     } catch (error) {
       const translated = mayHaveReached(error)
@@ -666,13 +681,27 @@ export class LeadClient {
   }
 
   /** Retrying after a deadline is safe: submissions and commands carry idempotency keys. */
-  private withDeadline<T>(call: () => Promise<T>, deadline = this.deadlineFromNow()): Promise<T> {
+  private withDeadline<T>(call: () => Promise<T>, deadline = this.requestDeadline()): Promise<T> {
     return this.options.temporal.withDeadline(deadline, call);
   }
 
-  /** When a request begun now must have its answer (`requestTimeoutMs`, 15 s by default), in ms since the epoch. */
-  private deadlineFromNow(): number {
+  /**
+   * When a request begun now must have its answer (`requestTimeoutMs`, 15 s by default), in ms since the epoch: what
+   * it spends before reaching Temporal (an access check, the intake queue) comes out of the same budget.
+   */
+  requestDeadline(): number {
     return Date.now() + (this.options.requestTimeoutMs ?? 15_000);
+  }
+
+  /**
+   * A request whose budget went on PostgreSQL is not sent to Temporal at all: 503, nothing was done. Sent with almost
+   * no time left, it would fail on its deadline and be answered "outcome unknown" for a call that may never have left.
+   */
+  private checkTimeLeft(deadline: number) {
+    if (deadline - Date.now() >= MIN_TIME_FOR_TEMPORAL_MS) return;
+    throw new UnavailableError(
+      'the request ran out of time before it reached Temporal (PostgreSQL was slow to answer)',
+    );
   }
 
   private checkLeadId(leadId: string) {

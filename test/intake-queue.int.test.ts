@@ -11,7 +11,7 @@ import {
   legacyLeadIdsInUse,
 } from '../activities/legacy-lead-ids';
 import { createLeadReadModel } from '../activities/read-model';
-import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError } from '../client/errors';
+import { IdempotencyConflictError, LeadPendingError, OutcomeUnknownError, UnavailableError } from '../client/errors';
 import { buildApi } from '../client/http';
 import { startTestAccess } from './support/access';
 import { LeadClient, leadIdForKey, legacyLeadIdForKey } from '../client/lead-client';
@@ -276,6 +276,44 @@ describe('the intake queue', () => {
       await client.query('ROLLBACK');
       client.release();
     }
+  });
+
+  it('does not send Temporal a submission whose budget went on the intake queue: 503, nothing started', async () => {
+    const intake = uniqueIntake('newark-interview-request');
+    const leadId = leadIdForKey(`${intake.source}:${intake.externalReference}`, TEST_FINGERPRINT_KEY);
+    // The real queue, answering after the client's whole 1 s budget (a database slow to answer).
+    const slowQueue: IntakeQueue = {
+      ...queue,
+      reserve: async (lead) => {
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+        return queue.reserve(lead);
+      },
+    };
+    const leads = new LeadClient({
+      leadIdKey: TEST_FINGERPRINT_KEY,
+      temporal: stack.temporal,
+      taskQueue: stack.taskQueue,
+      policy: stack.policy,
+      readModel: createLeadReadModel(stack.db.pool),
+      intakeQueue: slowQueue,
+      requestTimeoutMs: 1_000,
+    });
+    const started = Date.now();
+    const refused = await leads.submitLead(intake, { actor: 'svc:gateway' }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect((refused as Error).message).toMatch(/ran out of time before it reached Temporal/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const described = await stack.temporal.workflow
+      .getHandle(leadWorkflowId(leadId))
+      .describe()
+      .then(
+        () => 'started',
+        (error: unknown) => (error as Error).name,
+      );
+    expect(described).toBe('WorkflowNotFoundError');
+    // With time left, the same submission goes through: the budget, not the queue, refused it.
+    const receipt = await queuingClient(true).submitLead(intake, { actor: 'svc:gateway' });
+    expect(receipt.leadId).toBe(leadId);
   });
 
   it('names a keyed lead by an HMAC of its key, and finds a lead 1.0.0 named by the plain hash of it', async () => {
