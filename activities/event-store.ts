@@ -171,6 +171,7 @@ export function createEventStore(
       // commit, whether that writer was an earlier attempt of this same append.
       if (!isUniqueViolation(error)) throw error;
       const client = await pool.connect();
+      let failed: unknown;
       try {
         if (await isCommittedRetry(client, leadId, expectedVersion, events)) {
           return { version: newVersion, duplicate: true };
@@ -178,8 +179,14 @@ export function createEventStore(
         const actualVersion = await currentVersion(client, leadId);
         if (actualVersion !== expectedVersion) throw new ConcurrencyError(leadId, expectedVersion, actualVersion);
         throw new DuplicateEventIdError(leadId);
+      } catch (error) {
+        failed = error;
+        throw error;
       } finally {
-        client.release();
+        // A statement given up on (the database deadline) leaves the connection waiting for it: not handed back.
+        const connectionFailed =
+          failed !== undefined && !(failed instanceof ConcurrencyError) && !(failed instanceof DuplicateEventIdError);
+        client.release(connectionFailed);
       }
     }
   }

@@ -82,11 +82,20 @@ export async function reconcileOnce(options: ReconcilerOptions): Promise<PassRep
   const session = await options.pool.connect();
   let broken = false;
   try {
-    const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [
-      RECONCILER_LOCK_NAMESPACE,
-      RECONCILER_LOCK_KEY,
-    ]);
-    if (rows[0]?.locked !== true) return idle;
+    let locked: boolean;
+    try {
+      const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [
+        RECONCILER_LOCK_NAMESPACE,
+        RECONCILER_LOCK_KEY,
+      ]);
+      locked = rows[0]?.locked === true;
+    } catch (error) {
+      // Given up on (the database deadline), the request may still take the lock once the server answers: a session
+      // handed back to the pool would then hold it, and every later pass, here and elsewhere, would find it taken.
+      broken = true;
+      throw error;
+    }
+    if (!locked) return idle;
     try {
       return await pass(options);
     } finally {
