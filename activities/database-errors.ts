@@ -74,28 +74,36 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /** Socket errors of a connection to PostgreSQL that failed or could not be made. */
-const SOCKET_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const SOCKET_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /** What node-postgres and its pool say when a deadline passed or the connection ended; they quote no data. */
-const DRIVER_FAILURES = [
+const DRIVER_FAILURES = new Set([
   'timeout exceeded when trying to connect',
   'Connection terminated due to connection timeout',
   'Connection terminated unexpectedly',
   'Connection terminated',
   'Query read timeout',
-];
+  'Client has encountered a connection error and is not queryable',
+]);
 
 /**
  * The driver's own account of a connection to PostgreSQL that failed, ended or passed its deadline
- * (LEADLINE_DB_QUERY_TIMEOUT), rather than an answer from the server: the phrase to give for it, or undefined.
+ * (LEADLINE_DB_QUERY_TIMEOUT), rather than an answer from the server: the phrase to give for it, or undefined. Only
+ * the error itself is read, not its causes: another client's failure (a `fetch` to the identity provider, whose
+ * cause is a socket error) must not be taken for the database's.
  */
 export function connectionFailureOf(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null; depth += 1) {
-    const code = field(current, 'code');
-    if (code !== undefined && SOCKET_FAILURES.has(code)) return code;
-    const message = field(current, 'message');
-    if (message !== undefined && DRIVER_FAILURES.includes(message)) return message;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  if (typeof error !== 'object' || error === null || error instanceof TypeError) return undefined;
+  const code = field(error, 'code');
+  if (code !== undefined && SOCKET_FAILURES.has(code)) return code;
+  const message = field(error, 'message');
+  return message !== undefined && DRIVER_FAILURES.has(message) ? message : undefined;
 }

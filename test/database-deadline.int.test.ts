@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../activities/db';
-import { describeDatabaseError, isDatabaseUnavailable } from '../activities/database-errors';
+import { connectionFailureOf, describeDatabaseError, isDatabaseUnavailable } from '../activities/database-errors';
 import { freshDatabase, type FreshDatabase } from './support/postgres';
 
 /**
@@ -117,6 +117,8 @@ describe('the services give PostgreSQL a deadline (LEADLINE_DB_QUERY_TIMEOUT)', 
       expect(bounded.ended).toBe('rejected');
       expect(bounded.ms).toBeLessThan(4000);
       expect(isDatabaseUnavailable(bounded.error)).toBe(true);
+      // The API answers these 503 by the driver's own words (client/http/problems.ts): a change of wording shows here.
+      expect(connectionFailureOf(bounded.error)).toBe('Query read timeout');
       expect(waiting.ended).toBe('pending');
       // A connection asked for while the server is silent is refused within the deadline too.
       const fresh = await outcome(
@@ -125,6 +127,7 @@ describe('the services give PostgreSQL a deadline (LEADLINE_DB_QUERY_TIMEOUT)', 
       );
       expect(fresh.ended).toBe('rejected');
       expect(fresh.ms).toBeLessThan(4000);
+      expect(connectionFailureOf(fresh.error)).toBeDefined();
       relay.thaw();
       const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one');
       expect(rows).toEqual([{ one: 1 }]);

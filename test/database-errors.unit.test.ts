@@ -68,14 +68,16 @@ describe('database errors', () => {
 });
 
 describe('a connection to PostgreSQL that failed or passed its deadline', () => {
-  it('is told by the driver’s own words or the socket’s code, wrapped or not', () => {
+  it('is told by the driver’s own words or the socket’s code, and not from another client’s cause', () => {
     expect(connectionFailureOf(new Error('timeout exceeded when trying to connect'))).toBe(
       'timeout exceeded when trying to connect',
     );
     expect(connectionFailureOf(new Error('Query read timeout'))).toBe('Query read timeout');
-    expect(
-      connectionFailureOf(new Error('x', { cause: Object.assign(new Error('y'), { code: 'ECONNREFUSED' }) })),
-    ).toBe('ECONNREFUSED');
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    expect(connectionFailureOf(refused)).toBe('ECONNREFUSED');
+    // fetch() to the identity provider fails so: a TypeError whose cause is the socket's error. Not the database's.
+    expect(connectionFailureOf(new TypeError('fetch failed', { cause: refused }))).toBeUndefined();
+    expect(connectionFailureOf(new Error('x', { cause: refused }))).toBeUndefined();
     expect(connectionFailureOf(pgError('57014'))).toBeUndefined();
     expect(connectionFailureOf(new Error('a timeout of our own'))).toBeUndefined();
   });
@@ -100,7 +102,9 @@ describe('the API on a database error that reached it', () => {
   it('answers a connection that failed or passed its deadline as an outage, not an internal error', () => {
     const timedOut = problemFor(new Error('timeout exceeded when trying to connect'), request);
     expect(timedOut.status).toBe(503);
-    expect(timedOut.detail).toBe('PostgreSQL could not be reached in time (timeout exceeded when trying to connect)');
+    expect(timedOut.detail).toBe(
+      'the database connection failed or timed out (timeout exceeded when trying to connect)',
+    );
     expect(problemFor(new Error('something else'), request).status).toBe(500);
   });
 });

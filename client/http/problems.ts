@@ -170,7 +170,7 @@ export function problemFor(error: unknown, request: FastifyRequest): ProblemBody
   const connection = connectionFailureOf(error);
   if (connection !== undefined) {
     // The connection to the database failed or passed its deadline (LEADLINE_DB_QUERY_TIMEOUT): an outage, not a bug.
-    return problem('unavailable', `PostgreSQL could not be reached in time (${connection})`, request);
+    return problem('unavailable', `the database connection failed or timed out (${connection})`, request);
   }
   if (isFastifyError(error)) {
     switch (error.code) {
