@@ -11,9 +11,10 @@ export interface IntakeForwarderOptions {
   /** Leads taken at a time; each is started by its own call to Temporal. Default 16. */
   batchSize?: number;
   /**
-   * How long a taken lead is this forwarder's; one it has not settled by then goes to the next taker. Default 20 s: a
-   * forward is one call to Temporal under the client's 15 s deadline, and the leads a crashed forwarder had taken wait
-   * out the lease (with 60 s, 45 s after an API's `kill -9` in `npm run faults`). Taken twice, a lead is started once.
+   * How long a taken lead is this forwarder's; one it has not settled by then goes to the next taker. Default 30 s: a
+   * forward is at most the client's 15 s budget in Temporal (LeadClient#startQueuedLead) and one statement on
+   * PostgreSQL under its deadline (LEADLINE_DB_QUERY_TIMEOUT). The leads a crashed forwarder had taken wait out the
+   * lease: with 60 s, 46.6 s after an API's `kill -9` in `npm run faults`. Taken twice, a lead is still started once.
    */
   leaseMs?: number;
   /** How often the queue is looked at without a notification. Default 1 s. */
@@ -41,7 +42,7 @@ const MAX_RETRY_MS = 60_000;
  */
 export function startIntakeForwarder(options: IntakeForwarderOptions): IntakeForwarder {
   const batchSize = options.batchSize ?? 16;
-  const leaseMs = options.leaseMs ?? 20_000;
+  const leaseMs = options.leaseMs ?? 30_000;
   const pollMs = options.pollMs ?? 1_000;
   const backlogWarningMs = options.backlogWarningMs ?? 30_000;
   let lastBacklogCheck = Date.now();
