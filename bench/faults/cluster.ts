@@ -228,11 +228,13 @@ export class Cluster {
       freeze: async () => {
         const postmaster = await postmasterPid(dataDir);
         if (postmaster === undefined) throw new Error('no PostgreSQL to freeze: postmaster.pid is missing');
+        // A backend may exit between the listing and the signal (ESRCH); one forked meanwhile is not stopped.
         frozen = processTree(postmaster).map((p) => p.pid);
-        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+        for (const pid of frozen) signal(pid, 'SIGSTOP');
+        await Promise.resolve();
       },
       thaw: async () => {
-        for (const pid of frozen) if (alive(pid)) process.kill(pid, 'SIGCONT');
+        for (const pid of frozen) signal(pid, 'SIGCONT');
         frozen = [];
         await Promise.resolve();
       },
@@ -385,6 +387,15 @@ export class Cluster {
         clearTimeout(timer);
       },
     };
+  }
+}
+
+/** Sends a signal to a process that may have exited meanwhile. */
+function signal(pid: number, name: NodeJS.Signals) {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
 

@@ -38,6 +38,9 @@ export const QUICK_FAULTS: FaultName[] = ['worker-kill-rungs', 'cancel', 'termin
  */
 export const QUICK_CLUSTER_FAULTS: FaultName[] = ['worker-takeover', 'temporal-kill', 'cancel', 'terminate', 'poison'];
 
+/** How long `postgres-freeze` stops PostgreSQL at least: past the load's 20 s wait for an answer. */
+const FREEZE_SECONDS = 25;
+
 export interface NemesisContext {
   cluster: Cluster;
   load: Load;
@@ -95,13 +98,18 @@ export async function inject(name: FaultName, ctx: NemesisContext): Promise<Inje
     case 'postgres-kill':
       return { window: await killAndRestart(name, ctx.cluster.postgres, ctx.downSeconds, ctx) };
     case 'postgres-freeze': {
-      // A database that stops answering without closing anything: a stalled disk, a partition that drops packets.
+      // A database that stops answering without closing anything: a stalled disk, a partition that drops packets. Longer
+      // than the load waits for an answer (20 s), so without the services' deadlines requests would go unanswered.
       const { postgres } = ctx.cluster;
       if (postgres.freeze === undefined || postgres.thaw === undefined) throw new Error('postgres cannot be frozen');
-      ctx.say(`  SIGSTOP postgres (every process) for ${ctx.outageSeconds} s`);
-      await postgres.freeze();
-      await sleep(ctx.outageSeconds * 1000);
-      await postgres.thaw();
+      const seconds = Math.max(ctx.outageSeconds, FREEZE_SECONDS);
+      ctx.say(`  SIGSTOP postgres (every process) for ${seconds} s`);
+      try {
+        await postgres.freeze();
+        await sleep(seconds * 1000);
+      } finally {
+        await postgres.thaw();
+      }
       ctx.say(`  postgres thawed after ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
       return { window: { name, startedAt, recoveredAt: Date.now() } };
     }
