@@ -273,8 +273,33 @@ export async function inReadOnlySnapshot<T>(pool: pg.Pool, work: (client: pg.Poo
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
+/**
+ * Where `freePort` looks first: below Linux's ephemeral range (32768-60999), from which every outgoing connection takes
+ * its local port. A port the kernel handed out as free (port 0) could be taken by a connection of another process in
+ * the moment between this answer and the listen that uses it: a server of the tests or of `npm run faults` then
+ * failed to start ("is port N free?").
+ */
+const UNEPHEMERAL_PORTS = { from: 20_000, to: 32_767 };
+
+/** A TCP port that was free a moment ago on 127.0.0.1, outside the range outgoing connections draw from. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = UNEPHEMERAL_PORTS.from + Math.floor(Math.random() * (UNEPHEMERAL_PORTS.to - UNEPHEMERAL_PORTS.from));
+    if (await listenable(port)) return port;
+  }
+  return anyFreePort();
+}
+
+function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

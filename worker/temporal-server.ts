@@ -11,12 +11,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
 import pg from 'pg';
-import { withDatabase } from '../activities/db';
+import { freePort, withDatabase } from '../activities/db';
 import { leadSearchAttributes } from '../workflows/messages';
 import { goInstall, leadlineCacheDir, runLogged } from './go-install';
 
@@ -145,12 +144,13 @@ export async function freeServerPorts(): Promise<TemporalServerPorts> {
   const taken = new Set<number>();
   const next = async () => {
     for (let attempt = 0; attempt < 200; attempt++) {
-      const port = 20_000 + Math.floor(Math.random() * 12_000);
-      if (taken.has(port) || !(await isFree(port))) continue;
+      const port = await freePort();
+      // freePort looks below 32768 first; its last resort, a port the system hands out, would not fit.
+      if (taken.has(port) || port > 32_767) continue;
       taken.add(port);
       return port;
     }
-    throw new Error('no free port between 20000 and 32000');
+    throw new Error('no free ports below 32768 for Temporal Server');
   };
   return {
     frontend: await next(),
@@ -163,15 +163,6 @@ export async function freeServerPorts(): Promise<TemporalServerPorts> {
     matchingMembership: await next(),
     workerMembership: await next(),
   };
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 export interface TemporalServerOptions {
