@@ -460,12 +460,7 @@ describe('the HTTP API over a real Temporal dev server and PostgreSQL', () => {
   });
 
   it('refuses submissions past its in-flight limit at once with 429 and Retry-After, starting nothing for them', async () => {
-    const leads = new LeadClient({
-      leadIdKey: TEST_FINGERPRINT_KEY,
-      temporal: stack.temporal,
-      taskQueue: stack.taskQueue,
-      policy: stack.policy,
-      readModel: createLeadReadModel(stack.db.pool),
+    const leads = stack.leadClient({
       maxSubmissionsInFlight: 2,
     });
     const limited = await buildApi(apiOptions(leads));

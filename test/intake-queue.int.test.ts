@@ -54,13 +54,9 @@ function uniqueIntake(name: string): LeadIntakeInput {
 
 /** A LeadClient that queues; `reachable: false` gives it a Temporal that cannot be reached. */
 function queuingClient(reachable: boolean, legacy = false): LeadClient {
-  return new LeadClient({
+  return stack.leadClient({
     ...(legacy ? { legacyLeadIds: createLegacyLeadIdLookup(stack.db.pool) } : {}),
-    leadIdKey: TEST_FINGERPRINT_KEY,
     temporal: reachable ? stack.temporal : new Client({ connection: unreachable }),
-    taskQueue: stack.taskQueue,
-    policy: stack.policy,
-    readModel: createLeadReadModel(stack.db.pool),
     intakeQueue: queue,
     requestTimeoutMs: 1_000,
   });
@@ -210,12 +206,7 @@ describe('the intake queue', () => {
         submittedBy: { actor: 'a', commandId: 'c' },
       }),
     ).resolves.toBe('unavailable');
-    const leads = new LeadClient({
-      leadIdKey: TEST_FINGERPRINT_KEY,
-      temporal: stack.temporal,
-      taskQueue: stack.taskQueue,
-      policy: stack.policy,
-      readModel: createLeadReadModel(stack.db.pool),
+    const leads = stack.leadClient({
       intakeQueue: awayQueue,
     });
     const accepted = await leads.acceptLead(intake, { actor: 'svc:ngo' });
@@ -289,12 +280,7 @@ describe('the intake queue', () => {
         return queue.reserve(lead);
       },
     };
-    const leads = new LeadClient({
-      leadIdKey: TEST_FINGERPRINT_KEY,
-      temporal: stack.temporal,
-      taskQueue: stack.taskQueue,
-      policy: stack.policy,
-      readModel: createLeadReadModel(stack.db.pool),
+    const leads = stack.leadClient({
       intakeQueue: slowQueue,
       requestTimeoutMs: 1_000,
     });

@@ -3,13 +3,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fieldCryptoFor } from '../activities/field-crypto';
-import { createLeadReadModel } from '../activities/read-model';
 import { buildApi } from '../client/http';
-import { LeadClient } from '../client/lead-client';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { startTestAccess, type TestAccess } from './support/access';
 import { sampleIntakeInputs } from './support/lead-fixtures';
-import { startStack, TEST_FINGERPRINT_KEY, type TestStack } from './support/stack';
+import { startStack, type TestStack } from './support/stack';
 import { startDevServer } from './support/temporal';
 import { waitFor } from './support/wait';
 
@@ -31,12 +29,7 @@ beforeAll(async () => {
   stack = await startStack(env, { deferWorker: true });
   access = await startTestAccess();
   hqToken = await access.token('hq');
-  const leads = new LeadClient({
-    leadIdKey: TEST_FINGERPRINT_KEY,
-    temporal: stack.temporal,
-    taskQueue: stack.taskQueue,
-    policy: stack.policy,
-    readModel: createLeadReadModel(stack.db.pool),
+  const leads = stack.leadClient({
     // Short, so the test does not wait 15 s for each deadline; long enough for the dev server to take the request.
     requestTimeoutMs: 2_000,
   });

@@ -8,10 +8,9 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIntakeQueue } from '../activities/intake-queue';
-import { createLeadReadModel } from '../activities/read-model';
 import { buildApi } from '../client/http';
 import { InvalidInputError } from '../client/errors';
-import { LeadClient, leadIdForKey } from '../client/lead-client';
+import { leadIdForKey } from '../client/lead-client';
 import { workerPollingCheck } from '../client/readiness';
 import type { LeadIntakeInput } from '../schemas/intake';
 import { UNSTORABLE_TEXT_MESSAGE } from '../schemas/text';
@@ -45,12 +44,7 @@ beforeAll(async () => {
   stack = await startStack(env);
   access = await startTestAccess();
   hqToken = await access.token('hq');
-  const leads = new LeadClient({
-    leadIdKey: TEST_FINGERPRINT_KEY,
-    temporal: stack.temporal,
-    taskQueue: stack.taskQueue,
-    policy: stack.policy,
-    readModel: createLeadReadModel(stack.db.pool),
+  const leads = stack.leadClient({
     intakeQueue: createIntakeQueue(stack.db.pool),
   });
   const sink = new Writable({
@@ -291,13 +285,7 @@ describe('poison bytes are refused at the edge', () => {
     expect(after.rows[0]?.n).toBe((before.rows[0]?.n ?? 0) + 1);
 
     // HTTP headers cannot carry a lone surrogate (they are bytes); a caller of the LeadClient can, and is refused.
-    const client = new LeadClient({
-      leadIdKey: TEST_FINGERPRINT_KEY,
-      temporal: stack.temporal,
-      taskQueue: stack.taskQueue,
-      policy: stack.policy,
-      readModel: createLeadReadModel(stack.db.pool),
-    });
+    const client = stack.leadClient();
     const valid = sampleIntakeInputs()['newark-interview-request']!;
     for (const submit of [{ actor: 'svc:\ud800' }, { actor: 'svc:ok', idempotencyKey: 'k\u0000' }]) {
       await expect(client.submitLead(valid, submit)).rejects.toBeInstanceOf(InvalidInputError);

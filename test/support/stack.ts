@@ -14,7 +14,7 @@ import { createNotificationDelivery } from '../../activities/notifications/deliv
 import { createLogAdapter } from '../../activities/notifications/log';
 import type { NotificationAdapter } from '../../activities/notifications/types';
 import { createLeadReadModel } from '../../activities/read-model';
-import { LeadClient } from '../../client/lead-client';
+import { LeadClient, type LeadClientOptions } from '../../client/lead-client';
 import type { SlaPolicy } from '../../schemas/sla-policy';
 import { defaultSlaPolicy } from '../../schemas/sla-policy';
 import { createLeadWorker } from '../../worker/worker';
@@ -34,6 +34,11 @@ export interface TestStack {
   taskQueue: string;
   notices: string[];
   policy: SlaPolicy;
+  /**
+   * Another LeadClient on this stack (its key, Temporal client, task queue, policy and read model), with `options` on
+   * top: a test's own deadline, intake queue or limit. `client` has the API side's office list and refusal audit too.
+   */
+  leadClient(options?: Partial<LeadClientOptions>): LeadClient;
   /** Starts the worker, when `deferWorker` held it back. */
   startWorker(): void;
   /** Stops the worker, then drops the database. */
@@ -112,7 +117,17 @@ export async function startStack(
     running ??= worker.run();
   };
   if (options.deferWorker !== true) startWorker();
+  const leadClient = (overrides: Partial<LeadClientOptions> = {}) =>
+    new LeadClient({
+      leadIdKey: TEST_FINGERPRINT_KEY,
+      temporal,
+      taskQueue,
+      policy,
+      readModel: createLeadReadModel(db.pool),
+      ...overrides,
+    });
   return {
+    leadClient,
     startWorker,
     db,
     worker,
