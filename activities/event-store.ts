@@ -171,7 +171,7 @@ export function createEventStore(
       // commit, whether that writer was an earlier attempt of this same append.
       if (!isUniqueViolation(error)) throw error;
       const client = await pool.connect();
-      let failed: unknown;
+      let broken = false;
       try {
         if (await isCommittedRetry(client, leadId, expectedVersion, events)) {
           return { version: newVersion, duplicate: true };
@@ -180,13 +180,11 @@ export function createEventStore(
         if (actualVersion !== expectedVersion) throw new ConcurrencyError(leadId, expectedVersion, actualVersion);
         throw new DuplicateEventIdError(leadId);
       } catch (error) {
-        failed = error;
+        // A statement given up on (the database deadline) leaves the connection waiting for it: not handed back.
+        broken = !(error instanceof ConcurrencyError) && !(error instanceof DuplicateEventIdError);
         throw error;
       } finally {
-        // A statement given up on (the database deadline) leaves the connection waiting for it: not handed back.
-        const connectionFailed =
-          failed !== undefined && !(failed instanceof ConcurrencyError) && !(failed instanceof DuplicateEventIdError);
-        client.release(connectionFailed);
+        client.release(broken);
       }
     }
   }
