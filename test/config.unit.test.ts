@@ -62,3 +62,13 @@ describe('LEADLINE_WORKFLOW_TASK_TIMEOUT', () => {
     }
   });
 });
+
+describe('LEADLINE_DB_QUERY_TIMEOUT', () => {
+  it('is 10 s unless told otherwise, whole seconds from 1 to 600, and names itself when refused', () => {
+    expect(readEnv({}).LEADLINE_DB_QUERY_TIMEOUT).toBe(10);
+    expect(readEnv({ LEADLINE_DB_QUERY_TIMEOUT: '30' }).LEADLINE_DB_QUERY_TIMEOUT).toBe(30);
+    for (const refused of ['0', '601', '2.5', '-1', 'ten', '1\u0000', '9'.repeat(100_000)]) {
+      expect(() => readEnv({ LEADLINE_DB_QUERY_TIMEOUT: refused })).toThrow(/LEADLINE_DB_QUERY_TIMEOUT/);
+    }
+  });
+});
