@@ -77,13 +77,7 @@ export interface Service {
 
 /** Kills a tree bottom-up with SIGKILL, children first listed last so none is re-parented and missed. */
 function killTree(pids: number[]) {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  for (const pid of pids) signal(pid, 'SIGKILL');
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
